@@ -1,0 +1,116 @@
+# tmem — plain make.
+#
+#   make                 build/libtmem.a, build/libtmem.so, build/tmem, build/tmemd
+#   make check           all test suites (last line: N passed, N failed)
+#   make check-store     the store suite only (used with SANITIZE=thread)
+#   make bench           benchmarks against the kernel's zram, same run
+#   make demo            the demo
+#   make SANITIZE=address,undefined check
+#
+# Every target first runs scripts/deps.sh, which installs missing Debian
+# packages.  Objects are rebuilt whenever the flags change (build/.flags).
+
+BUILD    ?= build
+CC       ?= cc
+OPT      ?= -O2
+SANITIZE ?=
+
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -fPIC \
+	-Iinclude -Ilib -pthread -MMD -MP
+ifneq ($(SANITIZE),)
+CFLAGS_BASE += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
+LDFLAGS_SAN := -fsanitize=$(SANITIZE)
+endif
+ALL_CFLAGS := $(CFLAGS_BASE) $(CFLAGS)
+LDLIBS_ALL := -llz4 -lzstd -lxxhash -lmicrohttpd -luring -lpthread -lm
+ALL_LDFLAGS := $(LDFLAGS_SAN) $(LDFLAGS) -pthread
+
+LIB_SRC   := $(sort $(wildcard lib/*/*.c))
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+TMEM_SRC  := $(sort $(wildcard src/tmem/*.c))
+TMEMD_SRC := $(sort $(wildcard src/tmemd/*.c))
+PROGS     := $(BUILD)/tmem $(if $(TMEMD_SRC),$(BUILD)/tmemd)
+
+# Test suites: every directory tests/<suite>/ with .c files is one binary,
+# linked with the shared runner tests/runner.c.
+SUITES    := $(sort $(notdir $(patsubst %/,%,$(dir $(wildcard tests/*/*.c)))))
+SUITES    := $(filter-out fuzz,$(SUITES))
+SUITE_BIN := $(SUITES:%=$(BUILD)/tests/%)
+# Fuzz targets tests/fuzz/fuzz_<name>.c: a replay binary for make check,
+# libFuzzer binaries with make fuzz (clang).
+FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_REPLAY := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=$(BUILD)/fuzz/replay_%)
+
+.PHONY: all deps check check-store bench demo fuzz clean format
+all: $(BUILD)/libtmem.a $(BUILD)/libtmem.so $(PROGS)
+
+deps: $(BUILD)/.deps
+$(BUILD)/.deps: scripts/deps.sh
+	@mkdir -p $(BUILD)
+	@sh scripts/deps.sh
+	@touch $@
+
+# Rebuild everything when the compiler flags change.
+FLAGS_NOW := $(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS)
+$(BUILD)/.flags: FORCE | $(BUILD)/.deps
+	@mkdir -p $(BUILD)
+	@if [ "$$(cat $@ 2>/dev/null)" != "$(FLAGS_NOW)" ]; then \
+		echo "$(FLAGS_NOW)" > $@; fi
+FORCE:
+
+$(BUILD)/obj/%.o: %.c $(BUILD)/.flags
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/libtmem.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libtmem.so: $(LIB_OBJ)
+	$(CC) -shared $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+
+$(BUILD)/tmem: $(TMEM_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libtmem.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+
+$(BUILD)/tmemd: $(TMEMD_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libtmem.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+
+.SECONDEXPANSION:
+$(BUILD)/tests/%: $$(patsubst %.c,$(BUILD)/obj/%.o,$$(wildcard tests/%/*.c)) \
+		$(BUILD)/obj/tests/runner.o $(BUILD)/libtmem.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+
+$(BUILD)/fuzz/replay_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o \
+		$(BUILD)/obj/tests/fuzz/replay_main.o $(BUILD)/libtmem.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+
+check: all $(SUITE_BIN) $(FUZZ_REPLAY)
+	@BUILD=$(BUILD) sh scripts/check.sh $(SUITES)
+
+check-store: all $(BUILD)/tests/store
+	@BUILD=$(BUILD) sh scripts/check.sh store
+
+bench: all
+	@BUILD=$(BUILD) sh scripts/bench.sh
+
+demo: all
+	@BUILD=$(BUILD) sh scripts/demo.sh
+
+# libFuzzer builds (clang): make fuzz; run e.g. build/fuzz/fuzz_proto.
+fuzz: $(BUILD)/.deps
+	@mkdir -p $(BUILD)/fuzz
+	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
+		echo "clang $$n"; \
+		clang -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -Ilib \
+		-fsanitize=fuzzer,address,undefined $$f $(LIB_SRC) \
+		-o $(BUILD)/fuzz/$$n $(LDLIBS_ALL) || exit 1; done
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,50 @@
+/*
+ * The tmem ABI: how a page is named and what a pool's flags mean.
+ *
+ * A page is named by (pool id, object id = three u64, index = u32).  A client
+ * owns at most TMEM_MAX_POOLS pools.  Pool flags (new_pool):
+ *   bit 0      PERSIST   persistent pool (else ephemeral)
+ *   bit 1      SHARED    shared pool, joined by UUID (never with PERSIST)
+ *   bits 4-7   page size as log2(size) - 12; only 0 (4 KiB) is accepted
+ *   bits 24-31 spec version; must equal TMEM_SPEC_VERSION
+ * Any other bit set, SHARED|PERSIST, another page size or a version mismatch
+ * is refused with TMEM_EPERM.
+ *
+ * Return values of the page operations, as in the original:
+ *   put 1 = stored; get 1 = found, 0 = miss; negative = error.
+ */
+#ifndef TMEM_ABI_H
+#define TMEM_ABI_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TMEM_PAGE_SHIFT 12
+#define TMEM_PAGE_SIZE (1u << TMEM_PAGE_SHIFT)
+#define TMEM_MAX_POOLS 16
+
+#define TMEM_POOL_PERSIST 0x1u
+#define TMEM_POOL_SHARED 0x2u
+#define TMEM_POOL_PAGESIZE_SHIFT 4
+#define TMEM_POOL_PAGESIZE_MASK 0xf0u
+#define TMEM_POOL_VERSION_SHIFT 24
+#define TMEM_POOL_VERSION_MASK 0xff000000u
+#define TMEM_SPEC_VERSION 1u
+
+/* Flags for a 4 KiB pool of this spec version: TMEM_POOL_FLAGS(PERSIST). */
+#define TMEM_POOL_FLAGS(f) \
+    ((uint32_t)(f) | (TMEM_SPEC_VERSION << TMEM_POOL_VERSION_SHIFT))
+
+/* Object id: three u64, e.g. an inode number for cleancache, the swap type
+ * for frontswap. */
+typedef struct tmem_oid {
+    uint64_t oid[3];
+} tmem_oid;
+
+#ifdef __cplusplus
+}
+#endif
+#endif

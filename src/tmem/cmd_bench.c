@@ -1,0 +1,18 @@
+/*
+ * tmem bench: dispatches to the benchmark named by its first argument.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cmds.h"
+
+int cmd_bench(struct tmem_cli *cli, int argc, char **argv)
+{
+    if (argc >= 2 && strcmp(argv[1], "store") == 0)
+        return cmd_bench_store(cli, argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "daemon") == 0)
+        return cmd_bench_daemon(cli, argc - 1, argv + 1);
+    fprintf(stderr, "usage: tmem bench store|daemon --corpus FILE [options]"
+                    " (tmem bench store --help)\n");
+    return CLI_USAGE;
+}

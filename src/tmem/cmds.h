@@ -1,0 +1,37 @@
+/*
+ * The tmem CLI's commands: one function each, dispatched from main.c's
+ * table.  Each returns the process exit status: 0 ok, 1 the operation
+ * failed, 2 usage error.  argv[0] is the command's own name.
+ */
+#ifndef TMEM_CLI_CMDS_H
+#define TMEM_CLI_CMDS_H
+
+struct tmem_cli {
+    const char *socket; /* --socket PATH, or NULL for the default */
+};
+
+#define CLI_OK 0
+#define CLI_FAIL 1
+#define CLI_USAGE 2
+
+/* cmd_admin.c: list, set, freeze, thaw, flush, freeable, auth, destroy,
+ * stats (talk to tmemd). */
+int cmd_list(struct tmem_cli *cli, int argc, char **argv);
+int cmd_set(struct tmem_cli *cli, int argc, char **argv);
+int cmd_freeze(struct tmem_cli *cli, int argc, char **argv); /* and thaw */
+int cmd_flush(struct tmem_cli *cli, int argc, char **argv);
+int cmd_freeable(struct tmem_cli *cli, int argc, char **argv);
+int cmd_auth(struct tmem_cli *cli, int argc, char **argv);
+int cmd_destroy(struct tmem_cli *cli, int argc, char **argv);
+int cmd_stats(struct tmem_cli *cli, int argc, char **argv);
+
+/* cmd_bench.c: "bench store" (embedded store), "bench daemon" (through
+ * tmemd, in cmd_bench_daemon.c). */
+int cmd_bench(struct tmem_cli *cli, int argc, char **argv);
+int cmd_bench_store(struct tmem_cli *cli, int argc, char **argv);
+int cmd_bench_daemon(struct tmem_cli *cli, int argc, char **argv);
+
+/* cmd_balloon.c: balloon simulate|run|get|set|list. */
+int cmd_balloon(struct tmem_cli *cli, int argc, char **argv);
+
+#endif

@@ -1,0 +1,63 @@
+/*
+ * tmem: the administrator's and tenant's command-line tool.  This file owns
+ * the global options and the command table; each command lives in a
+ * cmd_*.c file of its own.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cmds.h"
+
+static const struct command {
+    const char *name;
+    int (*fn)(struct tmem_cli *, int, char **);
+    const char *usage;
+} commands[] = {
+    {"list", cmd_list, "list [--json]            clients, pools, counters"},
+    {"set", cmd_set, "set CLIENT weight|cap|compress VALUE"},
+    {"freeze", cmd_freeze, "freeze CLIENT|all        refuse the client's puts"},
+    {"thaw", cmd_freeze, "thaw CLIENT|all          accept its puts again"},
+    {"flush", cmd_flush, "flush MIB                evict MIB of ephemeral pages"},
+    {"freeable", cmd_freeable, "freeable                 MiB evicting all would free"},
+    {"auth", cmd_auth, "auth CLIENT UUID on|off  shared-pool authorisation"},
+    {"destroy", cmd_destroy, "destroy CLIENT           drop a client's pools"},
+    {"stats", cmd_stats, "stats [--prometheus|--json]"},
+    {"bench", cmd_bench, "bench store|daemon ...   benchmarks (--help)"},
+    {"balloon", cmd_balloon, "balloon simulate|run|get|set|list ... (--help)"},
+};
+
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static int usage(FILE *f)
+{
+    fprintf(f, "usage: tmem [--socket PATH] COMMAND [ARGS]\n\ncommands:\n");
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        fprintf(f, "  %s\n", commands[i].usage);
+    return f == stdout ? CLI_OK : CLI_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    struct tmem_cli cli = {.socket = NULL};
+    int i = 1;
+
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) {
+            cli.socket = argv[++i];
+        } else if (strncmp(argv[i], "--socket=", 9) == 0) {
+            cli.socket = argv[i] + 9;
+        } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            return usage(stdout);
+        } else {
+            fprintf(stderr, "tmem: unknown option %s\n", argv[i]);
+            return usage(stderr);
+        }
+    }
+    if (i == argc)
+        return usage(stderr);
+    for (size_t c = 0; c < NCOMMANDS; c++)
+        if (strcmp(argv[i], commands[c].name) == 0)
+            return commands[c].fn(&cli, argc - i, argv + i);
+    fprintf(stderr, "tmem: unknown command '%s'\n", argv[i]);
+    return usage(stderr);
+}
