@@ -1,0 +1,31 @@
+/*
+ * Allocation wrappers for the whole library, with fault injection.
+ *
+ * Every allocation libtmem makes goes through tmem__malloc & co, so that a
+ * test can make the Nth allocation fail (the allocation-failure sweeps of
+ * tests/) and check that nothing leaks and nothing persistent is lost.
+ * The library never aborts on OOM: callers handle NULL.
+ */
+#ifndef TMEM_COMMON_MEM_H
+#define TMEM_COMMON_MEM_H
+
+#include <stddef.h>
+
+void *tmem__malloc(size_t n);
+void *tmem__calloc(size_t n, size_t size);
+void *tmem__realloc(void *p, size_t n);
+/* posix_memalign-like; NULL on failure (or injected failure). */
+void *tmem__aligned_alloc(size_t align, size_t n);
+void tmem__free(void *p);
+
+/* Fault injection (thread-safe):
+ * tmem__fault_arm(n): the n-th allocation from now (1 = the next one)
+ * fails, and so does every one after it when sticky is nonzero; others
+ * succeed.  tmem__fault_arm(0, 0) disarms. */
+void tmem__fault_arm(long n, int sticky);
+/* Returns how many allocations failed by injection since the last arm. */
+long tmem__fault_hits(void);
+/* Returns how many allocations were attempted since the last arm. */
+long tmem__fault_seen(void);
+
+#endif

@@ -1,0 +1,80 @@
+/*
+ * Blobs: the stored contents of pages, compressed and deduplicated.
+ *
+ * The store core (store.c & co) names a page's content with a tmem_blob
+ * value and never touches compressed memory itself.  A tmem_blob is:
+ *   0                      no content (never returned by put)
+ *   TMEM_BLOB_IS_FILL(b)   a zero or same-filled page: the 32-bit pattern is
+ *                          encoded in the value, no memory is held
+ *   otherwise              a reference to stored data (dedup'd, refcounted)
+ *
+ * Reference counting: tmem__blob_put returns a value holding one reference;
+ * tmem__blob_ref adds one; tmem__blob_release drops one (no-op for fill
+ * values); the data is freed when the last reference goes.  Identical pages
+ * share one stored copy whatever the client or codec (hash + full compare).
+ *
+ * Thread safety: every function may be called concurrently.  A caller that
+ * holds a reference may read (tmem__blob_read) without any other lock.
+ *
+ * Memory: tmem__blobstore_stats reports data bytes and every byte of
+ * metadata the blob layer holds (allocator slack, tables, headers), so the
+ * store can report used_bytes honestly.
+ */
+#ifndef TMEM_STORE_BLOB_H
+#define TMEM_STORE_BLOB_H
+
+#include <stdint.h>
+
+#include <tmem/store.h>
+
+typedef uint64_t tmem_blob;
+
+#define TMEM_BLOB_FILL_TAG 1u
+#define TMEM_BLOB_IS_FILL(b) (((b) & TMEM_BLOB_FILL_TAG) != 0)
+
+typedef struct tmem_blobstore tmem_blobstore;
+
+/* Outcome flags of tmem__blob_put. */
+#define TMEM_BLOB_PUT_FILL 0x1u  /* zero or same-filled: no data stored */
+#define TMEM_BLOB_PUT_DEDUP 0x2u /* content was already stored: shared */
+#define TMEM_BLOB_PUT_RAW 0x4u   /* compressed badly: stored uncompressed */
+
+typedef struct tmem_blobstore_stats {
+    uint64_t data_bytes;   /* compressed/raw payload bytes held */
+    uint64_t meta_bytes;   /* everything else held: allocator slack and
+                              headers, dedup table, handle table */
+    uint64_t blobs;        /* distinct stored contents */
+    uint64_t refs;         /* references held on stored contents */
+    uint64_t raw_blobs;    /* blobs stored uncompressed */
+    uint64_t dedup_hits;   /* puts that found their content stored */
+    uint64_t compress_poor; /* puts whose page compressed badly */
+    uint64_t fill_puts;    /* puts of zero/same-filled pages */
+    uint64_t alloc_failed; /* allocations that failed */
+} tmem_blobstore_stats;
+
+int tmem__blobstore_create(tmem_blobstore **out);
+/* Frees everything, whatever references remain.  NULL is a no-op. */
+void tmem__blobstore_destroy(tmem_blobstore *bs);
+
+/* Stores a TMEM_PAGE_SIZE page compressed with codec (looking for an
+ * identical stored page first).  Returns 0 and sets *out (one reference)
+ * and *flags (TMEM_BLOB_PUT_*; may be NULL), or TMEM_ENOMEM. */
+int tmem__blob_put(tmem_blobstore *bs, const void *page, tmem_compress codec,
+                   tmem_blob *out, unsigned *flags);
+/* Writes the page content of b into page[TMEM_PAGE_SIZE].  The caller holds
+ * a reference.  Returns 0, or -EIO if stored data fails to decompress. */
+int tmem__blob_read(tmem_blobstore *bs, tmem_blob b, void *page);
+/* Adds a reference.  Returns 0, or TMEM_ENOSPC if the count would
+ * overflow (then the caller must store a copy of its own instead). */
+int tmem__blob_ref(tmem_blobstore *bs, tmem_blob b);
+/* Drops a reference; frees the content when it was the last one. */
+void tmem__blob_release(tmem_blobstore *bs, tmem_blob b);
+/* Returns the bytes of data b holds (0 for fill values); for per-client
+ * accounting. */
+uint32_t tmem__blob_size(tmem_blobstore *bs, tmem_blob b);
+/* Returns nonzero if b is stored uncompressed. */
+int tmem__blob_is_raw(tmem_blobstore *bs, tmem_blob b);
+
+void tmem__blobstore_stats(tmem_blobstore *bs, tmem_blobstore_stats *out);
+
+#endif
