@@ -1,0 +1,88 @@
+/*
+ * The tenant end of the tmemd protocol: one connection to the daemon.
+ *
+ * Owned by lib/proto (conn.c); used by lib/client to build the public tenant
+ * API (include/tmem/client.h) and by the tmem CLI for admin operations.
+ * The wire format is in proto.h and docs/protocol.md.  Data operations go
+ * through the shared-memory ring once it is set up (tmem__conn_open does
+ * it), else over the socket.  A tmem__conn is used by one thread at a time
+ * (callers serialise); every call returns the daemon's result code
+ * (store.h semantics) or a transport error: -EPIPE (daemon gone), -EPROTO
+ * (bad reply), -ECONNREFUSED/-ENOENT (no daemon at open).
+ */
+#ifndef TMEM_PROTO_CONN_H
+#define TMEM_PROTO_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <tmem/abi.h>
+
+typedef struct tmem__conn tmem__conn;
+
+/* Opcodes of a batch entry. */
+enum tmem__op_code {
+    TMEM_OP_PUT = 1,
+    TMEM_OP_GET = 2,
+    TMEM_OP_FLUSH_PAGE = 3,
+    TMEM_OP_FLUSH_OBJECT = 4,
+};
+
+/* One operation of a batch: page points to TMEM_PAGE_SIZE bytes (source
+ * for PUT, destination for GET, unused otherwise); result receives the
+ * store's return value for that operation. */
+typedef struct tmem__op {
+    uint8_t op;
+    int32_t pool;
+    tmem_oid oid;
+    uint32_t index;
+    void *page;
+    int32_t result;
+} tmem__op;
+
+/* Connects to the daemon at path (NULL: $TMEM_SOCKET, else the default:
+ * /run/tmem/tmemd.sock as root, $XDG_RUNTIME_DIR/tmem.sock otherwise),
+ * checks the protocol version, sets up the ring.  Returns 0 or an error. */
+int tmem__conn_open(const char *path, tmem__conn **out);
+void tmem__conn_close(tmem__conn *c); /* NULL is a no-op */
+/* The default socket path (static buffer). */
+const char *tmem__conn_default_path(void);
+/* The client id the daemon gave this connection. */
+int tmem__conn_client_id(const tmem__conn *c);
+
+/* Data operations: same results as the store functions of store.h. */
+int tmem__conn_pool_new(tmem__conn *c, const uint64_t uuid[2],
+                        uint32_t flags, uint32_t *out_flags);
+int tmem__conn_pool_destroy(tmem__conn *c, int pool);
+int tmem__conn_put(tmem__conn *c, int pool, const tmem_oid *oid,
+                   uint32_t index, const void *page);
+int tmem__conn_get(tmem__conn *c, int pool, const tmem_oid *oid,
+                   uint32_t index, void *page);
+int tmem__conn_flush_page(tmem__conn *c, int pool, const tmem_oid *oid,
+                          uint32_t index);
+int tmem__conn_flush_object(tmem__conn *c, int pool, const tmem_oid *oid);
+/* Runs n operations in as few round trips as possible; each result lands
+ * in ops[i].result.  Returns 0, or a transport error (then results are
+ * undefined). */
+int tmem__conn_batch(tmem__conn *c, tmem__op *ops, size_t n);
+
+/* Admin operations (daemon refuses with -EPERM unless the peer is root or
+ * the daemon's uid).  client_id TMEM_ALL_CLIENTS (-1) where "all" fits. */
+int tmem__conn_set_weight(tmem__conn *c, int client_id, uint32_t weight);
+int tmem__conn_set_cap(tmem__conn *c, int client_id, uint64_t cap_pages);
+int tmem__conn_set_compress(tmem__conn *c, int client_id, int compress);
+int tmem__conn_freeze(tmem__conn *c, int client_id, bool frozen);
+/* Returns pages evicted (>= 0) or an error. */
+int64_t tmem__conn_flush_mib(tmem__conn *c, uint64_t mib);
+/* Returns freeable MiB (>= 0) or an error. */
+int64_t tmem__conn_freeable_mib(tmem__conn *c);
+int tmem__conn_auth(tmem__conn *c, int client_id, const uint64_t uuid[2],
+                    bool on);
+int tmem__conn_destroy_client(tmem__conn *c, int client_id);
+/* Statistics: *out receives a malloc'd NUL-terminated text the caller
+ * frees: the store's JSON (tmem_store_stats_json) or Prometheus text. */
+int tmem__conn_stats_json(tmem__conn *c, char **out);
+int tmem__conn_prometheus(tmem__conn *c, char **out);
+
+#endif
