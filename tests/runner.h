@@ -1,6 +1,6 @@
 /*
  * The test runner: TEST(name) { ... } registers a test (at load time, so a
- * suite is every tests/<suite>/*.c file linked with tests/runner.c).  Each
+ * suite is every C file of tests/<suite>/ linked with tests/runner.c).  Each
  * test runs in a forked child with a time limit; ASSERT_* print both values
  * and end the test as failed.  TEST_SKIP(reason) ends it as skipped, only
  * for a facility that truly is absent.

@@ -23,7 +23,7 @@ extern "C" {
 #endif
 
 #define TMEM_PAGE_SHIFT 12
-#define TMEM_PAGE_SIZE (1u << TMEM_PAGE_SHIFT)
+#define TMEM_PAGE_SIZE (1 << TMEM_PAGE_SHIFT)
 #define TMEM_MAX_POOLS 16
 
 #define TMEM_POOL_PERSIST 0x1u

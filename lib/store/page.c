@@ -1,0 +1,361 @@
+/*
+ * The page operations: put, get, flush page, flush object.
+ *
+ * The expensive work — hashing, compressing, decompressing — runs with no
+ * store lock but the client's read lock; a shard lock is held only to find
+ * or swap a map slot.  A put builds the new content first, then swaps it in,
+ * so a put over an existing page either replaces it or, when anything fails,
+ * removes the old page (never leaves it readable after a failed put).
+ */
+#include <string.h>
+
+#include "store_internal.h"
+
+/* Blob of a map value: persistent pools store the blob directly,
+ * ephemeral pools an eph_node. */
+static inline tmem_blob val_blob(const tmem_pool *p, uint64_t v)
+{
+    return p->persist ? (tmem_blob)v : ((eph_node *)v)->blob;
+}
+
+/* Accounting of a page coming (+1) or going (-1). */
+static void account(tmem_pool *p, tmem_client *owner, tmem_blob b, int dir)
+{
+    tmem_store *s = p->store;
+    uint64_t bytes = tmem__blob_size(s->blobs, b);
+    acnt *cp = p->persist ? &owner->pers_pages : &owner->eph_pages;
+    acnt *gp = p->persist ? &s->st.pers_pages : &s->st.eph_pages;
+    if (dir > 0) {
+        cnt_add(cp, 1);
+        cnt_add(gp, 1);
+        cnt_add(&owner->data_bytes, bytes);
+        cnt_add(&p->st.pages, 1);
+        cnt_max(&p->st.pages_max, cnt_get(&p->st.pages));
+        if (!p->persist) {
+            cnt_max(&s->st.eph_pages_max, cnt_get(gp));
+            cnt_add(&s->st.eph_bytes, bytes);
+        }
+        if (TMEM_BLOB_IS_FILL(b))
+            cnt_add(&s->st.zero_pages, 1);
+    } else {
+        cnt_sub(cp, 1);
+        cnt_sub(gp, 1);
+        cnt_sub(&owner->data_bytes, bytes);
+        cnt_sub(&p->st.pages, 1);
+        if (!p->persist)
+            cnt_sub(&s->st.eph_bytes, bytes);
+        if (TMEM_BLOB_IS_FILL(b))
+            cnt_sub(&s->st.zero_pages, 1);
+    }
+}
+
+void tmem__page_drop_locked(tmem_pool *p, tmem_obj *o, uint64_t val)
+{
+    tmem_store *s = p->store;
+    tmem_blob b = val_blob(p, val);
+    tmem_client *owner = p->owner;
+    (void)o;
+    if (!p->persist) {
+        eph_node *n = (eph_node *)val;
+        owner = n->owner;
+        tmem__lru_unlink(owner, n);
+        tmem__core_free(s, n);
+    }
+    account(p, owner, b, -1);
+    tmem__blob_release(s->blobs, b);
+}
+
+uint64_t tmem__obj_destroy_locked(tmem_pool *p, shard *sh, tmem_obj *o)
+{
+    uint64_t n = 0;
+    for (uint32_t k = 0; k < o->map.cap; k++) {
+        uint64_t v = o->map.vals[k];
+        if (!v)
+            continue;
+        tmem__page_drop_locked(p, o, v);
+        n++;
+    }
+    o->map.count = 0;
+    tmem__obj_free_locked(sh, o);
+    return n;
+}
+
+/* Looks up pool slot `pool` of c (caller holds c->lock for read). */
+static tmem_pool *pool_of(tmem_client *c, int pool)
+{
+    if (pool < 0 || pool >= TMEM_MAX_POOLS || atomic_load(&c->dead))
+        return NULL;
+    return c->pools[pool];
+}
+
+/* Removes (pool, oid, index) if present; returns 1 if it was there. */
+static int flush_one(tmem_pool *p, const tmem_oid *oid,
+                     uint32_t index)
+{
+    shard *sh = tmem__shard_of(p, oid);
+    int found = 0;
+    pthread_mutex_lock(&sh->lock);
+    tmem_obj *o = tmem__obj_find_locked(sh, oid);
+    if (o) {
+        uint64_t v = tmem__map_del(p->store, &o->map, index);
+        if (v) {
+            tmem__page_drop_locked(p, o, v);
+            found = 1;
+            if (o->map.count == 0)
+                tmem__obj_free_locked(sh, o);
+        }
+    }
+    pthread_mutex_unlock(&sh->lock);
+    return found;
+}
+
+/* A put that fails removes the old page (duplicate-put coherence). */
+static int put_fail(tmem_pool *p, const tmem_oid *oid,
+                    uint32_t index, int err)
+{
+    if (flush_one(p, oid, index))
+        cnt_add(&p->st.dup_puts_flushed, 1);
+    cnt_add(&p->store->st.errored_ops, 1);
+    return err;
+}
+
+/* Cap check before a put: the client's own oldest ephemeral pages make
+ * room first; when only persistent pages fill the cap, the put fails. */
+static int cap_check(tmem_pool *p, tmem_client *c)
+{
+    uint64_t cap = atomic_load(&c->cap);
+    if (!cap)
+        return 0;
+    while (cnt_get(&c->eph_pages) + cnt_get(&c->pers_pages) >= cap) {
+        cnt_add(&c->puts_cap, 1);
+        if (!cnt_get(&c->eph_pages) || tmem__evict_one(p->store, c) != 1) {
+            cnt_add(&p->store->st.reject_cap, 1);
+            return TMEM_ENOSPC;
+        }
+    }
+    return 0;
+}
+
+/* Swaps the new value into the map under the shard lock. */
+static int install(tmem_pool *p, tmem_client *c, const tmem_oid *oid,
+                   uint32_t index, uint64_t val)
+{
+    shard *sh = tmem__shard_of(p, oid);
+    uint64_t old = 0;
+    pthread_mutex_lock(&sh->lock);
+    tmem_obj *o = tmem__obj_get_locked(sh, oid);
+    int r = o ? tmem__map_set(p->store, &o->map, index, val, &old)
+              : TMEM_ENOMEM;
+    if (r < 0) {
+        if (o && o->map.count == 0)
+            tmem__obj_free_locked(sh, o);
+        pthread_mutex_unlock(&sh->lock);
+        return r;
+    }
+    o->last_client = c->id;
+    if (!p->persist) {
+        eph_node *n = (eph_node *)val;
+        n->obj = o;
+        tmem__lru_link(c, n);
+    }
+    account(p, c, val_blob(p, val), +1);
+    if (old) {
+        tmem__page_drop_locked(p, o, old);
+        cnt_add(&p->st.dup_puts_replaced, 1);
+    }
+    pthread_mutex_unlock(&sh->lock);
+    return 0;
+}
+
+int tmem_page_put(tmem_client *c, int pool, const tmem_oid *oid,
+                  uint32_t index, const void *page)
+{
+    tmem_store *s = c->store;
+    int r;
+    cnt_add(&s->st.total_ops, 1);
+    pthread_rwlock_rdlock(&c->lock);
+    tmem_pool *p = pool_of(c, pool);
+    if (!p || !oid || !page) {
+        cnt_add(&s->st.errored_ops, 1);
+        r = p ? TMEM_EINVAL : TMEM_ENODEV;
+        goto out_unlock;
+    }
+    cnt_add(&p->st.puts, 1);
+    if (atomic_load(&c->frozen)) {
+        cnt_add(&c->puts_frozen, 1);
+        cnt_add(&s->st.reject_frozen, 1);
+        r = put_fail(p, oid, index, TMEM_EFROZEN);
+        goto out_unlock;
+    }
+    if ((r = cap_check(p, c)) < 0) {
+        cnt_add(&p->st.puts_nomem, 1);
+        r = put_fail(p, oid, index, r);
+        goto out_unlock;
+    }
+    tmem_blob b;
+    r = tmem__blob_put(s->blobs, page,
+                       (tmem_compress)atomic_load(&c->compress), &b, NULL);
+    if (r < 0) {
+        cnt_add(&s->st.reject_nomem, 1);
+        cnt_add(&p->st.puts_nomem, 1);
+        r = put_fail(p, oid, index, r);
+        goto out_unlock;
+    }
+    if (atomic_load(&s->budget) && tmem__evict_to_budget(s) < 0) {
+        tmem__blob_release(s->blobs, b);
+        cnt_add(&s->st.reject_budget, 1);
+        cnt_add(&p->st.puts_nomem, 1);
+        r = put_fail(p, oid, index, TMEM_ENOSPC);
+        goto out_unlock;
+    }
+    uint64_t val = b;
+    if (!p->persist) {
+        eph_node *n = tmem__core_alloc(s, sizeof *n);
+        if (!n) {
+            tmem__blob_release(s->blobs, b);
+            cnt_add(&s->st.reject_nomem, 1);
+            cnt_add(&p->st.puts_nomem, 1);
+            r = put_fail(p, oid, index, TMEM_ENOMEM);
+            goto out_unlock;
+        }
+        n->blob = b;
+        n->owner = c;
+        n->index = index;
+        val = (uint64_t)n;
+    }
+    r = install(p, c, oid, index, val);
+    if (r < 0) {
+        if (!p->persist)
+            tmem__core_free(s, (void *)val);
+        tmem__blob_release(s->blobs, b);
+        cnt_add(&s->st.reject_nomem, 1);
+        cnt_add(&p->st.puts_nomem, 1);
+        r = put_fail(p, oid, index, r);
+        goto out_unlock;
+    }
+    cnt_add(&p->st.puts_good, 1);
+    if (p->persist)
+        cnt_add(&c->puts_good_pers, 1);
+    r = 1;
+out_unlock:
+    pthread_rwlock_unlock(&c->lock);
+    return r;
+}
+
+/* Under the shard lock: takes the page out of (pool, oid, index) for an
+ * exclusive get, or pins its blob for a shared one.  Returns 1 and sets
+ * *b (a reference the caller releases), or 0 if absent. */
+static int get_locked(tmem_pool *p, tmem_client *c, shard *sh,
+                      const tmem_oid *oid, uint32_t index, void *page,
+                      tmem_blob *b)
+{
+    tmem_obj *o = tmem__obj_find_locked(sh, oid);
+    uint64_t *slot = o ? tmem__map_find(&o->map, index) : NULL;
+    if (!slot)
+        return 0;
+    uint64_t v = *slot;
+    if (!p->persist && !p->shared) {
+        /* Exclusive: keep the node's blob reference for the caller. */
+        eph_node *n = (eph_node *)v;
+        tmem__map_del(p->store, &o->map, index);
+        tmem__lru_unlink(n->owner, n);
+        account(p, n->owner, n->blob, -1);
+        *b = n->blob;
+        tmem__core_free(p->store, n);
+        if (o->map.count == 0)
+            tmem__obj_free_locked(sh, o);
+        return 1;
+    }
+    *b = val_blob(p, v);
+    if (tmem__blob_ref(p->store->blobs, *b) < 0) {
+        /* Count saturated: read under the lock instead. */
+        tmem__blob_read(p->store->blobs, *b, page);
+        *b = 0;
+    }
+    (void)c;
+    return 1;
+}
+
+int tmem_page_get(tmem_client *c, int pool, const tmem_oid *oid,
+                  uint32_t index, void *page)
+{
+    tmem_store *s = c->store;
+    cnt_add(&s->st.total_ops, 1);
+    pthread_rwlock_rdlock(&c->lock);
+    tmem_pool *p = pool_of(c, pool);
+    int r = TMEM_ENODEV;
+    if (!p || !oid || !page) {
+        cnt_add(&s->st.errored_ops, 1);
+        r = p ? TMEM_EINVAL : TMEM_ENODEV;
+        goto out_unlock;
+    }
+    cnt_add(&p->st.gets, 1);
+    shard *sh = tmem__shard_of(p, oid);
+    tmem_blob b = 0;
+    pthread_mutex_lock(&sh->lock);
+    r = get_locked(p, c, sh, oid, index, page, &b);
+    pthread_mutex_unlock(&sh->lock);
+    if (r == 1 && b) {
+        if (tmem__blob_read(s->blobs, b, page) < 0)
+            r = -EIO;
+        tmem__blob_release(s->blobs, b);
+    }
+    if (r == 1) {
+        cnt_add(&p->st.gets_found, 1);
+        cnt_add(p->persist ? &c->gets_good_pers : &c->gets_good_eph, 1);
+    } else if (r < 0) {
+        cnt_add(&s->st.errored_ops, 1);
+    }
+out_unlock:
+    pthread_rwlock_unlock(&c->lock);
+    return r;
+}
+
+int tmem_page_flush(tmem_client *c, int pool, const tmem_oid *oid,
+                    uint32_t index)
+{
+    tmem_store *s = c->store;
+    cnt_add(&s->st.total_ops, 1);
+    pthread_rwlock_rdlock(&c->lock);
+    tmem_pool *p = pool_of(c, pool);
+    int r = TMEM_ENODEV;
+    if (p && oid) {
+        cnt_add(&p->st.flushes, 1);
+        r = flush_one(p, oid, index);
+        if (r)
+            cnt_add(&p->st.flushes_found, 1);
+    } else {
+        cnt_add(&s->st.errored_ops, 1);
+        r = p ? TMEM_EINVAL : TMEM_ENODEV;
+    }
+    pthread_rwlock_unlock(&c->lock);
+    return r;
+}
+
+int tmem_object_flush(tmem_client *c, int pool, const tmem_oid *oid)
+{
+    tmem_store *s = c->store;
+    cnt_add(&s->st.total_ops, 1);
+    pthread_rwlock_rdlock(&c->lock);
+    tmem_pool *p = pool_of(c, pool);
+    int r;
+    if (!p || !oid) {
+        cnt_add(&s->st.errored_ops, 1);
+        r = p ? TMEM_EINVAL : TMEM_ENODEV;
+        goto out_unlock;
+    }
+    cnt_add(&p->st.flush_objs, 1);
+    shard *sh = tmem__shard_of(p, oid);
+    pthread_mutex_lock(&sh->lock);
+    tmem_obj *o = tmem__obj_find_locked(sh, oid);
+    uint64_t n = 0;
+    if (o)
+        n = tmem__obj_destroy_locked(p, sh, o);
+    pthread_mutex_unlock(&sh->lock);
+    if (o)
+        cnt_add(&p->st.flush_objs_found, 1);
+    r = n > INT32_MAX ? INT32_MAX : (int)n;
+out_unlock:
+    pthread_rwlock_unlock(&c->lock);
+    return r;
+}

@@ -1,0 +1,319 @@
+/*
+ * The store and its clients: creation, destruction, the client table and
+ * the administrator's per-client settings.
+ *
+ * Clients are refcounted: the owner holds one reference from create to
+ * destroy; admin operations and the evictor take one while they work on a
+ * client looked up by id, so a client is freed only when all are done.
+ * Ids grow monotonically and are never reused within a store.
+ * See store_internal.h for the lock order.
+ */
+#include <malloc.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/mem.h"
+#include "store_internal.h"
+
+void *tmem__core_alloc(tmem_store *s, size_t n)
+{
+    void *p = tmem__calloc(1, n);
+    if (p)
+        cnt_add(&s->meta_bytes, malloc_usable_size(p) + sizeof(size_t));
+    else
+        cnt_add(&s->st.alloc_failed, 1);
+    return p;
+}
+
+void tmem__core_free(tmem_store *s, void *p)
+{
+    if (!p)
+        return;
+    cnt_sub(&s->meta_bytes, malloc_usable_size(p) + sizeof(size_t));
+    tmem__free(p);
+}
+
+uint64_t tmem__store_used(tmem_store *s)
+{
+    tmem_blobstore_stats bs;
+    tmem__blobstore_stats(s->blobs, &bs);
+    return bs.data_bytes + bs.meta_bytes + cnt_get(&s->meta_bytes);
+}
+
+static const char *const codec_names[] = {"none", "lz4", "zstd"};
+
+int tmem_compress_parse(const char *name, tmem_compress *out)
+{
+    for (int i = 0; i < 3; i++) {
+        if (name && strcmp(name, codec_names[i]) == 0) {
+            *out = (tmem_compress)i;
+            return 0;
+        }
+    }
+    return TMEM_EINVAL;
+}
+
+const char *tmem_compress_name(tmem_compress c)
+{
+    return (unsigned)c < 3 ? codec_names[c] : "?";
+}
+
+static bool codec_valid(tmem_compress c)
+{
+    return (unsigned)c < 3;
+}
+
+void tmem_store_config_init(tmem_store_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->compress = TMEM_COMPRESS_LZ4;
+}
+
+int tmem_store_create(const tmem_store_config *cfg, tmem_store **out)
+{
+    tmem_store_config def;
+    if (!cfg) {
+        tmem_store_config_init(&def);
+        cfg = &def;
+    }
+    if (!out || !codec_valid(cfg->compress))
+        return TMEM_EINVAL;
+    tmem_store *s = tmem__calloc(1, sizeof *s);
+    if (!s)
+        return TMEM_ENOMEM;
+    s->cfg = *cfg;
+    atomic_init(&s->budget, cfg->budget_bytes);
+    int r = tmem__blobstore_create(&s->blobs);
+    if (r < 0) {
+        tmem__free(s);
+        return r;
+    }
+    pthread_rwlock_init(&s->clients_lock, NULL);
+    pthread_mutex_init(&s->shared_lock, NULL);
+    pthread_mutex_init(&s->evict_lock, NULL);
+    cnt_add(&s->meta_bytes, malloc_usable_size(s) + sizeof(size_t));
+    *out = s;
+    return 0;
+}
+
+void tmem_store_destroy(tmem_store *s)
+{
+    if (!s)
+        return;
+    while (s->nclients > 0) {
+        tmem_client *c = s->clients[s->nclients - 1];
+        /* The owners' handles die with the store: drop every reference. */
+        atomic_store(&c->refs, 1);
+        tmem_client_destroy(c);
+    }
+    tmem__free(s->clients);
+    tmem__free(s->auth);
+    tmem__blobstore_destroy(s->blobs);
+    pthread_rwlock_destroy(&s->clients_lock);
+    pthread_mutex_destroy(&s->shared_lock);
+    pthread_mutex_destroy(&s->evict_lock);
+    tmem__free(s);
+}
+
+/* Index of id in the sorted table, or of where it would go. */
+static int client_slot_locked(tmem_store *s, int id)
+{
+    int lo = 0, hi = s->nclients;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (s->clients[mid]->id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+int tmem_client_create(tmem_store *s, tmem_client **out)
+{
+    if (!s || !out)
+        return TMEM_EINVAL;
+    tmem_client *c = tmem__core_alloc(s, sizeof *c);
+    if (!c)
+        return TMEM_ENOMEM;
+    c->store = s;
+    atomic_init(&c->refs, 1);
+    atomic_init(&c->weight, TMEM_DEFAULT_WEIGHT);
+    atomic_init(&c->compress, (int)s->cfg.compress);
+    pthread_rwlock_init(&c->lock, NULL);
+    pthread_mutex_init(&c->lru_lock, NULL);
+    c->lru.next = c->lru.prev = &c->lru;
+
+    pthread_rwlock_wrlock(&s->clients_lock);
+    if (s->nclients == s->clients_cap) {
+        int ncap = s->clients_cap ? s->clients_cap * 2 : 8;
+        void *n = tmem__realloc(s->clients, ncap * sizeof *s->clients);
+        if (!n) {
+            pthread_rwlock_unlock(&s->clients_lock);
+            pthread_rwlock_destroy(&c->lock);
+            pthread_mutex_destroy(&c->lru_lock);
+            tmem__core_free(s, c);
+            return TMEM_ENOMEM;
+        }
+        s->clients = n;
+        s->clients_cap = ncap;
+    }
+    c->id = s->next_id++;
+    s->clients[s->nclients++] = c; /* ids grow: stays sorted */
+    pthread_rwlock_unlock(&s->clients_lock);
+    *out = c;
+    return c->id;
+}
+
+int tmem_client_id(const tmem_client *c)
+{
+    return c->id;
+}
+
+tmem_client *tmem__client_get(tmem_store *s, int id)
+{
+    tmem_client *c = NULL;
+    pthread_rwlock_rdlock(&s->clients_lock);
+    int i = client_slot_locked(s, id);
+    if (i < s->nclients && s->clients[i]->id == id) {
+        c = s->clients[i];
+        atomic_fetch_add(&c->refs, 1);
+    }
+    pthread_rwlock_unlock(&s->clients_lock);
+    return c;
+}
+
+static void client_free(tmem_client *c)
+{
+    tmem_store *s = c->store;
+    pthread_rwlock_destroy(&c->lock);
+    pthread_mutex_destroy(&c->lru_lock);
+    tmem__core_free(s, c);
+}
+
+void tmem__client_put(tmem_client *c)
+{
+    if (atomic_fetch_sub(&c->refs, 1) == 1)
+        client_free(c);
+}
+
+/* Releases every pool of c; marks it dead. */
+static void client_kill(tmem_client *c)
+{
+    pthread_rwlock_wrlock(&c->lock);
+    atomic_store(&c->dead, true);
+    for (int i = 0; i < TMEM_MAX_POOLS; i++)
+        if (c->pools[i])
+            tmem__pool_release_locked(c, i);
+    pthread_rwlock_unlock(&c->lock);
+}
+
+void tmem_client_destroy(tmem_client *c)
+{
+    if (!c)
+        return;
+    tmem_store *s = c->store;
+    pthread_rwlock_wrlock(&s->clients_lock);
+    int i = client_slot_locked(s, c->id);
+    if (i < s->nclients && s->clients[i] == c) {
+        memmove(&s->clients[i], &s->clients[i + 1],
+                (s->nclients - i - 1) * sizeof *s->clients);
+        s->nclients--;
+    }
+    pthread_rwlock_unlock(&s->clients_lock);
+    client_kill(c);
+    /* Its authorisations go with it. */
+    pthread_mutex_lock(&s->shared_lock);
+    for (int k = 0; k < s->nauth;)
+        if (s->auth[k].client_id == c->id)
+            s->auth[k] = s->auth[--s->nauth];
+        else
+            k++;
+    pthread_mutex_unlock(&s->shared_lock);
+    tmem__client_put(c);
+}
+
+/* ---- administration ----------------------------------------------------- */
+
+int tmem_store_set_weight(tmem_store *s, int client_id, uint32_t weight)
+{
+    tmem_client *c = tmem__client_get(s, client_id);
+    if (!c)
+        return TMEM_ENODEV;
+    atomic_store(&c->weight, weight);
+    tmem__client_put(c);
+    return 0;
+}
+
+int tmem_store_set_cap(tmem_store *s, int client_id, uint64_t cap_pages)
+{
+    tmem_client *c = tmem__client_get(s, client_id);
+    if (!c)
+        return TMEM_ENODEV;
+    atomic_store(&c->cap, cap_pages);
+    /* Ephemeral pages over the new cap go now; persistent ones stay (they
+     * are never evicted) but block further puts. */
+    while (cap_pages && cnt_get(&c->eph_pages) + cnt_get(&c->pers_pages) >
+                            cap_pages &&
+           cnt_get(&c->eph_pages) > 0)
+        if (!tmem__evict_one(s, c))
+            break;
+    tmem__client_put(c);
+    return 0;
+}
+
+int tmem_store_set_compress(tmem_store *s, int client_id, tmem_compress cc)
+{
+    if (!codec_valid(cc))
+        return TMEM_EINVAL;
+    tmem_client *c = tmem__client_get(s, client_id);
+    if (!c)
+        return TMEM_ENODEV;
+    atomic_store(&c->compress, (int)cc);
+    tmem__client_put(c);
+    return 0;
+}
+
+int tmem_store_freeze(tmem_store *s, int client_id, bool frozen)
+{
+    if (client_id == TMEM_ALL_CLIENTS) {
+        pthread_rwlock_rdlock(&s->clients_lock);
+        for (int i = 0; i < s->nclients; i++)
+            atomic_store(&s->clients[i]->frozen, frozen);
+        pthread_rwlock_unlock(&s->clients_lock);
+        return 0;
+    }
+    tmem_client *c = tmem__client_get(s, client_id);
+    if (!c)
+        return TMEM_ENODEV;
+    atomic_store(&c->frozen, frozen);
+    tmem__client_put(c);
+    return 0;
+}
+
+int tmem_store_client_kill(tmem_store *s, int client_id)
+{
+    tmem_client *c = tmem__client_get(s, client_id);
+    if (!c)
+        return TMEM_ENODEV;
+    client_kill(c);
+    tmem__client_put(c);
+    return 0;
+}
+
+int tmem_store_set_budget(tmem_store *s, uint64_t budget_bytes)
+{
+    atomic_store(&s->budget, budget_bytes);
+    tmem__evict_to_budget(s); /* persistent pages may keep it over */
+    return 0;
+}
+
+int tmem_store_list_clients(tmem_store *s, int *ids, int cap)
+{
+    pthread_rwlock_rdlock(&s->clients_lock);
+    int n = s->nclients;
+    for (int i = 0; i < n && i < cap; i++)
+        ids[i] = s->clients[i]->id;
+    pthread_rwlock_unlock(&s->clients_lock);
+    return n;
+}

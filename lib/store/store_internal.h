@@ -1,0 +1,219 @@
+/*
+ * The store core's private structures, shared by store.c (store, clients,
+ * admin), pool.c (pools, sharing), page.c (put/get/flush), objmap.c (the
+ * per-shard object table and per-object page map), evict.c (budget, cap,
+ * LRU) and stats.c (counters, JSON).
+ *
+ * What a page costs: one slot in its object's page map (u32 index + u64
+ * value); for persistent pools the value is the tmem_blob itself; for
+ * ephemeral pools it points to a struct eph_node, which links the page into
+ * its owner client's LRU.  Page contents live in the blob layer (blob.h).
+ *
+ * LOCK ORDER (take left before right; never the reverse):
+ *
+ *   client->lock (rw)  ->  store->clients_lock (rw)  ->  shard->lock
+ *        ->  client->lru_lock  ->  store->shared_lock  ->  blob layer
+ *
+ *   - client->lock: read for every data operation of that client (keeps
+ *     its pool slots and the pools alive); write to create/destroy pools
+ *     and to kill the client.
+ *   - store->clients_lock: the client table.  An evictor holds it (read)
+ *     while it evicts, so a client is unlinked (write) before it is freed.
+ *     Admin operations look a client up under it and take a reference.
+ *   - shard->lock: one of a pool's POOL_SHARDS mutexes; guards the shard's
+ *     objects and their page maps.  Held only for index work, never while
+ *     compressing or decompressing.
+ *   - client->lru_lock: the client's ephemeral LRU list.  The evictor takes
+ *     it first and then only TRYLOCKs a shard (the reverse order), skipping
+ *     pages whose shard is busy: no deadlock.
+ *   - store->shared_lock: the shared-pool list, auth table and sharers
+ *     counts.
+ * Counters are relaxed atomics and need no lock.
+ */
+#ifndef TMEM_STORE_INTERNAL_H
+#define TMEM_STORE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <tmem/store.h>
+
+#include "blob.h"
+
+#define POOL_SHARDS 32
+
+typedef _Atomic uint64_t acnt;
+
+static inline void cnt_add(acnt *c, uint64_t v)
+{
+    atomic_fetch_add_explicit(c, v, memory_order_relaxed);
+}
+static inline void cnt_sub(acnt *c, uint64_t v)
+{
+    atomic_fetch_sub_explicit(c, v, memory_order_relaxed);
+}
+static inline uint64_t cnt_get(acnt *c)
+{
+    return atomic_load_explicit(c, memory_order_relaxed);
+}
+/* Raises *max to v if v is larger. */
+static inline void cnt_max(acnt *max, uint64_t v)
+{
+    uint64_t m = cnt_get(max);
+    while (v > m && !atomic_compare_exchange_weak_explicit(
+                        max, &m, v, memory_order_relaxed,
+                        memory_order_relaxed))
+        ;
+}
+
+/* ---- page map: u32 index -> u64 value, open addressing ---------------- */
+
+typedef struct pagemap {
+    uint32_t *keys;
+    uint64_t *vals; /* 0 = empty slot */
+    uint32_t cap;   /* power of two, or 0 */
+    uint32_t count;
+} pagemap;
+
+struct tmem_store;
+struct tmem_pool;
+struct shard;
+
+typedef struct tmem_obj {
+    tmem_oid oid;
+    struct tmem_obj *next; /* shard hash chain */
+    struct shard *shard;
+    int last_client;       /* client id that put into it last */
+    pagemap map;
+} tmem_obj;
+
+typedef struct shard {
+    pthread_mutex_t lock;
+    tmem_obj **buckets;
+    uint32_t nbuckets; /* power of two, or 0 */
+    uint32_t nobjs;
+    struct tmem_pool *pool;
+} shard;
+
+/* An ephemeral page: its content and its place in the owner's LRU. */
+typedef struct eph_node {
+    struct eph_node *prev, *next;
+    tmem_obj *obj;
+    struct tmem_client *owner;
+    tmem_blob blob;
+    uint32_t index;
+} eph_node;
+
+typedef struct pool_counters {
+    acnt pages, pages_max, objects, objects_max;
+    acnt puts, puts_good, dup_puts_flushed, dup_puts_replaced, puts_nomem;
+    acnt gets, gets_found, flushes, flushes_found, flush_objs;
+    acnt flush_objs_found, evictions;
+} pool_counters;
+
+typedef struct tmem_pool {
+    struct tmem_store *store;
+    uint32_t flags;
+    bool persist, shared;
+    uint64_t uuid[2];
+    int sharers;             /* under store->shared_lock */
+    struct tmem_pool *next_shared;
+    struct tmem_client *owner; /* private pools: the one client */
+    pool_counters st;
+    shard shards[POOL_SHARDS];
+} tmem_pool;
+
+struct tmem_client {
+    struct tmem_store *store;
+    int id;
+    _Atomic int refs;        /* owner + admin/evictor lookups */
+    pthread_rwlock_t lock;   /* see LOCK ORDER */
+    tmem_pool *pools[TMEM_MAX_POOLS];
+    _Atomic bool frozen, dead;
+    _Atomic uint32_t weight;
+    _Atomic uint64_t cap;    /* pages; 0 = none */
+    _Atomic int compress;
+    pthread_mutex_t lru_lock;
+    eph_node lru;            /* sentinel: lru.next = newest */
+    acnt eph_pages, pers_pages, data_bytes;
+    acnt puts_good_pers, gets_good_eph, gets_good_pers;
+    acnt puts_frozen, puts_cap, evicted;
+};
+
+typedef struct auth_entry {
+    int client_id;
+    uint64_t uuid[2];
+} auth_entry;
+
+typedef struct store_counters {
+    acnt eph_pages, eph_pages_max, pers_pages, zero_pages, eph_bytes;
+    acnt total_ops, errored_ops, evictions, evict_attempts;
+    acnt reject_budget, reject_cap, reject_frozen, reject_nomem;
+    acnt flushed_pools, alloc_failed;
+} store_counters;
+
+struct tmem_store {
+    tmem_store_config cfg;
+    _Atomic uint64_t budget;
+    tmem_blobstore *blobs;
+    acnt meta_bytes;         /* the core's own allocations */
+    pthread_rwlock_t clients_lock;
+    struct tmem_client **clients; /* sorted by id */
+    int nclients, clients_cap, next_id;
+    pthread_mutex_t shared_lock;
+    tmem_pool *shared_pools;
+    auth_entry *auth;
+    int nauth, auth_cap;
+    pthread_mutex_t evict_lock; /* one evictor at a time */
+    store_counters st;
+};
+
+/* ---- store.c ------------------------------------------------------------ */
+void *tmem__core_alloc(tmem_store *s, size_t n);   /* zeroed; counted */
+void tmem__core_free(tmem_store *s, void *p);
+/* Looks a client up by id and takes a reference (NULL if none). */
+struct tmem_client *tmem__client_get(tmem_store *s, int id);
+void tmem__client_put(struct tmem_client *c);
+/* Bytes the store holds now (data + metadata). */
+uint64_t tmem__store_used(tmem_store *s);
+
+/* ---- objmap.c ----------------------------------------------------------- */
+shard *tmem__shard_of(tmem_pool *p, const tmem_oid *oid);
+tmem_obj *tmem__obj_find_locked(shard *sh, const tmem_oid *oid);
+/* Finds or creates; NULL on ENOMEM. */
+tmem_obj *tmem__obj_get_locked(shard *sh, const tmem_oid *oid);
+/* Unlinks and frees an object whose map is empty. */
+void tmem__obj_free_locked(shard *sh, tmem_obj *o);
+uint64_t *tmem__map_find(pagemap *m, uint32_t index);
+/* Inserts or replaces; *old receives the previous value (0 if none).
+ * Returns 0 or TMEM_ENOMEM (map unchanged). */
+int tmem__map_set(tmem_store *s, pagemap *m, uint32_t index, uint64_t val,
+                  uint64_t *old);
+/* Removes index; returns the value (0 if none). */
+uint64_t tmem__map_del(tmem_store *s, pagemap *m, uint32_t index);
+void tmem__map_free(tmem_store *s, pagemap *m);
+
+/* ---- page.c ------------------------------------------------------------- */
+/* Removes one map value's page (blob release, LRU unlink, counters);
+ * the slot must already be out of the map.  Needs the shard lock. */
+void tmem__page_drop_locked(tmem_pool *p, tmem_obj *o, uint64_t val);
+/* Removes every page of o and frees it.  Returns pages removed. */
+uint64_t tmem__obj_destroy_locked(tmem_pool *p, shard *sh, tmem_obj *o);
+
+/* ---- evict.c ------------------------------------------------------------ */
+void tmem__lru_link(struct tmem_client *c, eph_node *n);
+void tmem__lru_unlink(struct tmem_client *c, eph_node *n);
+/* Evicts one ephemeral page, from the client furthest over its weighted
+ * share (or from `only` if not NULL).  Returns 1 if a page went, 0 if none
+ * could be. */
+int tmem__evict_one(tmem_store *s, struct tmem_client *only);
+/* Evicts until the store is within budget.  Returns 0 or TMEM_ENOSPC. */
+int tmem__evict_to_budget(tmem_store *s);
+
+/* ---- pool.c ------------------------------------------------------------- */
+/* Destroys or leaves pool slot i of c; needs c->lock held for write. */
+void tmem__pool_release_locked(struct tmem_client *c, int i);
+
+#endif
