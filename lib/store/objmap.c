@@ -1,12 +1,10 @@
 /*
- * Object tables and page maps: where a (oid, index) name is found.
+ * Object tables: where an object of a pool is found.
  *
  * A pool has POOL_SHARDS shards chosen by a hash of the oid; a shard keeps
- * its objects in a chained hash table that doubles when it gets full.  An
- * object keeps its pages in a pagemap: open addressing with linear probing
- * over two parallel arrays (u32 keys, u64 values; value 0 = empty), grown at
- * 3/4 load and shrunk at 1/8, deleted with backward shifting so no
- * tombstones ever slow a lookup.  12 bytes a slot.
+ * its objects in a chained hash table that doubles when it gets full (and
+ * simply keeps longer chains if that allocation fails).  An object keeps
+ * its pages in a pagemap (pagemap.c).
  *
  * Everything here runs under the shard's lock (callers hold it).
  */
@@ -15,18 +13,6 @@
 #include <xxhash.h>
 
 #include "store_internal.h"
-
-#define MAP_MIN 4u
-
-static inline uint32_t hash_u32(uint32_t x)
-{
-    x ^= x >> 16;
-    x *= 0x7feb352du;
-    x ^= x >> 15;
-    x *= 0x846ca68bu;
-    x ^= x >> 16;
-    return x;
-}
 
 static inline uint64_t oid_hash(const tmem_oid *oid)
 {
@@ -116,106 +102,3 @@ void tmem__obj_free_locked(shard *sh, tmem_obj *o)
     tmem__core_free(s, o);
 }
 
-/* ---- page map ----------------------------------------------------------- */
-
-static uint32_t slot_of(const pagemap *m, uint32_t index)
-{
-    return hash_u32(index) & (m->cap - 1);
-}
-
-uint64_t *tmem__map_find(pagemap *m, uint32_t index)
-{
-    if (!m->cap)
-        return NULL;
-    for (uint32_t i = slot_of(m, index);; i = (i + 1) & (m->cap - 1)) {
-        if (!m->vals[i])
-            return NULL;
-        if (m->keys[i] == index)
-            return &m->vals[i];
-    }
-}
-
-/* Rebuilds the map with ncap slots.  Returns 0 or TMEM_ENOMEM. */
-static int map_resize(tmem_store *s, pagemap *m, uint32_t ncap)
-{
-    uint32_t *keys = tmem__core_alloc(s, (size_t)ncap * sizeof *keys);
-    uint64_t *vals = tmem__core_alloc(s, (size_t)ncap * sizeof *vals);
-    if (!keys || !vals) {
-        tmem__core_free(s, keys);
-        tmem__core_free(s, vals);
-        return TMEM_ENOMEM;
-    }
-    pagemap n = {keys, vals, ncap, m->count};
-    for (uint32_t i = 0; i < m->cap; i++) {
-        if (!m->vals[i])
-            continue;
-        uint32_t j = slot_of(&n, m->keys[i]);
-        while (n.vals[j])
-            j = (j + 1) & (ncap - 1);
-        n.keys[j] = m->keys[i];
-        n.vals[j] = m->vals[i];
-    }
-    tmem__core_free(s, m->keys);
-    tmem__core_free(s, m->vals);
-    *m = n;
-    return 0;
-}
-
-int tmem__map_set(tmem_store *s, pagemap *m, uint32_t index, uint64_t val,
-                  uint64_t *old)
-{
-    uint64_t *slot = tmem__map_find(m, index);
-    if (slot) {
-        *old = *slot;
-        *slot = val;
-        return 0;
-    }
-    *old = 0;
-    if ((m->count + 1) * 4 > m->cap * 3) {
-        int r = map_resize(s, m, m->cap ? m->cap * 2 : MAP_MIN);
-        if (r < 0)
-            return r;
-    }
-    uint32_t i = slot_of(m, index);
-    while (m->vals[i])
-        i = (i + 1) & (m->cap - 1);
-    m->keys[i] = index;
-    m->vals[i] = val;
-    m->count++;
-    return 0;
-}
-
-uint64_t tmem__map_del(tmem_store *s, pagemap *m, uint32_t index)
-{
-    uint64_t *slot = tmem__map_find(m, index);
-    if (!slot)
-        return 0;
-    uint64_t val = *slot;
-    uint32_t mask = m->cap - 1;
-    uint32_t i = (uint32_t)(slot - m->vals);
-    /* Backward-shift deletion: pull later entries of the probe run into
-     * the hole when their home slot allows it. */
-    for (uint32_t j = (i + 1) & mask; m->vals[j]; j = (j + 1) & mask) {
-        uint32_t home = slot_of(m, m->keys[j]);
-        if (((j - home) & mask) >= ((j - i) & mask)) {
-            m->keys[i] = m->keys[j];
-            m->vals[i] = m->vals[j];
-            i = j;
-        }
-    }
-    m->vals[i] = 0;
-    m->count--;
-    if (m->count == 0) {
-        tmem__map_free(s, m);
-    } else if (m->cap > MAP_MIN && m->count * 8 < m->cap) {
-        map_resize(s, m, m->cap / 2); /* on ENOMEM just stay larger */
-    }
-    return val;
-}
-
-void tmem__map_free(tmem_store *s, pagemap *m)
-{
-    tmem__core_free(s, m->keys);
-    tmem__core_free(s, m->vals);
-    memset(m, 0, sizeof *m);
-}

@@ -65,17 +65,31 @@ void tmem__page_drop_locked(tmem_pool *p, tmem_obj *o, uint64_t val)
     tmem__blob_release(s->blobs, b);
 }
 
+struct drop_arg {
+    tmem_pool *p;
+    tmem_obj *o;
+    tmem_client *only; /* drop only pages owned by this client, or all */
+};
+
+static bool drop_cb(uint64_t val, uint32_t index, void *arg)
+{
+    struct drop_arg *a = arg;
+    (void)index;
+    if (a->only && ((eph_node *)val)->owner != a->only)
+        return false;
+    tmem__page_drop_locked(a->p, a->o, val);
+    return true;
+}
+
+uint64_t tmem__obj_drop_locked(tmem_pool *p, tmem_obj *o, tmem_client *only)
+{
+    struct drop_arg a = {p, o, only};
+    return tmem__map_filter(p->store, &o->map, drop_cb, &a);
+}
+
 uint64_t tmem__obj_destroy_locked(tmem_pool *p, shard *sh, tmem_obj *o)
 {
-    uint64_t n = 0;
-    for (uint32_t k = 0; k < o->map.cap; k++) {
-        uint64_t v = o->map.vals[k];
-        if (!v)
-            continue;
-        tmem__page_drop_locked(p, o, v);
-        n++;
-    }
-    o->map.count = 0;
+    uint64_t n = tmem__obj_drop_locked(p, o, NULL);
     tmem__obj_free_locked(sh, o);
     return n;
 }

@@ -139,21 +139,7 @@ static void pool_clear(tmem_pool *p, tmem_client *c, bool all)
                     tmem__obj_destroy_locked(p, sh, o);
                 } else {
                     /* Drop c's pages in another client's object. */
-                    for (uint32_t k = 0; k < o->map.cap;) {
-                        uint64_t v = o->map.vals[k];
-                        if (!v || ((eph_node *)v)->owner != c) {
-                            k++;
-                            continue;
-                        }
-                        /* Deletion shifts a later entry into slot k (look
-                         * at k again) or, if the map shrank, reorders it
-                         * (start over). */
-                        uint32_t cap = o->map.cap;
-                        tmem__map_del(p->store, &o->map, o->map.keys[k]);
-                        tmem__page_drop_locked(p, o, v);
-                        if (o->map.cap != cap)
-                            k = 0;
-                    }
+                    tmem__obj_drop_locked(p, o, c);
                     if (o->map.count == 0)
                         tmem__obj_free_locked(sh, o);
                 }

@@ -68,13 +68,23 @@ static inline void cnt_max(acnt *max, uint64_t v)
         ;
 }
 
-/* ---- page map: u32 index -> u64 value, open addressing ---------------- */
+/* ---- page map: u32 index -> u64 value (pagemap.c) ----------------------
+ * Indices are grouped in chunks of 64 (index >> 6); a chunk keeps a bitmap
+ * of the indices present and their values packed in index order, so a
+ * dense object (frontswap) costs ~8.3 bytes a page.  Chunks are found in
+ * an open-addressing table, or directly when an object has only one. */
+
+typedef struct pagechunk {
+    uint32_t base;  /* index >> 6 */
+    uint8_t n, cap; /* values held, slots allocated (<= 64) */
+    uint64_t bits;  /* bit i: index base*64+i present */
+    uint64_t vals[];
+} pagechunk;
 
 typedef struct pagemap {
-    uint32_t *keys;
-    uint64_t *vals; /* 0 = empty slot */
-    uint32_t cap;   /* power of two, or 0 */
-    uint32_t count;
+    pagechunk **tab; /* cap slots, NULL = empty; unused when cap == 0 */
+    pagechunk *single; /* the only chunk while cap == 0 */
+    uint32_t cap, nchunks, count;
 } pagemap;
 
 struct tmem_store;
@@ -186,6 +196,8 @@ tmem_obj *tmem__obj_find_locked(shard *sh, const tmem_oid *oid);
 tmem_obj *tmem__obj_get_locked(shard *sh, const tmem_oid *oid);
 /* Unlinks and frees an object whose map is empty. */
 void tmem__obj_free_locked(shard *sh, tmem_obj *o);
+/* ---- pagemap.c ---------------------------------------------------------- */
+/* Returns the value slot of index (valid until the map changes) or NULL. */
 uint64_t *tmem__map_find(pagemap *m, uint32_t index);
 /* Inserts or replaces; *old receives the previous value (0 if none).
  * Returns 0 or TMEM_ENOMEM (map unchanged). */
@@ -193,12 +205,21 @@ int tmem__map_set(tmem_store *s, pagemap *m, uint32_t index, uint64_t val,
                   uint64_t *old);
 /* Removes index; returns the value (0 if none). */
 uint64_t tmem__map_del(tmem_store *s, pagemap *m, uint32_t index);
+/* Calls fn for every entry; removes those for which fn returns true (fn
+ * has disposed of them).  Returns the number removed. */
+uint64_t tmem__map_filter(tmem_store *s, pagemap *m,
+                          bool (*fn)(uint64_t val, uint32_t index, void *arg),
+                          void *arg);
 void tmem__map_free(tmem_store *s, pagemap *m);
 
 /* ---- page.c ------------------------------------------------------------- */
 /* Removes one map value's page (blob release, LRU unlink, counters);
  * the slot must already be out of the map.  Needs the shard lock. */
 void tmem__page_drop_locked(tmem_pool *p, tmem_obj *o, uint64_t val);
+/* Removes the pages of o owned by `only` (an ephemeral pool's client), or
+ * all pages if only is NULL.  Returns pages removed. */
+uint64_t tmem__obj_drop_locked(tmem_pool *p, tmem_obj *o,
+                               struct tmem_client *only);
 /* Removes every page of o and frees it.  Returns pages removed. */
 uint64_t tmem__obj_destroy_locked(tmem_pool *p, shard *sh, tmem_obj *o);
 

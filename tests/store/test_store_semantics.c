@@ -251,6 +251,8 @@ TEST(shared_pool_auth_and_leave)
     ASSERT_EQ(pb, 1);
     ASSERT_EQ(tu_put(a, pa, 1, 0, 2), 1);
     ASSERT_EQ(tu_put(b, pb, 2, 0, 3), 1);
+    ASSERT_EQ(tu_put(a, pa, 3, 0, 2), 1); /* object 3: A's page ... */
+    ASSERT_EQ(tu_put(b, pb, 3, 1, 4), 1); /* ... but B put last */
     /* shared gets are not exclusive, and B sees A's page */
     tu_expect_page(b, pb, 1, 0, 2);
     tu_expect_page(b, pb, 1, 0, 2);
@@ -265,6 +267,9 @@ TEST(shared_pool_auth_and_leave)
     ASSERT_EQ(tmem_pool_destroy(a, pa), 0);
     ASSERT_EQ(tmem_page_get(b, pb, &o1, 0, page), 0);
     tu_expect_page(b, pb, 2, 0, 3);
+    tu_expect_page(b, pb, 3, 1, 4); /* B's object stays, with B's page */
+    tmem_oid o3 = tu_oid(3);
+    ASSERT_EQ(tmem_page_get(b, pb, &o3, 0, page), 0); /* A's page went */
     tmem_client_stats cs;
     tmem_store_client_stats(s, tmem_client_id(b), &cs);
     ASSERT_EQ(cs.pools[1].sharers, 1);
