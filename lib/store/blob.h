@@ -62,7 +62,9 @@ void tmem__blobstore_destroy(tmem_blobstore *bs);
 int tmem__blob_put(tmem_blobstore *bs, const void *page, tmem_compress codec,
                    tmem_blob *out, unsigned *flags);
 /* Writes the page content of b into page[TMEM_PAGE_SIZE].  The caller holds
- * a reference.  Returns 0, or -EIO if stored data fails to decompress. */
+ * a reference.  Returns 0, or -EIO if stored data fails to decompress, or
+ * TMEM_ENOMEM if this thread's zstd context could not be allocated (the
+ * data is intact: a later read may succeed). */
 int tmem__blob_read(tmem_blobstore *bs, tmem_blob b, void *page);
 /* Adds a reference.  Returns 0, or TMEM_ENOSPC if the count would
  * overflow (then the caller must store a copy of its own instead). */

@@ -283,8 +283,10 @@ static int get_locked(tmem_pool *p, tmem_client *c, shard *sh,
     *b = val_blob(p, v);
     if (tmem__blob_ref(p->store->blobs, *b) < 0) {
         /* Count saturated: read under the lock instead. */
-        tmem__blob_read(p->store->blobs, *b, page);
+        int rr = tmem__blob_read(p->store->blobs, *b, page);
         *b = 0;
+        if (rr < 0)
+            return rr;
     }
     (void)c;
     return 1;
@@ -310,8 +312,12 @@ int tmem_page_get(tmem_client *c, int pool, const tmem_oid *oid,
     r = get_locked(p, c, sh, oid, index, page, &b);
     pthread_mutex_unlock(&sh->lock);
     if (r == 1 && b) {
-        if (tmem__blob_read(s->blobs, b, page) < 0)
-            r = -EIO;
+        /* -EIO (corrupt data) or -ENOMEM (no decompression context for
+         * this thread); an exclusive get's page is gone either way, which
+         * ephemeral semantics allow. */
+        int rr = tmem__blob_read(s->blobs, b, page);
+        if (rr < 0)
+            r = rr;
         tmem__blob_release(s->blobs, b);
     }
     if (r == 1) {

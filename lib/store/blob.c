@@ -1,0 +1,422 @@
+/*
+ * The blob layer (blob.h): fill detection, dedup, codecs and storage of
+ * page contents.
+ *
+ * Owns NZ allocator shards (zalloc.h) and ND dedup shards (dedup.h).  A
+ * thread stores its new blobs in "its" allocator shard (assigned round
+ * robin on first use), so puts from different threads do not share a lock;
+ * the dedup shard is chosen by the top hash bits.
+ *
+ * Values: a fill page is ((uint64_t)word << 32) | 1; a stored blob is
+ * ((idx + 1) << 3) | (shard << 1) (low bit 0, never 0).  In the dedup
+ * index the same blob is the 28-bit ref ((shard << 26) | idx) + 1.
+ *
+ * Lifetime: an entry's ref counts references; when it drops to 0 the entry
+ * is dead for good (puts never revive it: they only take references while
+ * it is nonzero), is removed from the index under the dedup lock, then its
+ * storage is freed.  A put compares candidates under the dedup lock, so a
+ * candidate's storage cannot be freed during the compare.
+ *
+ * Lock order: dedup shard -> zalloc move (read) -> zalloc lock.
+ */
+#include <errno.h>
+#include <malloc.h>
+#include <string.h>
+
+#include <xxhash.h>
+
+#include "common/mem.h"
+#include "store/blob.h"
+#include "store/codec.h"
+#include "store/dedup.h"
+#include "store/zalloc.h"
+
+#define NZ 4u  /* allocator shards: threads storing at once */
+#define ND 16u /* dedup shards */
+
+struct put_counters {
+    _Atomic uint64_t dedup_hits, compress_poor, fill_puts, alloc_failed;
+    _Atomic uint64_t refs;
+} __attribute__((aligned(64)));
+
+struct tmem_blobstore {
+    tmem_zpool z[NZ];
+    tmem_dedup d[ND];
+    struct put_counters cnt[NZ];
+    uint32_t ref_max;
+    int force_hash;
+    uint32_t forced_hash;
+};
+
+static _Thread_local int my_shard = -1;
+static atomic_uint next_shard;
+
+static unsigned shard_self(void)
+{
+    if (my_shard < 0)
+        my_shard = (int)(atomic_fetch_add(&next_shard, 1) % NZ);
+    return (unsigned)my_shard;
+}
+
+static void cnt_inc(_Atomic uint64_t *c, int64_t d)
+{
+    atomic_fetch_add_explicit(c, (uint64_t)d, memory_order_relaxed);
+}
+
+/* ---- values --------------------------------------------------------- */
+
+static tmem_blob blob_of(unsigned shard, uint32_t idx)
+{
+    return ((uint64_t)(idx + 1) << 3) | ((uint64_t)shard << 1);
+}
+
+static unsigned blob_shard(tmem_blob b)
+{
+    return (unsigned)(b >> 1) & 3u;
+}
+
+static uint32_t blob_idx(tmem_blob b)
+{
+    return (uint32_t)(b >> 3) - 1;
+}
+
+static uint32_t ref_of(unsigned shard, uint32_t idx)
+{
+    return ((shard << 26) | idx) + 1;
+}
+
+static tmem_blob ref_blob(uint32_t ref)
+{
+    return blob_of((ref - 1) >> 26, (ref - 1) & ((1u << 26) - 1));
+}
+
+static tmem_zent *ent_of(tmem_blobstore *bs, tmem_blob b)
+{
+    return tmem__zalloc_ent(&bs->z[blob_shard(b)], blob_idx(b));
+}
+
+/* ---- fill pages ----------------------------------------------------- */
+
+/* Returns 1 and sets *word if the page is one 32-bit word repeated. */
+static int fill_word(const void *page, uint32_t *word)
+{
+    const uint64_t *q = page;
+    uint64_t first = q[0];
+    if ((uint32_t)first != (uint32_t)(first >> 32))
+        return 0;
+    for (size_t i = 1; i < TMEM_PAGE_SIZE / 8; i++)
+        if (q[i] != first)
+            return 0;
+    *word = (uint32_t)first;
+    return 1;
+}
+
+static void fill_page(void *page, uint32_t word)
+{
+    uint64_t v = (uint64_t)word << 32 | word, *q = page;
+    for (size_t i = 0; i < TMEM_PAGE_SIZE / 8; i++)
+        q[i] = v;
+}
+
+/* ---- create / destroy ----------------------------------------------- */
+
+int tmem__blobstore_create(tmem_blobstore **out)
+{
+    tmem_blobstore *bs = tmem__aligned_alloc(64, sizeof *bs);
+    if (!bs)
+        return TMEM_ENOMEM;
+    memset(bs, 0, sizeof *bs);
+    bs->ref_max = UINT32_MAX - 1;
+    for (unsigned i = 0; i < NZ; i++) {
+        if (tmem__zalloc_init(&bs->z[i]) < 0) {
+            while (i--)
+                tmem__zalloc_fini(&bs->z[i]);
+            tmem__free(bs);
+            return TMEM_ENOMEM;
+        }
+    }
+    *out = bs;
+    return 0;
+}
+
+void tmem__blobstore_destroy(tmem_blobstore *bs)
+{
+    if (!bs)
+        return;
+    for (unsigned i = 0; i < NZ; i++)
+        tmem__zalloc_fini(&bs->z[i]);
+    for (unsigned i = 0; i < ND; i++)
+        tmem__dedup_fini(&bs->d[i]);
+    tmem__free(bs);
+}
+
+/* ---- reading -------------------------------------------------------- */
+
+/* Under the shard's rdlock: decompresses e into page. */
+static int read_locked(const tmem_zent *e, void *page)
+{
+    char tmp[TMEM_PAGE_SIZE];
+    uint64_t loc = atomic_load_explicit(&e->loc, memory_order_relaxed);
+    const void *src = tmem__zalloc_map(e, tmp);
+    return tmem__codec_decompress((tmem_compress)TMEM_ZA_CODEC(loc), src,
+                                  TMEM_ZA_LEN(loc), page);
+}
+
+int tmem__blob_read(tmem_blobstore *bs, tmem_blob b, void *page)
+{
+    if (TMEM_BLOB_IS_FILL(b)) {
+        fill_page(page, (uint32_t)(b >> 32));
+        return 0;
+    }
+    tmem_zpool *z = &bs->z[blob_shard(b)];
+    tmem__zalloc_rdlock(z);
+    int r = read_locked(tmem__zalloc_ent(z, blob_idx(b)), page);
+    tmem__zalloc_rdunlock(z);
+    if (r == TMEM_ENOMEM)
+        cnt_inc(&bs->cnt[shard_self()].alloc_failed, 1);
+    return r == 0 || r == TMEM_ENOMEM ? r : -EIO;
+}
+
+/* ---- references ----------------------------------------------------- */
+
+/* Takes a reference unless e is dead or full; returns 0 or -ENOSPC
+ * (full) / -ENOENT (dead). */
+static int ref_get(tmem_blobstore *bs, tmem_zent *e)
+{
+    uint32_t r = atomic_load_explicit(&e->ref, memory_order_relaxed);
+    do {
+        if (r == 0)
+            return -ENOENT;
+        if (r >= bs->ref_max)
+            return TMEM_ENOSPC;
+    } while (!atomic_compare_exchange_weak_explicit(
+        &e->ref, &r, r + 1, memory_order_acquire, memory_order_relaxed));
+    return 0;
+}
+
+int tmem__blob_ref(tmem_blobstore *bs, tmem_blob b)
+{
+    if (TMEM_BLOB_IS_FILL(b))
+        return 0;
+    int r = ref_get(bs, ent_of(bs, b));
+    if (r == 0)
+        cnt_inc(&bs->cnt[blob_shard(b)].refs, 1);
+    return r == 0 ? 0 : TMEM_ENOSPC;
+}
+
+static uint32_t hash_cb(void *ctx, uint32_t ref)
+{
+    return ent_of(ctx, ref_blob(ref))->hash;
+}
+
+void tmem__blob_release(tmem_blobstore *bs, tmem_blob b)
+{
+    if (TMEM_BLOB_IS_FILL(b) || !b)
+        return;
+    unsigned s = blob_shard(b);
+    tmem_zent *e = ent_of(bs, b);
+    cnt_inc(&bs->cnt[s].refs, -1);
+    if (atomic_fetch_sub_explicit(&e->ref, 1, memory_order_acq_rel) != 1)
+        return;
+    tmem_dedup *d = &bs->d[e->hash >> 28];
+    tmem__dedup_lock(d);
+    tmem__dedup_remove_locked(d, e->hash, ref_of(s, blob_idx(b)), hash_cb, bs);
+    tmem__dedup_unlock(d);
+    tmem__zalloc_free(&bs->z[s], blob_idx(b));
+}
+
+/* ---- put ------------------------------------------------------------ */
+
+struct match_ctx {
+    tmem_blobstore *bs;
+    const void *page;
+    uint32_t hash;
+    int err; /* TMEM_ENOMEM: a zstd context was missing, stop looking */
+};
+
+/* Full compare of a candidate against the new page; takes a reference
+ * when they are equal.  Called under the dedup lock.  Returns nonzero to
+ * end the search (a match, or an error in m->err). */
+static int match_cb(void *ctx, uint32_t ref)
+{
+    struct match_ctx *m = ctx;
+    tmem_blob b = ref_blob(ref);
+    tmem_zpool *z = &m->bs->z[blob_shard(b)];
+    tmem_zent *e = tmem__zalloc_ent(z, blob_idx(b));
+    char page[TMEM_PAGE_SIZE];
+    if (e->hash != m->hash ||
+        atomic_load_explicit(&e->ref, memory_order_relaxed) == 0)
+        return 0;
+    tmem__zalloc_rdlock(z);
+    int r = read_locked(e, page);
+    int same = r == 0 && memcmp(page, m->page, TMEM_PAGE_SIZE) == 0;
+    tmem__zalloc_rdunlock(z);
+    if (r == TMEM_ENOMEM) {
+        m->err = r;
+        return 1;
+    }
+    return same && ref_get(m->bs, e) == 0;
+}
+
+/* Accounts a dedup hit on ref (whose reference the match took). */
+static void found(tmem_blobstore *bs, unsigned s, uint32_t ref, tmem_blob *out,
+                  unsigned *fl)
+{
+    cnt_inc(&bs->cnt[s].dedup_hits, 1);
+    cnt_inc(&bs->cnt[(ref - 1) >> 26].refs, 1);
+    *out = ref_blob(ref);
+    *fl = TMEM_BLOB_PUT_DEDUP;
+}
+
+static uint32_t page_hash(tmem_blobstore *bs, const void *page)
+{
+    if (bs->force_hash)
+        return bs->forced_hash;
+    return (uint32_t)XXH3_64bits(page, TMEM_PAGE_SIZE);
+}
+
+/* Compresses and stores a page not found in the index. */
+static int store_new(tmem_blobstore *bs, const void *page, tmem_compress c,
+                     uint32_t h, tmem_blob *out, unsigned *fl)
+{
+    char buf[TMEM_CODEC_MAX_OUT];
+    unsigned s = shard_self();
+    int n = tmem__codec_compress(c, page, buf);
+    if (n < 0)
+        return n;
+    const void *src = n > 0 ? buf : page;
+    uint32_t len = n > 0 ? (uint32_t)n : TMEM_PAGE_SIZE;
+    if (n == 0 && c != TMEM_COMPRESS_NONE) {
+        cnt_inc(&bs->cnt[s].compress_poor, 1);
+        *fl |= TMEM_BLOB_PUT_RAW;
+    }
+    uint32_t idx;
+    if (tmem__zalloc_store(&bs->z[s], src, len, n > 0 ? (unsigned)c : 0, h,
+                           &idx) < 0)
+        return TMEM_ENOMEM;
+    /* Look again under the lock: a thread putting the same page since our
+     * first look must not leave two copies (dedup stays exact). */
+    struct match_ctx m = {bs, page, h, 0};
+    tmem_dedup *d = &bs->d[h >> 28];
+    tmem__dedup_lock(d);
+    uint32_t ref = tmem__dedup_find_locked(d, h, match_cb, &m);
+    int r = 0;
+    if (!ref || m.err)
+        r = tmem__dedup_insert_locked(d, h, ref_of(s, idx), hash_cb, bs);
+    tmem__dedup_unlock(d);
+    if (r < 0 || (ref && !m.err)) {
+        atomic_store(&tmem__zalloc_ent(&bs->z[s], idx)->ref, 0);
+        tmem__zalloc_free(&bs->z[s], idx);
+    }
+    if (r < 0)
+        return TMEM_ENOMEM;
+    if (ref && !m.err) {
+        found(bs, s, ref, out, fl);
+        return 0;
+    }
+    cnt_inc(&bs->cnt[s].refs, 1);
+    *out = blob_of(s, idx);
+    return 0;
+}
+
+int tmem__blob_put(tmem_blobstore *bs, const void *page, tmem_compress codec,
+                   tmem_blob *out, unsigned *flags)
+{
+    unsigned fl = 0, s = shard_self();
+    uint32_t word;
+    int r = 0;
+    if (fill_word(page, &word)) {
+        cnt_inc(&bs->cnt[s].fill_puts, 1);
+        *out = (uint64_t)word << 32 | TMEM_BLOB_FILL_TAG;
+        fl = TMEM_BLOB_PUT_FILL;
+        goto out;
+    }
+    uint32_t h = page_hash(bs, page);
+    struct match_ctx m = {bs, page, h, 0};
+    tmem_dedup *d = &bs->d[h >> 28];
+    tmem__dedup_lock(d);
+    uint32_t ref = tmem__dedup_find_locked(d, h, match_cb, &m);
+    tmem__dedup_unlock(d);
+    if (m.err) {
+        r = m.err;
+        cnt_inc(&bs->cnt[s].alloc_failed, 1);
+        goto out;
+    }
+    if (ref) {
+        found(bs, s, ref, out, &fl);
+        goto out;
+    }
+    r = store_new(bs, page, codec, h, out, &fl);
+    if (r < 0)
+        cnt_inc(&bs->cnt[s].alloc_failed, 1);
+out:
+    if (flags && r == 0)
+        *flags = fl;
+    return r;
+}
+
+/* ---- queries -------------------------------------------------------- */
+
+uint32_t tmem__blob_size(tmem_blobstore *bs, tmem_blob b)
+{
+    if (TMEM_BLOB_IS_FILL(b) || !b)
+        return 0;
+    return TMEM_ZA_LEN(
+        atomic_load_explicit(&ent_of(bs, b)->loc, memory_order_relaxed));
+}
+
+int tmem__blob_is_raw(tmem_blobstore *bs, tmem_blob b)
+{
+    if (TMEM_BLOB_IS_FILL(b) || !b)
+        return 0;
+    return TMEM_ZA_CODEC(atomic_load_explicit(&ent_of(bs, b)->loc,
+                                              memory_order_relaxed)) == 0;
+}
+
+#define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
+
+void tmem__blobstore_stats(tmem_blobstore *bs, tmem_blobstore_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    out->meta_bytes = malloc_usable_size(bs) + 8;
+    for (unsigned i = 0; i < NZ; i++) {
+        tmem_zpool *z = &bs->z[i];
+        struct put_counters *c = &bs->cnt[i];
+        out->data_bytes += LD(z->data_bytes);
+        out->meta_bytes += LD(z->meta_bytes);
+        out->blobs += LD(z->objects);
+        out->raw_blobs += LD(z->raw_objects);
+        out->refs += LD(c->refs);
+        out->dedup_hits += LD(c->dedup_hits);
+        out->compress_poor += LD(c->compress_poor);
+        out->fill_puts += LD(c->fill_puts);
+        out->alloc_failed += LD(c->alloc_failed);
+    }
+    for (unsigned i = 0; i < ND; i++)
+        out->meta_bytes += LD(bs->d[i].bytes);
+}
+
+/* ---- test hooks ----------------------------------------------------- */
+
+void tmem__blob_test_force_hash(tmem_blobstore *bs, int on, uint32_t h)
+{
+    bs->force_hash = on;
+    bs->forced_hash = h;
+}
+
+void tmem__blob_test_ref_max(tmem_blobstore *bs, uint32_t max)
+{
+    bs->ref_max = max;
+}
+
+int tmem__blobstore_compact(tmem_blobstore *bs, int force)
+{
+    int total = 0;
+    for (unsigned i = 0; i < NZ; i++) {
+        int r = tmem__zalloc_compact(&bs->z[i], force);
+        if (r < 0)
+            return r;
+        total += r;
+    }
+    return total;
+}

@@ -1,0 +1,81 @@
+/*
+ * Helpers shared by the blob-layer tests: page generators with a known
+ * compressibility, the project corpus, and a monotonic clock.
+ */
+#ifndef TMEM_TEST_BLOB_UTIL_H
+#define TMEM_TEST_BLOB_UTIL_H
+
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#include "../runner.h"
+#include "common/corpus.h"
+
+#define PG 4096
+
+static inline uint64_t bt_rand(uint64_t *s)
+{
+    uint64_t x = *s += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+/* Text-like page, different for each seed, compresses ~3-5x. */
+static inline void bt_text(void *page, uint64_t seed)
+{
+    static const char *w[] = {"alpha ", "beta ", "gamma ", "delta ",
+                              "pages ", "tmem ", "store ", "zram "};
+    char *p = page;
+    uint64_t s = seed;
+    size_t n = 0;
+    n += (size_t)snprintf(p, PG, "seed=%llu ", (unsigned long long)seed);
+    while (n < PG) {
+        const char *x = w[bt_rand(&s) % 8];
+        size_t l = strlen(x);
+        if (n + l > PG)
+            l = PG - n;
+        memcpy(p + n, x, l);
+        n += l;
+    }
+}
+
+/* Random page: does not compress. */
+static inline void bt_random(void *page, uint64_t seed)
+{
+    uint64_t *q = page, s = seed;
+    for (int i = 0; i < PG / 8; i++)
+        q[i] = bt_rand(&s);
+}
+
+static inline double bt_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+/* Loads the project corpus or skips the test. */
+static inline unsigned char *bt_corpus(size_t *n)
+{
+    const char *path = tmem__corpus_default();
+    void *pages = NULL;
+    if (!path)
+        TEST_SKIP("corpus not found");
+    ASSERT_EQ(tmem__corpus_load(path, &pages, n), 0);
+    return pages;
+}
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define BT_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define BT_SANITIZED 1
+#endif
+#endif
+#ifndef BT_SANITIZED
+#define BT_SANITIZED 0
+#endif
+
+#endif
