@@ -76,7 +76,9 @@ $(BUILD)/tmemd: $(TMEMD_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libtmem.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
 .SECONDEXPANSION:
-$(BUILD)/tests/%: $$(patsubst %.c,$(BUILD)/obj/%.o,$$(wildcard tests/%/*.c)) \
+# Keep test objects (pattern-rule intermediates) between builds.
+.SECONDARY:
+$(BUILD)/tests/%: $$(addprefix $(BUILD)/obj/,$$(addsuffix .o,$$(basename $$(wildcard tests/$$*/*.c)))) \
 		$(BUILD)/obj/tests/runner.o $(BUILD)/libtmem.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS_ALL)

@@ -31,7 +31,14 @@ int cmd_bench(struct tmem_cli *cli, int argc, char **argv);
 int cmd_bench_store(struct tmem_cli *cli, int argc, char **argv);
 int cmd_bench_daemon(struct tmem_cli *cli, int argc, char **argv);
 
-/* cmd_balloon.c: balloon simulate|run|get|set|list. */
+/* cmd_balloon.c: balloon simulate|run|get|set|list (dispatch, simulate). */
 int cmd_balloon(struct tmem_cli *cli, int argc, char **argv);
+int cmd_balloon_simulate(struct tmem_cli *cli, int argc, char **argv);
+/* cmd_balloon_run.c: balloon run, and get/set/list of a running
+ * controller's tunables. */
+int cmd_balloon_run(struct tmem_cli *cli, int argc, char **argv);
+int cmd_balloon_get(struct tmem_cli *cli, int argc, char **argv);
+int cmd_balloon_set(struct tmem_cli *cli, int argc, char **argv);
+int cmd_balloon_list(struct tmem_cli *cli, int argc, char **argv);
 
 #endif
