@@ -1,0 +1,81 @@
+#!/bin/sh
+# bench/daemon.sh: the store through tmemd against the embedded store, same
+# run (issue 3).  Run by `make bench` (scripts/bench.sh sets BUILD).
+#
+# Starts one tmemd of its own on a temporary socket, then runs
+# `tmem bench daemon` with 1 and with 2 tenant processes (batches of
+# TMEM_BENCH_BATCH pages, default 64; --rounds TMEM_BENCH_ROUNDS, default
+# 3, best reported).  Each run also measures the embedded store with the
+# same batches, so the ratios compare figures from the same moment.
+# Targets:
+#   batched put and get pages/s through tmemd >= 70% of the embedded store
+#   2 tenants together >= 1.5 x 1 tenant (put and get)
+# PASS/MISS is a report: the exit status is non-zero only when a run failed
+# or a page came back wrong.
+#
+# Corpus: TMEM_CORPUS, default ../shared/corpus/pages-a.bin.zst.
+BUILD=${BUILD:-build}
+CORPUS=${TMEM_CORPUS:-../shared/corpus/pages-a.bin.zst}
+ROUNDS=${TMEM_BENCH_ROUNDS:-3}
+BATCH=${TMEM_BENCH_BATCH:-64}
+TMEM="$BUILD/tmem"
+TMEMD="$BUILD/tmemd"
+rc=0
+
+if [ ! -r "$CORPUS" ]; then
+    echo "daemon bench: corpus $CORPUS is absent: nothing measured (SKIPPED)"
+    exit 0
+fi
+for p in "$TMEM" "$TMEMD"; do
+    [ -x "$p" ] || { echo "daemon bench: $p not built"; exit 1; }
+done
+
+tmp=$(mktemp -d)
+"$TMEMD" --socket "$tmp/sock" --foreground 2>"$tmp/tmemd.log" &
+dpid=$!
+trap 'kill $dpid 2>/dev/null; wait $dpid 2>/dev/null; rm -rf "$tmp"' EXIT
+i=0
+while [ ! -S "$tmp/sock" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+[ -S "$tmp/sock" ] || { echo "daemon bench: tmemd did not start"; \
+    cat "$tmp/tmemd.log"; exit 1; }
+
+# jget KEY FILE: one field of a flat JSON object.
+jget() {
+    sed -n "s/.*\"$1\": \"*\([^,}\"]*\).*/\1/p" "$2"
+}
+
+for n in 1 2; do
+    if ! "$TMEM" --socket "$tmp/sock" bench daemon --corpus "$CORPUS" \
+            --clients $n --batch "$BATCH" --rounds "$ROUNDS" --json \
+            >"$tmp/c$n.json" 2>"$tmp/err"; then
+        echo "daemon bench: FAILED with $n clients"; cat "$tmp/err"; exit 1
+    fi
+done
+
+# verdict NAME VALUE TARGET: PASS when VALUE >= TARGET.
+verdict() {
+    awk -v n="$1" -v v="$2" -v t="$3" 'BEGIN {
+        printf "  %-44s %8.3f  (target >= %s)  %s\n", n, v, t,
+               (v >= t ? "PASS" : "MISS") }'
+}
+
+c1="$tmp/c1.json"; c2="$tmp/c2.json"
+printf '%-28s %14s %14s\n' "" "1 client" "2 clients"
+for k in pages put_pages_per_s get_pages_per_s embedded_put_pages_per_s \
+         embedded_get_pages_per_s put_us_p50 put_us_p99 get_us_p50 \
+         get_us_p99 rtt_put_us_p50 rtt_put_us_p99 rtt_get_us_p50 \
+         rtt_get_us_p99 orig_bytes used_bytes zero_pages dedup_pages; do
+    printf '%-28s %14s %14s\n' "$k" "$(jget $k "$c1")" "$(jget $k "$c2")"
+done
+echo "targets (batch $BATCH, best of $ROUNDS rounds):"
+verdict "put through tmemd / embedded (1 client)" \
+    "$(jget put_ratio_vs_embedded "$c1")" 0.70
+verdict "get through tmemd / embedded (1 client)" \
+    "$(jget get_ratio_vs_embedded "$c1")" 0.70
+verdict "put pages/s 2 clients / 1 client" \
+    "$(awk -v a="$(jget put_pages_per_s "$c2")" \
+        -v b="$(jget put_pages_per_s "$c1")" 'BEGIN{print a / b}')" 1.5
+verdict "get pages/s 2 clients / 1 client" \
+    "$(awk -v a="$(jget get_pages_per_s "$c2")" \
+        -v b="$(jget get_pages_per_s "$c1")" 'BEGIN{print a / b}')" 1.5
+exit $rc
