@@ -17,6 +17,7 @@ if [ ! -e /sys/class/zram-control/hot_add ]; then
 out=$BUILD/bench
 mkdir -p "$out"
 cc -std=c11 -O2 -Wall -Wextra -o "$out/balloon_bench" bench/balloon_bench.c || exit 1
-exec "$out/balloon_bench" "$BUILD/tmem" --interval 1 \
+# the controller's logs (one line per decision) land in $out/balloon-*.log
+BALLOON_BENCH_LOGS=$out exec "$out/balloon_bench" "$BUILD/tmem" --interval 1 \
     --set selfballoon_reserved_mb=64 --set selfballoon_downhysteresis=4 \
     --set frontswap_hysteresis=2 --set frontswap_inertia=1

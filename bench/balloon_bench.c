@@ -228,9 +228,11 @@ static pid_t start_controller(int no_psi, int argc, char **argv)
     args[n] = NULL;
     pid = fork();
     if (pid == 0) {
-        int fd = open(no_psi ? "/tmp/tmem-bench-nopsi.log"
-                             : "/tmp/tmem-bench-psi.log",
-                      O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        const char *dir = getenv("BALLOON_BENCH_LOGS");
+        char log[512];
+        snprintf(log, sizeof log, "%s/balloon-%s.log", dir ? dir : "/tmp",
+                 no_psi ? "nopsi" : "psi");
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         dup2(fd, 1);
         dup2(fd, 2);
         execv(tmem, args);

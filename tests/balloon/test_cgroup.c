@@ -1,0 +1,297 @@
+/*
+ * The cgroup backend against prepared directory trees: parsing of v1 and
+ * v2 files into controller inputs, target writing (the step rule, the
+ * ceiling, restore at close), and the refusals (root, self, not memory).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "balloon/cgroup.h"
+#include "../runner.h"
+
+#define MIB (1024ull * 1024ull)
+
+static void put(const char *dir, const char *file, const char *text)
+{
+    char path[PATH_MAX];
+    FILE *f;
+
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    f = fopen(path, "w");
+    ASSERT_TRUE(f != NULL);
+    fputs(text, f);
+    fclose(f);
+}
+
+static long long get_ll(const char *dir, const char *file)
+{
+    char path[PATH_MAX], buf[64] = "";
+    FILE *f;
+
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    f = fopen(path, "r");
+    ASSERT_TRUE(f != NULL);
+    ASSERT_TRUE(fgets(buf, sizeof buf, f) != NULL);
+    fclose(f);
+    return atoll(buf);
+}
+
+/* tmp/parent (a cgroup: has cgroup.procs) / ten (the tenant). */
+static void fake_tree(char *tmp, char *ten)
+{
+    char parent[PATH_MAX];
+
+    strcpy(tmp, "/tmp/tmem-cgfake-XXXXXX");
+    ASSERT_TRUE(mkdtemp(tmp) != NULL);
+    snprintf(parent, PATH_MAX, "%s/parent", tmp);
+    ASSERT_EQ(mkdir(parent, 0755), 0);
+    put(parent, "cgroup.procs", "");
+    snprintf(ten, PATH_MAX, "%.200s/ten", parent);
+    ASSERT_EQ(mkdir(ten, 0755), 0);
+    put(ten, "cgroup.procs", "1\n");
+}
+
+static void rm_tree(const char *tmp)
+{
+    char cmd[PATH_MAX + 16];
+
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
+    ASSERT_EQ(system(cmd), 0);
+}
+
+static void fake_v1(const char *ten, const char *limit)
+{
+    char stat[512];
+
+    put(ten, "memory.limit_in_bytes", limit);
+    snprintf(stat, sizeof stat, "%llu\n", 400 * MIB);
+    put(ten, "memory.usage_in_bytes", stat);
+    snprintf(stat, sizeof stat,
+             "cache 1\nrss 2\nswap 3\ntotal_cache %llu\ntotal_rss %llu\n"
+             "total_swap %llu\n",
+             150 * MIB, 200 * MIB, 40 * MIB);
+    put(ten, "memory.stat", stat);
+    snprintf(stat, sizeof stat, "%llu\n", 8 * MIB);
+    put(ten, "memory.kmem.usage_in_bytes", stat);
+}
+
+static uint64_t reserve_pages(void)
+{
+    return 512 + 64 * (uint64_t)sysconf(_SC_NPROCESSORS_ONLN);
+}
+
+TEST(cgroup_v1_parse_limit_set)
+{
+    char tmp[PATH_MAX], ten[PATH_MAX], lim[32];
+    tmem_balloon_backend be;
+    tmem_balloon_input in;
+
+    fake_tree(tmp, ten);
+    snprintf(lim, sizeof lim, "%llu\n", 512 * MIB);
+    fake_v1(ten, lim);
+    ASSERT_EQ(tmem_balloon_cgroup_open(&be, ten, NULL, 0), 0);
+    ASSERT_STR_EQ(be.name, "cgroup-v1");
+    ASSERT_STR_EQ(be.pressure_path, "/proc/pressure/memory");
+    ASSERT_EQ(be.read(be.self, &in), 0);
+    ASSERT_U64_EQ(in.cur, 512 * 256);
+    ASSERT_U64_EQ(in.committed, 200 * 256 + 8 * 256);
+    ASSERT_U64_EQ(in.frontswap, 40 * 256);
+    ASSERT_U64_EQ(in.max, 512 * 256);
+    ASSERT_U64_EQ(in.reserve, reserve_pages());
+    tmem_balloon_backend_close(&be);
+    rm_tree(tmp);
+}
+
+TEST(cgroup_v1_no_limit_uses_usage_and_peak)
+{
+    char tmp[PATH_MAX], ten[PATH_MAX], buf[32];
+    tmem_balloon_backend be;
+    tmem_balloon_input in;
+
+    fake_tree(tmp, ten);
+    fake_v1(ten, "9223372036854771712\n");
+    ASSERT_EQ(tmem_balloon_cgroup_open(&be, ten, NULL, 0), 0);
+    ASSERT_EQ(be.read(be.self, &in), 0);
+    ASSERT_U64_EQ(in.cur, 400 * 256);
+    ASSERT_U64_EQ(in.max, 400 * 256);
+    snprintf(buf, sizeof buf, "%llu\n", 300 * MIB);
+    put(ten, "memory.usage_in_bytes", buf);
+    ASSERT_EQ(be.read(be.self, &in), 0);
+    ASSERT_U64_EQ(in.cur, 300 * 256);
+    ASSERT_U64_EQ(in.max, 400 * 256); /* the peak stays */
+    tmem_balloon_backend_close(&be);
+    rm_tree(tmp);
+}
+
+TEST(cgroup_v1_apply_step_rule_ceiling_restore)
+{
+    char tmp[PATH_MAX], ten[PATH_MAX], lim[32];
+    tmem_balloon_backend be;
+    struct tmem_balloon_cgroup_info info;
+
+    fake_tree(tmp, ten);
+    snprintf(lim, sizeof lim, "%llu\n", 512 * MIB);
+    fake_v1(ten, lim);
+    ASSERT_EQ(tmem_balloon_cgroup_open(&be, ten, NULL, 0), 0);
+    /* usage 400 MiB: step = max(32 MiB, 50 MiB) -> not below 350 MiB */
+    ASSERT_EQ(be.apply_target(be.self, 100 * 256), 0);
+    ASSERT_EQ(get_ll(ten, "memory.limit_in_bytes"), (long long)(350 * MIB));
+    ASSERT_EQ(tmem_balloon_cgroup_info(&be, &info), 0);
+    ASSERT_EQ(info.clamped, 1);
+    ASSERT_U64_EQ(info.applied, 350 * 256);
+    ASSERT_EQ(be.apply_target(be.self, 380 * 256), 0);
+    ASSERT_EQ(get_ll(ten, "memory.limit_in_bytes"), (long long)(380 * MIB));
+    /* never above the allowance at open */
+    ASSERT_EQ(be.apply_target(be.self, 900 * 256), 0);
+    ASSERT_EQ(get_ll(ten, "memory.limit_in_bytes"), (long long)(512 * MIB));
+    ASSERT_EQ(be.apply_target(be.self, 360 * 256), 0);
+    tmem_balloon_backend_close(&be); /* restores 512 MiB */
+    ASSERT_EQ(get_ll(ten, "memory.limit_in_bytes"), (long long)(512 * MIB));
+    rm_tree(tmp);
+}
+
+TEST(cgroup_v1_swap_from_memsw_when_no_stat_field)
+{
+    char tmp[PATH_MAX], ten[PATH_MAX], buf[64];
+    tmem_balloon_backend be;
+    tmem_balloon_input in;
+
+    fake_tree(tmp, ten);
+    fake_v1(ten, "9223372036854771712\n");
+    put(ten, "memory.stat", "cache 0\nrss 104857600\n");
+    snprintf(buf, sizeof buf, "%llu\n", 430 * MIB);
+    put(ten, "memory.memsw.usage_in_bytes", buf);
+    ASSERT_EQ(tmem_balloon_cgroup_open(&be, ten, NULL, 0), 0);
+    ASSERT_EQ(be.read(be.self, &in), 0);
+    ASSERT_U64_EQ(in.committed, 100 * 256 + 8 * 256);
+    ASSERT_U64_EQ(in.frontswap, 30 * 256);
+    tmem_balloon_backend_close(&be);
+    rm_tree(tmp);
+}
+
+TEST(cgroup_v2_parse_and_apply)
+{
+    char tmp[PATH_MAX], ten[PATH_MAX], buf[256], pp[PATH_MAX + 32];
+    tmem_balloon_backend be;
+    tmem_balloon_input in;
+
+    fake_tree(tmp, ten);
+    put(ten, "memory.high", "max\n");
+    snprintf(buf, sizeof buf, "%llu\n", 600 * MIB);
+    put(ten, "memory.current", buf);
+    snprintf(buf, sizeof buf,
+             "anon %llu\nfile %llu\nkernel %llu\nslab_reclaimable %llu\n",
+             250 * MIB, 300 * MIB, 20 * MIB, 12 * MIB);
+    put(ten, "memory.stat", buf);
+    snprintf(buf, sizeof buf, "%llu\n", 16 * MIB);
+    put(ten, "memory.swap.current", buf);
+    put(ten, "memory.pressure", "some avg10=0.00\n");
+    ASSERT_EQ(tmem_balloon_cgroup_open(&be, ten, NULL, 0), 0);
+    ASSERT_STR_EQ(be.name, "cgroup-v2");
+    snprintf(pp, sizeof pp, "%s/memory.pressure", ten);
+    ASSERT_STR_EQ(be.pressure_path, pp);
+    ASSERT_EQ(be.read(be.self, &in), 0);
+    ASSERT_U64_EQ(in.cur, 600 * 256);
+    ASSERT_U64_EQ(in.committed, 250 * 256 + 8 * 256);
+    ASSERT_U64_EQ(in.frontswap, 16 * 256);
+    ASSERT_EQ(be.apply_target(be.self, 560 * 256), 0);
+    ASSERT_EQ(get_ll(ten, "memory.high"), (long long)(560 * MIB));
+    ASSERT_EQ(be.read(be.self, &in), 0);
+    ASSERT_U64_EQ(in.cur, 560 * 256);
+    tmem_balloon_backend_close(&be);
+    snprintf(buf, sizeof buf, "%.200s/memory.high", ten);
+    FILE *f = fopen(buf, "r");
+    ASSERT_TRUE(f && fgets(buf, sizeof buf, f));
+    fclose(f);
+    ASSERT_STR_EQ(buf, "max\n"); /* restored */
+    rm_tree(tmp);
+}
+
+TEST(cgroup_v2_kernel_parts_without_kernel_field)
+{
+    char tmp[PATH_MAX], ten[PATH_MAX], buf[256];
+    tmem_balloon_backend be;
+    tmem_balloon_input in;
+
+    fake_tree(tmp, ten);
+    put(ten, "memory.high", "max\n");
+    put(ten, "memory.current", "104857600\n");
+    snprintf(buf, sizeof buf,
+             "anon %llu\nkernel_stack %llu\npagetables %llu\n"
+             "percpu %llu\nslab_unreclaimable %llu\nslab_reclaimable 999\n",
+             10 * MIB, 1 * MIB, 2 * MIB, 1 * MIB, 4 * MIB);
+    put(ten, "memory.stat", buf);
+    ASSERT_EQ(tmem_balloon_cgroup_open(&be, ten, NULL, 0), 0);
+    ASSERT_EQ(be.read(be.self, &in), 0);
+    ASSERT_U64_EQ(in.committed, 18 * 256);
+    ASSERT_U64_EQ(in.frontswap, 0); /* VmSwap of pid 1 (not in swap) */
+    tmem_balloon_backend_close(&be);
+    rm_tree(tmp);
+}
+
+TEST(cgroup_refuses_root_of_hierarchy)
+{
+    char tmp[PATH_MAX], root[PATH_MAX + 16], err[512] = "";
+    tmem_balloon_backend be;
+
+    fake_tree(tmp, root);
+    snprintf(root, sizeof root, "%s/parent", tmp);
+    fake_v1(root, "9223372036854771712\n");
+    ASSERT_EQ(tmem_balloon_cgroup_open(&be, root, err, sizeof err), -EPERM);
+    ASSERT_TRUE(strstr(err, "root cgroup") != NULL);
+    ASSERT_TRUE(be.self == NULL);
+    rm_tree(tmp);
+    /* the real one too */
+    if (access("/sys/fs/cgroup/memory/memory.limit_in_bytes", F_OK) == 0)
+        ASSERT_EQ(tmem_balloon_cgroup_open(&be, "/sys/fs/cgroup/memory",
+                                           err, sizeof err), -EPERM);
+}
+
+TEST(cgroup_refuses_self_here_and_below)
+{
+    char tmp[PATH_MAX], ten[PATH_MAX], sub[PATH_MAX + 8], me[32];
+    char err[512] = "";
+    tmem_balloon_backend be;
+
+    fake_tree(tmp, ten);
+    fake_v1(ten, "9223372036854771712\n");
+    snprintf(me, sizeof me, "1\n%d\n", (int)getpid());
+    put(ten, "cgroup.procs", me);
+    ASSERT_EQ(tmem_balloon_cgroup_open(&be, ten, err, sizeof err), -EPERM);
+    ASSERT_TRUE(strstr(err, "holds this process") != NULL);
+    put(ten, "cgroup.procs", "1\n");
+    snprintf(sub, sizeof sub, "%s/sub", ten);
+    ASSERT_EQ(mkdir(sub, 0755), 0);
+    put(sub, "cgroup.procs", me);
+    ASSERT_EQ(tmem_balloon_cgroup_open(&be, ten, err, sizeof err), -EPERM);
+    put(sub, "cgroup.procs", "");
+    ASSERT_EQ(tmem_balloon_cgroup_open(&be, ten, err, sizeof err), 0);
+    tmem_balloon_backend_close(&be);
+    rm_tree(tmp);
+}
+
+TEST(cgroup_refuses_non_memory_dir_and_bad_stat)
+{
+    char tmp[PATH_MAX], ten[PATH_MAX], err[512] = "";
+    tmem_balloon_backend be;
+    tmem_balloon_input in;
+
+    fake_tree(tmp, ten);
+    ASSERT_EQ(tmem_balloon_cgroup_open(&be, ten, err, sizeof err), -ENOENT);
+    ASSERT_TRUE(strstr(err, "not a memory cgroup") != NULL);
+    fake_v1(ten, "9223372036854771712\n");
+    put(ten, "memory.stat", "cache 5\n");
+    ASSERT_EQ(tmem_balloon_cgroup_open(&be, ten, err, sizeof err), 0);
+    ASSERT_EQ(be.read(be.self, &in), -EINVAL);
+    ASSERT_TRUE(strstr(tmem_balloon_backend_why(&be), "no rss") != NULL);
+    put(ten, "memory.usage_in_bytes", "lots\n");
+    ASSERT_EQ(be.read(be.self, &in), -EINVAL);
+    tmem_balloon_backend_close(&be);
+    rm_tree(tmp);
+}
