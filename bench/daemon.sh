@@ -45,7 +45,7 @@ jget() {
 }
 
 for n in 1 2; do
-    if ! "$TMEM" --socket "$tmp/sock" bench daemon --corpus "$CORPUS" \
+    if ! timeout 900 "$TMEM" --socket "$tmp/sock" bench daemon --corpus "$CORPUS" \
             --clients $n --batch "$BATCH" --rounds "$ROUNDS" --json \
             >"$tmp/c$n.json" 2>"$tmp/err"; then
         echo "daemon bench: FAILED with $n clients"; cat "$tmp/err"; exit 1
@@ -61,7 +61,7 @@ verdict() {
 
 c1="$tmp/c1.json"; c2="$tmp/c2.json"
 printf '%-28s %14s %14s\n' "" "1 client" "2 clients"
-for k in pages put_pages_per_s get_pages_per_s embedded_put_pages_per_s \
+for k in cpus pages put_pages_per_s get_pages_per_s embedded_put_pages_per_s \
          embedded_get_pages_per_s put_us_p50 put_us_p99 get_us_p50 \
          get_us_p99 rtt_put_us_p50 rtt_put_us_p99 rtt_get_us_p50 \
          rtt_get_us_p99 orig_bytes used_bytes zero_pages dedup_pages; do

@@ -66,10 +66,10 @@ int tmem_conn_client_id(const tmem_conn *c);
 int tmem_conn_pool_new(tmem_conn *c, const uint64_t uuid[2], uint32_t flags,
                        uint32_t *out_flags);
 int tmem_conn_pool_destroy(tmem_conn *c, int pool);
-int tmem_conn_put(tmem_conn *c, int pool, const tmem_oid *oid,
-                  uint32_t index, const void *page);
-int tmem_conn_get(tmem_conn *c, int pool, const tmem_oid *oid,
-                  uint32_t index, void *page);
+int tmem_conn_put(tmem_conn *c, int pool, const tmem_oid *oid, uint32_t index,
+                  const void *page);
+int tmem_conn_get(tmem_conn *c, int pool, const tmem_oid *oid, uint32_t index,
+                  void *page);
 int tmem_conn_flush_page(tmem_conn *c, int pool, const tmem_oid *oid,
                          uint32_t index);
 int tmem_conn_flush_object(tmem_conn *c, int pool, const tmem_oid *oid);
@@ -83,12 +83,12 @@ enum tmem_op_code {
 };
 
 typedef struct tmem_op {
-    uint8_t op;       /* enum tmem_op_code */
+    uint8_t op; /* enum tmem_op_code */
     int32_t pool;
     tmem_oid oid;
     uint32_t index;
-    void *page;       /* TMEM_PAGE_SIZE bytes: source (PUT), dest (GET) */
-    int32_t result;   /* OUT: the operation's store result */
+    void *page;     /* TMEM_PAGE_SIZE bytes: source (PUT), dest (GET) */
+    int32_t result; /* OUT: the operation's store result */
 } tmem_op;
 
 /* Runs ops[0..n-1] in order; each result lands in ops[i].result.  Returns
@@ -122,8 +122,8 @@ int tmem_cleancache_init_shared_fs(tmem_cleancache *cc, const uint64_t uuid[2],
                                    bool *out_shared);
 /* Reads page (file key, page offset).  Returns 1 found, 0 miss, negative
  * error.  Private pools: the page leaves the cache when read. */
-int tmem_cleancache_get_page(tmem_cleancache *cc, int pool,
-                             const tmem_oid *key, uint32_t index, void *page);
+int tmem_cleancache_get_page(tmem_cleancache *cc, int pool, const tmem_oid *key,
+                             uint32_t index, void *page);
 /* Offers a page: always "succeeds" for the caller; refusals are counted. */
 void tmem_cleancache_put_page(tmem_cleancache *cc, int pool,
                               const tmem_oid *key, uint32_t index,

@@ -20,6 +20,8 @@ static const struct {
     {TMEM_EEXIST, "EEXIST", "Already exists"},
     {-EIO, "EIO", "Input/output error"},
     {-EPROTO, "EPROTO", "Protocol error"},
+    {-EBADMSG, "EBADMSG", "Bad message"},
+    {-EPROTONOSUPPORT, "EPROTONOSUPPORT", "Protocol version not supported"},
     {-ECONNREFUSED, "ECONNREFUSED", "Connection refused"},
     {-ENOENT, "ENOENT", "No such file or directory"},
     {-EACCES, "EACCES", "Permission denied"},

@@ -1,5 +1,631 @@
-/* TEMPORARY stub: replaced by the tmemd work (issue 3). */
+/*
+ * tmem bench daemon: the store's benchmark through tmemd, with the embedded
+ * store measured in the same run as the reference.
+ *
+ * Daemon: --socket PATH (global option) must answer; without it the
+ * default socket is tried and, when nothing answers there, the benchmark
+ * starts its own tmemd (the tmemd next to this tmem binary) on a socket in
+ * a fresh temp directory and stops it at the end.
+ *
+ * One round: N tenant processes (fork), each with its own connection and
+ * persistent pool, put disjoint slices of the corpus in batches of B pages
+ * (tmem_conn_batch), all starting together (a process-shared barrier), then
+ * get them back the same way and compare every byte.  Throughput is the
+ * pages of all tenants over the wall time from the common start to the
+ * last tenant's end.  The per-page latencies put_us/get_us are each batch's
+ * time divided by its pages; rtt_*_us are single-page operations (one round
+ * trip each, tenant 0, after the last round).  The store counters (used,
+ * zero, dedup pages) are the daemon's global counters after the puts minus
+ * before.  The embedded reference runs the same batches on an embedded
+ * connection (TMEM_EMBEDDED=1), one tenant.  The best of --rounds rounds
+ * is reported for every throughput (this machine is shared and noisy).
+ *
+ * Exit status: 0 ok; 1 no daemon, corpus unreadable, an error or a wrong
+ * page; 2 bad arguments.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <tmem/client.h>
+
+#include "client/json.h"
 #include "cmds.h"
-int cmd_bench_daemon(struct tmem_cli *c, int argc, char **argv)
-{ (void)c; (void)argc; (void)argv; fprintf(stderr, "tmem bench daemon: not built yet\n"); return CLI_FAIL; }
+#include "common/corpus.h"
+#include "proto/conn.h"
+
+#define MAX_CLIENTS 64
+#define MAX_BATCH 1024
+#define RTT_OPS 2000
+#define BENCH_TIMEOUT_S 600
+
+struct dopts {
+    const char *corpus;
+    int clients, batch, rounds;
+    bool json, help;
+};
+
+/* ---- options: one table ------------------------------------------------- */
+
+static int opt_int(const char *v, int lo, int hi, int *out)
+{
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (errno || end == v || *end || n < lo || n > hi)
+        return TMEM_EINVAL;
+    *out = (int)n;
+    return 0;
+}
+
+static int o_corpus(struct dopts *o, const char *v)
+{
+    o->corpus = v;
+    return 0;
+}
+static int o_clients(struct dopts *o, const char *v)
+{
+    return opt_int(v, 1, MAX_CLIENTS, &o->clients);
+}
+static int o_batch(struct dopts *o, const char *v)
+{
+    return opt_int(v, 1, MAX_BATCH, &o->batch);
+}
+static int o_rounds(struct dopts *o, const char *v)
+{
+    return opt_int(v, 1, 100, &o->rounds);
+}
+static int o_json(struct dopts *o, const char *v)
+{
+    (void)v;
+    o->json = true;
+    return 0;
+}
+static int o_help(struct dopts *o, const char *v)
+{
+    (void)v;
+    o->help = true;
+    return 0;
+}
+
+static const struct dopt {
+    const char *name, *arg;
+    int (*set)(struct dopts *, const char *);
+    const char *help;
+} dopts_table[] = {
+    {"--corpus", "FILE", o_corpus,
+     "4 KiB pages, raw or .zst (default: the"
+     " shared corpus)"},
+    {"--clients", "N", o_clients, "tenant processes (1-64, default 1)"},
+    {"--batch", "N", o_batch, "pages per batch (1-1024, default 64)"},
+    {"--rounds", "N", o_rounds, "rounds, best reported (default 3)"},
+    {"--json", NULL, o_json, "print one JSON object"},
+    {"--help", NULL, o_help, "this text"},
+};
+#define NDOPTS (sizeof dopts_table / sizeof dopts_table[0])
+
+static void dusage(FILE *f)
+{
+    fprintf(f, "usage: tmem [--socket PATH] bench daemon [--corpus FILE] "
+               "[options]\n\nPuts and gets the corpus through tmemd from N "
+               "tenant processes in batches,\nand the same batches on an "
+               "embedded store, in one run.\n\noptions:\n");
+    for (size_t i = 0; i < NDOPTS; i++) {
+        char left[48];
+        snprintf(left, sizeof left, "%s%s%s", dopts_table[i].name,
+                 dopts_table[i].arg ? " " : "",
+                 dopts_table[i].arg ? dopts_table[i].arg : "");
+        fprintf(f, "  %-20s %s\n", left, dopts_table[i].help);
+    }
+}
+
+static int dparse(struct dopts *o, int argc, char **argv)
+{
+    *o = (struct dopts){.clients = 1, .batch = 64, .rounds = 3};
+    for (int i = 1; i < argc; i++) {
+        const struct dopt *d = NULL;
+        for (size_t k = 0; k < NDOPTS; k++)
+            if (strcmp(argv[i], dopts_table[k].name) == 0)
+                d = &dopts_table[k];
+        if (!d) {
+            fprintf(stderr, "tmem bench daemon: unknown argument '%s'\n",
+                    argv[i]);
+            return CLI_USAGE;
+        }
+        const char *v = NULL;
+        if (d->arg && ++i >= argc) {
+            fprintf(stderr, "tmem bench daemon: %s needs %s\n", d->name,
+                    d->arg);
+            return CLI_USAGE;
+        }
+        if (d->arg)
+            v = argv[i];
+        if (d->set(o, v) < 0) {
+            fprintf(stderr, "tmem bench daemon: bad %s '%s'\n", d->name, v);
+            return CLI_USAGE;
+        }
+    }
+    if (!o->corpus)
+        o->corpus = tmem__corpus_default();
+    return 0;
+}
+
+/* ---- shared state between the tenant processes -------------------------- */
+
+static uint64_t now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+struct tenant_res {
+    uint64_t put_t0, put_t1, get_t0, get_t1;
+    int err;      /* first error, 0 if none */
+    uint64_t bad; /* pages missing or wrong */
+};
+
+/* One mmap(MAP_SHARED) region: header, then per-page latency slots. */
+struct shared {
+    pthread_barrier_t bar;
+    struct tenant_res res[MAX_CLIENTS];
+    uint32_t rtt_put_ns[RTT_OPS], rtt_get_ns[RTT_OPS];
+    uint32_t rtt_n;
+    /* then put_ns[npages], get_ns[npages] (per-page, batch / size) */
+};
+
+struct run {
+    const struct dopts *o;
+    const unsigned char *pages;
+    size_t npages;
+    const char *sock;
+    struct shared *sh;
+    uint32_t *put_ns, *get_ns;
+};
+
+/* Runs one phase (put or get) of pages [lo, hi) in batches; fills the
+ * per-page latency slots; returns 0 or the first error. */
+static int run_batches(tmem_conn *c, int pool, const struct run *r, bool put,
+                       size_t lo, size_t hi, unsigned char *back, uint32_t *lat)
+{
+    tmem_op ops[MAX_BATCH];
+    tmem_oid oid = {{lo + 1, 0, 0}};
+    for (size_t i = lo; i < hi;) {
+        size_t k = 0;
+        for (; k < (size_t)r->o->batch && i + k < hi; k++) {
+            size_t p = i + k;
+            ops[k] =
+                (tmem_op){.op = put ? TMEM_PUT : TMEM_GET,
+                          .pool = pool,
+                          .oid = oid,
+                          .index = (uint32_t)(p - lo),
+                          .page = put ? (void *)(r->pages + p * TMEM_PAGE_SIZE)
+                                      : back + (p - lo) * TMEM_PAGE_SIZE};
+        }
+        uint64_t t0 = now_ns();
+        int rc = tmem_conn_batch(c, ops, k);
+        uint64_t per = (now_ns() - t0) / k;
+        if (rc < 0)
+            return rc;
+        for (size_t j = 0; j < k; j++) {
+            lat[i + j] = per > UINT32_MAX ? UINT32_MAX : (uint32_t)per;
+            if (ops[j].result != 1)
+                return ops[j].result < 0 ? ops[j].result : -ENOENT;
+        }
+        i += k;
+    }
+    return 0;
+}
+
+static void measure_rtt(tmem_conn *c, int pool, struct run *r)
+{
+    unsigned char buf[TMEM_PAGE_SIZE];
+    tmem_oid oid = {{1ull << 40, 0, 0}};
+    size_t n = r->npages < RTT_OPS ? r->npages : RTT_OPS;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t t0 = now_ns();
+        tmem_conn_put(c, pool, &oid, (uint32_t)i,
+                      r->pages + i * TMEM_PAGE_SIZE);
+        uint64_t t1 = now_ns();
+        tmem_conn_get(c, pool, &oid, (uint32_t)i, buf);
+        uint64_t t2 = now_ns();
+        r->sh->rtt_put_ns[i] = (uint32_t)(t1 - t0);
+        r->sh->rtt_get_ns[i] = (uint32_t)(t2 - t1);
+    }
+    r->sh->rtt_n = (uint32_t)n;
+}
+
+/* A tenant process: barriers B1 start, B2 puts done (the parent reads the
+ * counters), B3 start gets, B4 gets done. */
+static int tenant(struct run *r, int id, bool rtt)
+{
+    struct tenant_res *res = &r->sh->res[id];
+    size_t lo = r->npages * (size_t)id / (size_t)r->o->clients;
+    size_t hi = r->npages * (size_t)(id + 1) / (size_t)r->o->clients;
+    unsigned char *back = malloc((hi - lo + 1) * TMEM_PAGE_SIZE);
+    tmem_conn *c = NULL;
+    int pool = -1, rc;
+
+    setenv("TMEM_EMBEDDED", "0", 1);
+    rc = back ? tmem_connect(r->sock, &c) : -ENOMEM;
+    if (rc == 0)
+        rc = pool = tmem_conn_pool_new(
+            c, NULL, TMEM_POOL_FLAGS(TMEM_POOL_PERSIST), NULL);
+    pthread_barrier_wait(&r->sh->bar);
+    res->put_t0 = now_ns();
+    if (rc >= 0)
+        rc = run_batches(c, pool, r, true, lo, hi, back, r->put_ns);
+    res->put_t1 = now_ns();
+    pthread_barrier_wait(&r->sh->bar);
+    pthread_barrier_wait(&r->sh->bar);
+    res->get_t0 = now_ns();
+    if (rc >= 0)
+        rc = run_batches(c, pool, r, false, lo, hi, back, r->get_ns);
+    res->get_t1 = now_ns();
+    pthread_barrier_wait(&r->sh->bar);
+    for (size_t p = lo; rc >= 0 && p < hi; p++)
+        res->bad += memcmp(back + (p - lo) * TMEM_PAGE_SIZE,
+                           r->pages + p * TMEM_PAGE_SIZE, TMEM_PAGE_SIZE) != 0;
+    if (rc >= 0 && rtt)
+        measure_rtt(c, pool, r);
+    res->err = rc < 0 ? rc : 0;
+    tmem_disconnect(c); /* frees the pool */
+    free(back);
+    return rc < 0 ? 1 : 0;
+}
+
+/* ---- daemon counters ------------------------------------------------------
+ */
+
+static const char *const stat_keys[] = {"orig_bytes", "used_bytes",
+                                        "zero_pages", "dedup_pages"};
+#define NSTATS (sizeof stat_keys / sizeof stat_keys[0])
+
+/* Reads the daemon's global counters; false when it cannot (not admin). */
+static bool daemon_stats(const char *sock, int64_t out[NSTATS])
+{
+    tmem__conn *c = NULL;
+    char *text = NULL;
+    tmem__json *root = NULL;
+    bool ok = false;
+
+    if (tmem__conn_open(sock, &c) < 0)
+        return false;
+    if (tmem__conn_stats_json(c, &text) == 0 &&
+        tmem__json_parse(text, &root) == 0) {
+        const tmem__json *g = tmem__json_get(root, "global");
+        ok = g != NULL;
+        for (size_t i = 0; ok && i < NSTATS; i++) {
+            const tmem__json *v = tmem__json_get(g, stat_keys[i]);
+            out[i] = v ? (int64_t)v->num : 0;
+        }
+    }
+    tmem__json_free(root);
+    free(text);
+    tmem__conn_close(c);
+    return ok;
+}
+
+/* ---- one round through the daemon --------------------------------------- */
+
+struct round_out {
+    double put_pps, get_pps;
+    int64_t stats[NSTATS];
+    bool have_stats;
+    int err;
+    uint64_t bad;
+};
+
+static void round_daemon(struct run *r, bool last, struct round_out *out)
+{
+    int n = r->o->clients;
+    pid_t pids[MAX_CLIENTS];
+    int64_t before[NSTATS] = {0}, after[NSTATS] = {0};
+    pthread_barrierattr_t ba;
+
+    memset(&r->sh->res, 0, sizeof r->sh->res);
+    pthread_barrierattr_init(&ba);
+    pthread_barrierattr_setpshared(&ba, PTHREAD_PROCESS_SHARED);
+    pthread_barrier_init(&r->sh->bar, &ba, (unsigned)n + 1);
+    out->have_stats = daemon_stats(r->sock, before);
+    for (int i = 0; i < n; i++) {
+        pids[i] = fork();
+        if (pids[i] == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            _exit(tenant(r, i, last && i == 0));
+        }
+    }
+    pthread_barrier_wait(&r->sh->bar); /* B1 */
+    pthread_barrier_wait(&r->sh->bar); /* B2 */
+    out->have_stats = out->have_stats && daemon_stats(r->sock, after);
+    pthread_barrier_wait(&r->sh->bar); /* B3 */
+    pthread_barrier_wait(&r->sh->bar); /* B4 */
+    for (int i = 0; i < n; i++)
+        waitpid(pids[i], NULL, 0);
+    pthread_barrier_destroy(&r->sh->bar);
+
+    uint64_t p0 = UINT64_MAX, p1 = 0, g0 = UINT64_MAX, g1 = 0;
+    out->err = 0;
+    out->bad = 0;
+    for (int i = 0; i < n; i++) {
+        const struct tenant_res *t = &r->sh->res[i];
+        p0 = t->put_t0 < p0 ? t->put_t0 : p0;
+        p1 = t->put_t1 > p1 ? t->put_t1 : p1;
+        g0 = t->get_t0 < g0 ? t->get_t0 : g0;
+        g1 = t->get_t1 > g1 ? t->get_t1 : g1;
+        out->err = out->err ? out->err : t->err;
+        out->bad += t->bad;
+    }
+    out->put_pps = (double)r->npages / ((double)(p1 - p0 + 1) / 1e9);
+    out->get_pps = (double)r->npages / ((double)(g1 - g0 + 1) / 1e9);
+    for (size_t i = 0; i < NSTATS; i++)
+        out->stats[i] = after[i] - before[i];
+}
+
+/* The same batches on an embedded connection: put and get pages/s. */
+static int round_embedded(struct run *r, double *put_pps, double *get_pps)
+{
+    tmem_conn *c = NULL;
+    unsigned char *back = malloc(r->npages * TMEM_PAGE_SIZE);
+    uint32_t *lat = malloc(r->npages * sizeof *lat);
+    int rc = back && lat ? 0 : -ENOMEM;
+
+    setenv("TMEM_EMBEDDED", "1", 1);
+    if (rc == 0)
+        rc = tmem_connect(NULL, &c);
+    unsetenv("TMEM_EMBEDDED");
+    int pool = rc < 0 ? rc
+                      : tmem_conn_pool_new(
+                            c, NULL, TMEM_POOL_FLAGS(TMEM_POOL_PERSIST), NULL);
+    rc = pool < 0 ? pool : 0;
+    uint64_t t0 = now_ns();
+    if (rc == 0)
+        rc = run_batches(c, pool, r, true, 0, r->npages, back, lat);
+    uint64_t t1 = now_ns();
+    if (rc == 0)
+        rc = run_batches(c, pool, r, false, 0, r->npages, back, lat);
+    uint64_t t2 = now_ns();
+    if (rc == 0 && memcmp(back, r->pages, r->npages * TMEM_PAGE_SIZE))
+        rc = -EIO;
+    *put_pps = (double)r->npages / ((double)(t1 - t0 + 1) / 1e9);
+    *get_pps = (double)r->npages / ((double)(t2 - t1 + 1) / 1e9);
+    tmem_disconnect(c);
+    free(back);
+    free(lat);
+    return rc;
+}
+
+/* ---- our own tmemd when none answers --------------------------------------
+ */
+
+struct own_daemon {
+    pid_t pid;
+    char dir[64], sock[96];
+};
+
+static int start_daemon(struct own_daemon *d)
+{
+    char exe[4096], tmemd[4200];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return -ENOENT;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (slash)
+        *slash = '\0';
+    snprintf(tmemd, sizeof tmemd, "%s/tmemd", exe);
+    snprintf(d->dir, sizeof d->dir, "/tmp/tmem-bench-XXXXXX");
+    if (!mkdtemp(d->dir))
+        return -errno;
+    snprintf(d->sock, sizeof d->sock, "%s/tmemd.sock", d->dir);
+    d->pid = fork();
+    if (d->pid < 0)
+        return -errno;
+    if (d->pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        int null = open("/dev/null", O_WRONLY);
+        if (null >= 0)
+            dup2(null, 2); /* its log would mix with our report */
+        execl(tmemd, "tmemd", "--socket", d->sock, "--foreground",
+              (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 500; i++) { /* up to 5 s */
+        tmem__conn *c = NULL;
+        if (tmem__conn_open(d->sock, &c) == 0) {
+            tmem__conn_close(c);
+            return 0;
+        }
+        if (waitpid(d->pid, NULL, WNOHANG) == d->pid)
+            return -ECONNREFUSED;
+        usleep(10000);
+    }
+    return -ETIMEDOUT;
+}
+
+static void stop_daemon(struct own_daemon *d)
+{
+    if (d->pid <= 0)
+        return;
+    kill(d->pid, SIGTERM);
+    waitpid(d->pid, NULL, 0);
+    unlink(d->sock);
+    rmdir(d->dir);
+}
+
+/* ---- report ----------------------------------------------------------------
+ */
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+static double q_us(uint32_t *ns, size_t n, double q)
+{
+    if (n == 0)
+        return 0;
+    qsort(ns, n, sizeof *ns, cmp_u32);
+    return ns[(size_t)(q * (double)(n - 1) + 0.5)] / 1000.0;
+}
+
+struct best {
+    struct round_out d; /* best daemon throughputs, stats of round 1 */
+    double emb_put, emb_get;
+};
+
+static void report(struct run *r, struct best *b, bool own)
+{
+    size_t n = r->npages;
+    uint32_t rn = r->sh->rtt_n;
+    const struct {
+        const char *key;
+        double v;
+        const char *fmt;
+    } f[] = {
+        {"pages", (double)n, "%.0f"},
+        {"clients", r->o->clients, "%.0f"},
+        {"batch", r->o->batch, "%.0f"},
+        {"rounds", r->o->rounds, "%.0f"},
+        {"own_daemon", own, "%.0f"},
+        {"cpus", (double)sysconf(_SC_NPROCESSORS_ONLN), "%.0f"},
+        {"orig_bytes", (double)b->d.stats[0], "%.0f"},
+        {"used_bytes", (double)b->d.stats[1], "%.0f"},
+        {"zero_pages", (double)b->d.stats[2], "%.0f"},
+        {"dedup_pages", (double)b->d.stats[3], "%.0f"},
+        {"put_us_p50", q_us(r->put_ns, n, 0.50), "%.3f"},
+        {"put_us_p99", q_us(r->put_ns, n, 0.99), "%.3f"},
+        {"get_us_p50", q_us(r->get_ns, n, 0.50), "%.3f"},
+        {"get_us_p99", q_us(r->get_ns, n, 0.99), "%.3f"},
+        {"rtt_put_us_p50", q_us(r->sh->rtt_put_ns, rn, 0.50), "%.3f"},
+        {"rtt_put_us_p99", q_us(r->sh->rtt_put_ns, rn, 0.99), "%.3f"},
+        {"rtt_get_us_p50", q_us(r->sh->rtt_get_ns, rn, 0.50), "%.3f"},
+        {"rtt_get_us_p99", q_us(r->sh->rtt_get_ns, rn, 0.99), "%.3f"},
+        {"put_pages_per_s", b->d.put_pps, "%.0f"},
+        {"get_pages_per_s", b->d.get_pps, "%.0f"},
+        {"embedded_put_pages_per_s", b->emb_put, "%.0f"},
+        {"embedded_get_pages_per_s", b->emb_get, "%.0f"},
+        {"put_ratio_vs_embedded", b->d.put_pps / b->emb_put, "%.3f"},
+        {"get_ratio_vs_embedded", b->d.get_pps / b->emb_get, "%.3f"},
+    };
+    if (r->o->json) {
+        printf("{\"corpus\": \"");
+        for (const char *p = r->o->corpus; *p; p++)
+            printf(*p == '"' || *p == '\\' ? "\\%c" : "%c", *p);
+        printf("\"");
+    } else {
+        printf("%-26s %s\n", "corpus", r->o->corpus);
+    }
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+        printf(r->o->json ? ", \"%s\": " : "%-26s ", f[i].key);
+        printf(f[i].fmt, f[i].v);
+        printf(r->o->json ? "" : "\n");
+    }
+    if (r->o->json)
+        printf(", \"have_store_stats\": %s}\n",
+               b->d.have_stats ? "true" : "false");
+}
+
+/* ---- the whole run ----------------------------------------------------------
+ */
+
+static int bench_rounds(struct run *r, struct best *b)
+{
+    for (int k = 0; k < r->o->rounds; k++) {
+        struct round_out d;
+        double ep, eg;
+        int rc = round_embedded(r, &ep, &eg);
+        if (rc < 0) {
+            fprintf(stderr, "tmem bench daemon: embedded store: %s (%s)\n",
+                    tmem_strerror(rc), tmem_errname(rc));
+            return CLI_FAIL;
+        }
+        round_daemon(r, k == r->o->rounds - 1, &d);
+        if (d.err || d.bad) {
+            fprintf(stderr,
+                    "tmem bench daemon: through tmemd: %s (%s), "
+                    "%" PRIu64 " pages wrong\n",
+                    tmem_strerror(d.err), tmem_errname(d.err), d.bad);
+            return CLI_FAIL;
+        }
+        if (k == 0)
+            b->d = d;
+        b->d.put_pps = d.put_pps > b->d.put_pps ? d.put_pps : b->d.put_pps;
+        b->d.get_pps = d.get_pps > b->d.get_pps ? d.get_pps : b->d.get_pps;
+        b->emb_put = ep > b->emb_put ? ep : b->emb_put;
+        b->emb_get = eg > b->emb_get ? eg : b->emb_get;
+    }
+    return CLI_OK;
+}
+
+int cmd_bench_daemon(struct tmem_cli *cli, int argc, char **argv)
+{
+    struct dopts o;
+    struct run r = {.o = &o, .sock = cli->socket};
+    struct own_daemon own = {.pid = -1};
+    struct best b = {0};
+    void *pages = NULL;
+    int rc = dparse(&o, argc, argv);
+
+    if (rc)
+        return rc;
+    if (o.help) {
+        dusage(stdout);
+        return CLI_OK;
+    }
+    rc = tmem__corpus_load(o.corpus, &pages, &r.npages);
+    if (rc < 0 || r.npages == 0) {
+        fprintf(stderr, "tmem bench daemon: %s: %s (%s)\n", o.corpus,
+                tmem_strerror(rc), tmem_errname(rc));
+        return CLI_FAIL;
+    }
+    r.pages = pages;
+    /* Watchdog: a tenant stuck in the daemon would hold the barrier for
+     * ever; SIGALRM ends us, and our tenants and tmemd die with us. */
+    alarm(BENCH_TIMEOUT_S);
+    tmem__conn *probe = NULL;
+    rc = tmem__conn_open(r.sock, &probe);
+    tmem__conn_close(probe);
+    if (rc < 0 && !r.sock) {
+        rc = start_daemon(&own);
+        r.sock = own.sock;
+    }
+    if (rc < 0) {
+        fprintf(stderr,
+                "tmem bench daemon: cannot reach tmemd at %s: %s "
+                "(%s)\n",
+                r.sock ? r.sock : tmem__conn_default_path(), tmem_strerror(rc),
+                tmem_errname(rc));
+        rc = CLI_FAIL;
+        goto out;
+    }
+    size_t len = sizeof(struct shared) + 2 * r.npages * sizeof(uint32_t);
+    r.sh = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                -1, 0);
+    if (r.sh == MAP_FAILED) {
+        rc = CLI_FAIL;
+        goto out;
+    }
+    r.put_ns = (uint32_t *)(r.sh + 1);
+    r.get_ns = r.put_ns + r.npages;
+    rc = bench_rounds(&r, &b);
+    if (rc == CLI_OK)
+        report(&r, &b, own.pid > 0);
+    munmap(r.sh, len);
+out:
+    stop_daemon(&own);
+    tmem__corpus_free(pages, r.npages);
+    return rc;
+}

@@ -1,0 +1,260 @@
+/*
+ * tmem_conn: the tenant's connection, either to tmemd (through the
+ * lib/proto tenant end) or to an embedded in-process store with one client.
+ *
+ * Invariants: exactly one of remote / (store, client) is set for the life
+ * of the handle.  The remote tmem__conn is used by one thread at a time,
+ * so every call on it holds c->lock; the embedded store is thread-safe and
+ * takes no client-layer lock.  Page operations never allocate here.
+ */
+#include <tmem/client.h>
+#include <tmem/store.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/mem.h"
+#include "proto/conn.h"
+
+struct tmem_conn {
+    tmem__conn *remote; /* daemon path, or NULL */
+    tmem_store *store;  /* embedded path */
+    tmem_client *client;
+    int client_id;
+    pthread_mutex_t lock; /* serialises use of remote */
+};
+
+_Static_assert((int)TMEM_PUT == (int)TMEM_OP_PUT &&
+                   (int)TMEM_GET == (int)TMEM_OP_GET &&
+                   (int)TMEM_FLUSH_PAGE == (int)TMEM_OP_FLUSH_PAGE &&
+                   (int)TMEM_FLUSH_OBJECT == (int)TMEM_OP_FLUSH_OBJECT,
+               "public and wire op codes agree");
+
+/* Errors of tmem__conn_open that mean "no daemon answers there". */
+static bool no_daemon(int err)
+{
+    return err == -ENOENT || err == -ECONNREFUSED || err == -EACCES ||
+           err == -ENOTDIR || err == -ETIMEDOUT || err == -ENOTSOCK;
+}
+
+static uint64_t embedded_budget(void)
+{
+    const char *env = getenv("TMEM_EMBEDDED_BUDGET_MIB");
+    if (env && *env) {
+        char *end;
+        unsigned long long mib = strtoull(env, &end, 10);
+        if (*end == '\0')
+            return (uint64_t)mib << 20;
+    }
+    long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || psz <= 0)
+        return 0;
+    return (uint64_t)pages * (uint64_t)psz / 4;
+}
+
+static int open_embedded(tmem_conn *c)
+{
+    tmem_store_config cfg;
+    tmem_store_config_init(&cfg);
+    cfg.budget_bytes = embedded_budget();
+    int rc = tmem_store_create(&cfg, &c->store);
+    if (rc < 0)
+        return rc;
+    rc = tmem_client_create(c->store, &c->client);
+    if (rc < 0) {
+        tmem_store_destroy(c->store);
+        c->store = NULL;
+        return rc;
+    }
+    c->client_id = rc;
+    return 0;
+}
+
+int tmem_connect(const char *socket_or_null, tmem_conn **out)
+{
+    const char *mode = getenv("TMEM_EMBEDDED");
+    bool force = mode && strcmp(mode, "1") == 0;
+    bool never = mode && strcmp(mode, "0") == 0;
+    tmem_conn *c = tmem__calloc(1, sizeof *c);
+    int rc;
+
+    if (!c)
+        return TMEM_ENOMEM;
+    if (pthread_mutex_init(&c->lock, NULL) != 0) {
+        tmem__free(c);
+        return TMEM_ENOMEM;
+    }
+    rc = force ? -ENOENT : tmem__conn_open(socket_or_null, &c->remote);
+    if (rc == 0) {
+        c->client_id = tmem__conn_client_id(c->remote);
+    } else if (never || !no_daemon(rc)) {
+        goto out_free;
+    } else {
+        rc = open_embedded(c);
+        if (rc < 0)
+            goto out_free;
+    }
+    *out = c;
+    return 0;
+
+out_free:
+    pthread_mutex_destroy(&c->lock);
+    tmem__free(c);
+    return rc;
+}
+
+void tmem_disconnect(tmem_conn *c)
+{
+    if (!c)
+        return;
+    tmem__conn_close(c->remote);
+    tmem_client_destroy(c->client);
+    tmem_store_destroy(c->store);
+    pthread_mutex_destroy(&c->lock);
+    tmem__free(c);
+}
+
+bool tmem_conn_is_embedded(const tmem_conn *c)
+{
+    return c->remote == NULL;
+}
+
+int tmem_conn_client_id(const tmem_conn *c)
+{
+    return c->client_id;
+}
+
+int tmem_conn_pool_new(tmem_conn *c, const uint64_t uuid[2], uint32_t flags,
+                       uint32_t *out_flags)
+{
+    int rc;
+    if (!c->remote) {
+        /* The embedding process is its own administrator. */
+        if ((flags & TMEM_POOL_SHARED) && uuid)
+            tmem_store_auth(c->store, c->client_id, uuid, true);
+        return tmem_pool_new(c->client, uuid, flags, out_flags);
+    }
+    pthread_mutex_lock(&c->lock);
+    rc = tmem__conn_pool_new(c->remote, uuid, flags, out_flags);
+    pthread_mutex_unlock(&c->lock);
+    return rc;
+}
+
+int tmem_conn_pool_destroy(tmem_conn *c, int pool)
+{
+    int rc;
+    if (!c->remote)
+        return tmem_pool_destroy(c->client, pool);
+    pthread_mutex_lock(&c->lock);
+    rc = tmem__conn_pool_destroy(c->remote, pool);
+    pthread_mutex_unlock(&c->lock);
+    return rc;
+}
+
+int tmem_conn_put(tmem_conn *c, int pool, const tmem_oid *oid, uint32_t index,
+                  const void *page)
+{
+    int rc;
+    if (!c->remote)
+        return tmem_page_put(c->client, pool, oid, index, page);
+    pthread_mutex_lock(&c->lock);
+    rc = tmem__conn_put(c->remote, pool, oid, index, page);
+    pthread_mutex_unlock(&c->lock);
+    return rc;
+}
+
+int tmem_conn_get(tmem_conn *c, int pool, const tmem_oid *oid, uint32_t index,
+                  void *page)
+{
+    int rc;
+    if (!c->remote)
+        return tmem_page_get(c->client, pool, oid, index, page);
+    pthread_mutex_lock(&c->lock);
+    rc = tmem__conn_get(c->remote, pool, oid, index, page);
+    pthread_mutex_unlock(&c->lock);
+    return rc;
+}
+
+int tmem_conn_flush_page(tmem_conn *c, int pool, const tmem_oid *oid,
+                         uint32_t index)
+{
+    int rc;
+    if (!c->remote)
+        return tmem_page_flush(c->client, pool, oid, index);
+    pthread_mutex_lock(&c->lock);
+    rc = tmem__conn_flush_page(c->remote, pool, oid, index);
+    pthread_mutex_unlock(&c->lock);
+    return rc;
+}
+
+int tmem_conn_flush_object(tmem_conn *c, int pool, const tmem_oid *oid)
+{
+    int rc;
+    if (!c->remote)
+        return tmem_object_flush(c->client, pool, oid);
+    pthread_mutex_lock(&c->lock);
+    rc = tmem__conn_flush_object(c->remote, pool, oid);
+    pthread_mutex_unlock(&c->lock);
+    return rc;
+}
+
+static int32_t embedded_op(tmem_client *cl, const tmem_op *o)
+{
+    switch (o->op) {
+    case TMEM_PUT:
+        return tmem_page_put(cl, o->pool, &o->oid, o->index, o->page);
+    case TMEM_GET:
+        return tmem_page_get(cl, o->pool, &o->oid, o->index, o->page);
+    case TMEM_FLUSH_PAGE:
+        return tmem_page_flush(cl, o->pool, &o->oid, o->index);
+    case TMEM_FLUSH_OBJECT:
+        return tmem_object_flush(cl, o->pool, &o->oid);
+    default:
+        return TMEM_EINVAL;
+    }
+}
+
+/* The public and wire op structs are distinct types: convert in chunks on
+ * the stack (no allocation), one tmem__conn_batch call per chunk. */
+#define BATCH_CHUNK 256
+
+static int remote_batch_locked(tmem_conn *c, tmem_op *ops, size_t n)
+{
+    tmem__op wire[BATCH_CHUNK];
+    for (size_t done = 0; done < n;) {
+        size_t k = n - done < BATCH_CHUNK ? n - done : BATCH_CHUNK;
+        for (size_t i = 0; i < k; i++) {
+            const tmem_op *o = &ops[done + i];
+            wire[i] = (tmem__op){.op = o->op,
+                                 .pool = o->pool,
+                                 .oid = o->oid,
+                                 .index = o->index,
+                                 .page = o->page,
+                                 .result = 0};
+        }
+        int rc = tmem__conn_batch(c->remote, wire, k);
+        if (rc < 0)
+            return rc;
+        for (size_t i = 0; i < k; i++)
+            ops[done + i].result = wire[i].result;
+        done += k;
+    }
+    return 0;
+}
+
+int tmem_conn_batch(tmem_conn *c, tmem_op *ops, size_t n)
+{
+    int rc;
+    if (!c->remote) {
+        for (size_t i = 0; i < n; i++)
+            ops[i].result = embedded_op(c->client, &ops[i]);
+        return 0;
+    }
+    pthread_mutex_lock(&c->lock);
+    rc = remote_batch_locked(c, ops, n);
+    pthread_mutex_unlock(&c->lock);
+    return rc;
+}

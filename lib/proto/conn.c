@@ -1,0 +1,469 @@
+/*
+ * The tenant end of a tmemd connection (contract in conn.h).
+ *
+ * Owns one socket and, once set up, one shared-memory ring.  Data operations
+ * go through the ring (a single op is a one-entry batch), control and admin
+ * operations over the socket as request/reply pairs.  Invariant: at most one
+ * request or one ring batch is outstanding (callers serialise), so a reply
+ * always answers the last request (its seq is checked).  TMEM_RING=0 in the
+ * environment keeps data operations on the socket.
+ */
+#include "conn.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <common/mem.h>
+#include <tmem/errors.h>
+
+#include "proto.h"
+
+#define CLI_SPIN_NS 60000 /* spin before sleeping: ~ a few batch entries */
+#define CLI_WAIT_MS 200   /* futex sleep slice; then check the daemon */
+
+struct tmem__conn {
+    int fd;
+    int client_id;
+    uint32_t seq;
+    bool has_ring;
+    tmem__ring ring;
+    unsigned char req[TMEM_MSG_REQ_MAX];
+};
+
+const char *tmem__conn_default_path(void)
+{
+    static char buf[256];
+    const char *env = getenv("TMEM_SOCKET");
+    if (env && *env)
+        return env;
+    if (geteuid() == 0)
+        return "/run/tmem/tmemd.sock";
+    const char *xdg = getenv("XDG_RUNTIME_DIR");
+    snprintf(buf, sizeof buf, "%s/tmem.sock", xdg && *xdg ? xdg : "/tmp");
+    return buf;
+}
+
+int tmem__conn_client_id(const tmem__conn *c)
+{
+    return c->client_id;
+}
+
+/* Sends one request (with an fd when pass_fd >= 0) and reads the reply
+ * header; payload bytes (if any) go to a malloc'd *payload (may be NULL:
+ * then a payload of exactly want_page bytes goes into page). */
+typedef struct call {
+    uint16_t op;
+    const tmem__msg_args *args;
+    const void *page_in;
+    int pass_fd;
+    void *page_out;  /* GET: destination of a one-page payload */
+    char **text_out; /* stats: malloc'd NUL-terminated payload */
+    tmem__msg_res res;
+} call;
+
+static int read_payload(tmem__conn *c, call *k, uint32_t n)
+{
+    if (n == 0)
+        return 0;
+    if (k->page_out && n == TMEM_PAGE_SIZE)
+        return tmem__io_read(c->fd, k->page_out, n);
+    if (!k->text_out)
+        return -EPROTO;
+    char *t = malloc((size_t)n + 1); /* the caller frees it with free() */
+    if (!t)
+        return -ENOMEM;
+    int rc = tmem__io_read(c->fd, t, n);
+    if (rc < 0) {
+        free(t);
+        return rc;
+    }
+    t[n] = 0;
+    *k->text_out = t;
+    return 0;
+}
+
+static int do_call(tmem__conn *c, call *k)
+{
+    uint32_t seq = ++c->seq;
+    int len = tmem__req_encode(c->req, sizeof c->req, k->op, seq, k->args,
+                               k->page_in);
+    if (len < 0)
+        return len;
+    int rc = k->pass_fd >= 0
+                 ? tmem__io_write_fd(c->fd, c->req, (size_t)len, k->pass_fd)
+                 : tmem__io_write(c->fd, c->req, (size_t)len);
+    if (rc < 0)
+        return rc == -ECONNRESET ? -EPIPE : rc;
+    unsigned char rb[TMEM_MSG_REPLY_BASE];
+    tmem__msg_hdr h;
+    rc = tmem__io_read(c->fd, rb, sizeof rb);
+    if (rc < 0)
+        return rc == -ECONNRESET ? -EPIPE : rc;
+    if (tmem__reply_decode(rb, &h, &k->res) < 0 || h.seq != seq ||
+        h.op != k->op)
+        return -EPROTO;
+    rc = read_payload(c, k, k->res.payload);
+    return rc < 0 ? rc : h.status;
+}
+
+static int simple(tmem__conn *c, uint16_t op, const tmem__msg_args *a)
+{
+    call k = {.op = op, .args = a, .pass_fd = -1};
+    return do_call(c, &k);
+}
+
+static int hello(tmem__conn *c)
+{
+    tmem__msg_args a = {.arg = TMEM_PROTO_VERSION, .flags = TMEM_PROTO_MAGIC};
+    call k = {.op = TMEM_MSG_HELLO, .args = &a, .pass_fd = -1};
+    int rc = do_call(c, &k);
+    if (rc < 0)
+        return rc;
+    c->client_id = (int)k.res.value;
+    return 0;
+}
+
+static int ring_setup(tmem__conn *c)
+{
+    int mfd;
+    int rc = tmem__ring_create(TMEM_RING_DEFAULT_ENTRIES, &c->ring, &mfd);
+    if (rc < 0)
+        return rc;
+    tmem__msg_args a = {.arg = TMEM_RING_DEFAULT_ENTRIES};
+    call k = {.op = TMEM_MSG_RING_SETUP, .args = &a, .pass_fd = mfd};
+    rc = do_call(c, &k);
+    close(mfd);
+    if (rc < 0) {
+        tmem__ring_unmap(&c->ring);
+        return rc;
+    }
+    c->has_ring = true;
+    return 0;
+}
+
+static int sock_connect(const char *path, int *out)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof sa.sun_path)
+        return -ENAMETOOLONG;
+    strcpy(sa.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        int e = errno;
+        close(fd);
+        return e == ENOENT ? -ENOENT : -ECONNREFUSED;
+    }
+    *out = fd;
+    return 0;
+}
+
+int tmem__conn_open(const char *path, tmem__conn **out)
+{
+    tmem__conn *c = tmem__calloc(1, sizeof *c);
+    if (!c)
+        return -ENOMEM;
+    int rc = sock_connect(path ? path : tmem__conn_default_path(), &c->fd);
+    if (rc < 0)
+        goto out_free;
+    rc = hello(c);
+    if (rc < 0)
+        goto out_close;
+    const char *env = getenv("TMEM_RING");
+    if (!(env && strcmp(env, "0") == 0))
+        (void)ring_setup(c); /* no ring: data goes over the socket */
+    *out = c;
+    return 0;
+out_close:
+    close(c->fd);
+out_free:
+    tmem__free(c);
+    return rc;
+}
+
+void tmem__conn_close(tmem__conn *c)
+{
+    if (!c)
+        return;
+    tmem__ring_unmap(&c->ring);
+    close(c->fd);
+    tmem__free(c);
+}
+
+/* ---- ring batches -------------------------------------------------------- */
+
+/* True when the daemon closed the socket (checked while we sleep). */
+static bool daemon_gone(tmem__conn *c)
+{
+    struct pollfd p = {.fd = c->fd, .events = POLLIN};
+    return poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR | POLLIN));
+}
+
+#define READY_STEP 8 /* entries per sq_ready update */
+
+/* Writes the entries, publishing progress so the daemon can start. */
+static void ring_fill(tmem__conn *c, const tmem__op *ops, uint32_t n)
+{
+    tmem__ring_hdr *h = c->ring.hdr;
+    for (uint32_t i = 0; i < n; i++) {
+        tmem__ring_sqe *e = &c->ring.sq[i];
+        e->op = ops[i].op;
+        e->pool = ops[i].pool;
+        e->index = ops[i].index;
+        e->slot = i;
+        memcpy(e->oid, ops[i].oid.oid, sizeof e->oid);
+        if (ops[i].op == TMEM_OP_PUT)
+            memcpy(tmem__ring_slot(&c->ring, i), ops[i].page, TMEM_PAGE_SIZE);
+        if ((i + 1) % READY_STEP == 0 || i + 1 == n)
+            tmem__ring_post(&h->sq_ready, i + 1, &h->srv_sleeping);
+    }
+}
+
+/* Takes the results of entries [from, to) out of the ring. */
+static void ring_reap(tmem__conn *c, tmem__op *ops, uint32_t from, uint32_t to)
+{
+    for (uint32_t i = from; i < to; i++) {
+        ops[i].result = c->ring.cq[i];
+        if (ops[i].op == TMEM_OP_GET && ops[i].result == 1)
+            memcpy(ops[i].page, tmem__ring_slot(&c->ring, i), TMEM_PAGE_SIZE);
+    }
+}
+
+/* Waits for the batch seq, reaping results as the daemon publishes them
+ * (cq_ready), so copying got pages out overlaps with the daemon's work. */
+static int ring_complete(tmem__conn *c, tmem__op *ops, uint32_t n, uint32_t seq)
+{
+    tmem__ring_hdr *h = c->ring.hdr;
+    uint32_t done = 0;
+    for (;;) {
+        bool final = atomic_load((_Atomic uint32_t *)&h->cq_seq) == seq;
+        uint32_t ready = atomic_load((_Atomic uint32_t *)&h->cq_ready);
+        if (final && h->cq_status < 0)
+            return -EPROTO;
+        ready = final || ready > n ? n : ready;
+        if (ready > done) {
+            ring_reap(c, ops, done, ready);
+            done = ready;
+            continue;
+        }
+        if (final)
+            return 0;
+        /* all published but not yet final: wait on cq_seq, else on more */
+        uint32_t *w = done == n ? &h->cq_seq : &h->cq_ready;
+        uint32_t old = done == n ? atomic_load((_Atomic uint32_t *)w) : ready;
+        if (done == n && old == seq)
+            continue;
+        if (tmem__ring_wait(w, old, &h->cli_sleeping, CLI_SPIN_NS,
+                            CLI_WAIT_MS) < 0 &&
+            daemon_gone(c))
+            return -EPIPE;
+    }
+}
+
+static int ring_run(tmem__conn *c, tmem__op *ops, uint32_t n)
+{
+    tmem__ring_hdr *h = c->ring.hdr;
+    atomic_store((_Atomic uint32_t *)&h->sq_ready, 0);
+    atomic_store((_Atomic uint32_t *)&h->cq_ready, 0);
+    h->sq_count = n;
+    uint32_t seq = h->sq_seq + 1;
+    tmem__ring_post(&h->sq_seq, seq, &h->srv_sleeping);
+    ring_fill(c, ops, n);
+    return ring_complete(c, ops, n, seq);
+}
+
+/* ---- socket data path ---------------------------------------------------- */
+
+static const uint16_t op_msg[] = {
+    [TMEM_OP_PUT] = TMEM_MSG_PUT,
+    [TMEM_OP_GET] = TMEM_MSG_GET,
+    [TMEM_OP_FLUSH_PAGE] = TMEM_MSG_FLUSH_PAGE,
+    [TMEM_OP_FLUSH_OBJECT] = TMEM_MSG_FLUSH_OBJECT,
+};
+
+static int sock_op(tmem__conn *c, tmem__op *op)
+{
+    if (op->op < TMEM_OP_PUT || op->op > TMEM_OP_FLUSH_OBJECT)
+        return -EINVAL;
+    tmem__msg_args a = {.pool = op->pool, .index = op->index};
+    memcpy(a.oid, op->oid.oid, sizeof a.oid);
+    call k = {.op = op_msg[op->op],
+              .args = &a,
+              .pass_fd = -1,
+              .page_in = op->op == TMEM_OP_PUT ? op->page : NULL,
+              .page_out = op->op == TMEM_OP_GET ? op->page : NULL};
+    int rc = do_call(c, &k);
+    if (rc == -EPIPE || rc == -EPROTO || rc == -ETIMEDOUT)
+        return rc; /* transport */
+    op->result = rc;
+    return 0;
+}
+
+int tmem__conn_batch(tmem__conn *c, tmem__op *ops, size_t n)
+{
+    while (n > 0) {
+        int rc;
+        size_t k = 1;
+        if (c->has_ring) {
+            k = n < c->ring.lay.entries ? n : c->ring.lay.entries;
+            rc = ring_run(c, ops, (uint32_t)k);
+        } else {
+            rc = sock_op(c, ops);
+        }
+        if (rc < 0)
+            return rc;
+        ops += k;
+        n -= k;
+    }
+    return 0;
+}
+
+static int one(tmem__conn *c, uint8_t code, int pool, const tmem_oid *oid,
+               uint32_t index, void *page)
+{
+    tmem__op op = {.op = code, .pool = pool, .index = index, .page = page};
+    if (oid)
+        op.oid = *oid;
+    int rc = tmem__conn_batch(c, &op, 1);
+    return rc < 0 ? rc : op.result;
+}
+
+int tmem__conn_put(tmem__conn *c, int pool, const tmem_oid *oid, uint32_t index,
+                   const void *page)
+{
+    return one(c, TMEM_OP_PUT, pool, oid, index, (void *)page);
+}
+
+int tmem__conn_get(tmem__conn *c, int pool, const tmem_oid *oid, uint32_t index,
+                   void *page)
+{
+    return one(c, TMEM_OP_GET, pool, oid, index, page);
+}
+
+int tmem__conn_flush_page(tmem__conn *c, int pool, const tmem_oid *oid,
+                          uint32_t index)
+{
+    return one(c, TMEM_OP_FLUSH_PAGE, pool, oid, index, NULL);
+}
+
+int tmem__conn_flush_object(tmem__conn *c, int pool, const tmem_oid *oid)
+{
+    return one(c, TMEM_OP_FLUSH_OBJECT, pool, oid, 0, NULL);
+}
+
+int tmem__conn_pool_new(tmem__conn *c, const uint64_t uuid[2], uint32_t flags,
+                        uint32_t *out_flags)
+{
+    tmem__msg_args a = {.flags = flags};
+    if (uuid)
+        memcpy(a.uuid, uuid, sizeof a.uuid);
+    call k = {.op = TMEM_MSG_POOL_NEW, .args = &a, .pass_fd = -1};
+    int rc = do_call(c, &k);
+    if (rc >= 0 && out_flags)
+        *out_flags = k.res.out_flags;
+    return rc;
+}
+
+int tmem__conn_pool_destroy(tmem__conn *c, int pool)
+{
+    tmem__msg_args a = {.pool = pool};
+    return simple(c, TMEM_MSG_POOL_DESTROY, &a);
+}
+
+/* ---- admin --------------------------------------------------------------- */
+
+static int admin(tmem__conn *c, uint16_t op, int client_id, uint64_t arg)
+{
+    tmem__msg_args a = {.client_id = client_id, .arg = arg};
+    return simple(c, op, &a);
+}
+
+int tmem__conn_set_weight(tmem__conn *c, int client_id, uint32_t weight)
+{
+    return admin(c, TMEM_MSG_SET_WEIGHT, client_id, weight);
+}
+
+int tmem__conn_set_cap(tmem__conn *c, int client_id, uint64_t cap_pages)
+{
+    return admin(c, TMEM_MSG_SET_CAP, client_id, cap_pages);
+}
+
+int tmem__conn_set_compress(tmem__conn *c, int client_id, int compress)
+{
+    if (compress < 0)
+        return -EINVAL;
+    return admin(c, TMEM_MSG_SET_COMPRESS, client_id, (uint64_t)compress);
+}
+
+int tmem__conn_freeze(tmem__conn *c, int client_id, bool frozen)
+{
+    return admin(c, TMEM_MSG_FREEZE, client_id, frozen);
+}
+
+int tmem__conn_destroy_client(tmem__conn *c, int client_id)
+{
+    return admin(c, TMEM_MSG_DESTROY_CLIENT, client_id, 0);
+}
+
+static int64_t admin64(tmem__conn *c, uint16_t op, uint64_t arg)
+{
+    tmem__msg_args a = {.arg = arg};
+    call k = {.op = op, .args = &a, .pass_fd = -1};
+    int rc = do_call(c, &k);
+    return rc < 0 ? rc : k.res.value;
+}
+
+int64_t tmem__conn_flush_mib(tmem__conn *c, uint64_t mib)
+{
+    return admin64(c, TMEM_MSG_FLUSH_MIB, mib);
+}
+
+int64_t tmem__conn_freeable_mib(tmem__conn *c)
+{
+    return admin64(c, TMEM_MSG_FREEABLE, 0);
+}
+
+int tmem__conn_auth(tmem__conn *c, int client_id, const uint64_t uuid[2],
+                    bool on)
+{
+    tmem__msg_args a = {.client_id = client_id, .arg = on};
+    memcpy(a.uuid, uuid, sizeof a.uuid);
+    return simple(c, TMEM_MSG_AUTH, &a);
+}
+
+static int text(tmem__conn *c, uint16_t op, char **out)
+{
+    char *t = NULL;
+    call k = {.op = op, .pass_fd = -1, .text_out = &t};
+    int rc = do_call(c, &k);
+    if (rc < 0) {
+        free(t);
+        return rc;
+    }
+    if (!t) {
+        t = malloc(1);
+        if (!t)
+            return -ENOMEM;
+        t[0] = 0;
+    }
+    *out = t;
+    return 0;
+}
+
+int tmem__conn_stats_json(tmem__conn *c, char **out)
+{
+    return text(c, TMEM_MSG_STATS_JSON, out);
+}
+
+int tmem__conn_prometheus(tmem__conn *c, char **out)
+{
+    return text(c, TMEM_MSG_PROMETHEUS, out);
+}

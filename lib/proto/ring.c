@@ -1,0 +1,195 @@
+/*
+ * The shared-memory ring between a tenant and tmemd: layout, creation
+ * (tenant), attachment with validation (daemon), entry fetch-and-validate,
+ * and the spin-then-futex wait both sides use.
+ *
+ * Invariants: the daemon maps only a memfd sealed against shrinking, of at
+ * least the size its entry count (given in the setup message, kept by the
+ * daemon, never re-read from shared memory) needs, so no access through
+ * the mapping can fault.  Every field read from shared memory is read once
+ * (volatile copy) before it is validated.  Futexes are shared (not
+ * FUTEX_PRIVATE): the two ends are different processes.
+ */
+#include "proto.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <proto/conn.h>
+
+_Static_assert(sizeof(tmem__ring_hdr) <= 4096, "ring hdr fits a page");
+_Static_assert(sizeof(tmem__ring_sqe) == 64, "sqe size");
+
+#define SPIN_PURE_NS 5000
+#define RING_SEALS (F_SEAL_SHRINK | F_SEAL_GROW)
+
+static size_t page_round(size_t n)
+{
+    return (n + TMEM_PAGE_SIZE - 1) & ~(size_t)(TMEM_PAGE_SIZE - 1);
+}
+
+int tmem__ring_layout_of(uint32_t n, tmem__ring_layout *out)
+{
+    if (n == 0 || n > TMEM_RING_MAX_ENTRIES)
+        return -EINVAL;
+    out->entries = n;
+    out->sq_off = TMEM_PAGE_SIZE;
+    out->cq_off = page_round(out->sq_off + (size_t)n * sizeof(tmem__ring_sqe));
+    out->slot_off = page_round(out->cq_off + (size_t)n * sizeof(int32_t));
+    out->size = out->slot_off + (size_t)n * TMEM_PAGE_SIZE;
+    return 0;
+}
+
+static void ring_bind(tmem__ring *r, void *base)
+{
+    r->base = base;
+    r->hdr = base;
+    r->sq = (tmem__ring_sqe *)(r->base + r->lay.sq_off);
+    r->cq = (int32_t *)(r->base + r->lay.cq_off);
+    r->slots = r->base + r->lay.slot_off;
+}
+
+int tmem__ring_create(uint32_t n, tmem__ring *r, int *out_fd)
+{
+    int rc = tmem__ring_layout_of(n, &r->lay);
+    if (rc < 0)
+        return rc;
+    int fd = memfd_create("tmem-ring", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0)
+        return -errno;
+    if (ftruncate(fd, (off_t)r->lay.size) < 0 ||
+        fcntl(fd, F_ADD_SEALS, RING_SEALS) < 0)
+        goto out_errno;
+    void *p =
+        mmap(NULL, r->lay.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED)
+        goto out_errno;
+    ring_bind(r, p);
+    r->hdr->magic = TMEM_PROTO_MAGIC;
+    r->hdr->version = TMEM_PROTO_VERSION;
+    r->hdr->entries = n;
+    *out_fd = fd;
+    return 0;
+out_errno:
+    rc = -errno;
+    close(fd);
+    return rc;
+}
+
+int tmem__ring_attach(int fd, uint32_t n, tmem__ring *r)
+{
+    struct stat st;
+    int rc = tmem__ring_layout_of(n, &r->lay);
+    if (rc < 0)
+        return rc;
+    int seals = fcntl(fd, F_GET_SEALS);
+    if (seals < 0 || !(seals & F_SEAL_SHRINK))
+        return -EINVAL; /* not a memfd, or it could shrink under us */
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size < r->lay.size)
+        return -EINVAL;
+    void *p =
+        mmap(NULL, r->lay.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED)
+        return -errno;
+    ring_bind(r, p);
+    return 0;
+}
+
+void tmem__ring_unmap(tmem__ring *r)
+{
+    if (r->base)
+        munmap(r->base, r->lay.size);
+    r->base = NULL;
+}
+
+int tmem__ring_count_check(const tmem__ring *r, uint32_t count)
+{
+    return count >= 1 && count <= r->lay.entries ? 0 : -EINVAL;
+}
+
+int tmem__ring_sqe_fetch(const tmem__ring *r, uint32_t i, tmem__ring_sqe *out)
+{
+    /* One volatile copy: later checks see only our private copy. */
+    const volatile tmem__ring_sqe *src = &r->sq[i];
+    out->op = src->op;
+    out->pool = src->pool;
+    out->index = src->index;
+    out->slot = src->slot;
+    for (int k = 0; k < 3; k++)
+        out->oid[k] = src->oid[k];
+    if (out->op < TMEM_OP_PUT || out->op > TMEM_OP_FLUSH_OBJECT)
+        return -EINVAL;
+    bool page = out->op == TMEM_OP_PUT || out->op == TMEM_OP_GET;
+    if (page && out->slot >= r->lay.entries)
+        return -EINVAL;
+    return 0;
+}
+
+/* ---- waiting ------------------------------------------------------------ */
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+static uint32_t load(uint32_t *w)
+{
+    return atomic_load_explicit((_Atomic uint32_t *)w, memory_order_acquire);
+}
+
+int tmem__ring_wait(uint32_t *word, uint32_t old, uint32_t *sleeping,
+                    uint64_t spin_ns, int timeout_ms)
+{
+    uint64_t start = tmem__now_ns(), spent = 0;
+    for (unsigned i = 0;; i++) {
+        if (load(word) != old)
+            return 0;
+        cpu_relax();
+        if ((i & 63) != 63)
+            continue;
+        spent = tmem__now_ns() - start;
+        if (spent >= spin_ns)
+            break;
+        /* Past a short pure spin, yield: on a busy 2-CPU machine the peer
+         * we wait for may need this very CPU. */
+        if (spent >= SPIN_PURE_NS)
+            sched_yield();
+    }
+    _Atomic uint32_t *sl = (_Atomic uint32_t *)sleeping;
+    atomic_store(sl, 1); /* seq_cst: pairs with tmem__ring_post */
+    if (atomic_load((_Atomic uint32_t *)word) != old) {
+        atomic_store(sl, 0);
+        return 0;
+    }
+    struct timespec ts = {timeout_ms / 1000, (timeout_ms % 1000) * 1000000L};
+    syscall(SYS_futex, word, FUTEX_WAIT, old, &ts, NULL, 0);
+    atomic_store(sl, 0);
+    return load(word) != old ? 0 : -ETIMEDOUT;
+}
+
+void tmem__ring_post(uint32_t *word, uint32_t val, uint32_t *sleeping)
+{
+    atomic_store((_Atomic uint32_t *)word, val); /* seq_cst */
+    if (atomic_load((_Atomic uint32_t *)sleeping))
+        syscall(SYS_futex, word, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
+
+void tmem__ring_wake(uint32_t *word)
+{
+    syscall(SYS_futex, word, FUTEX_WAKE, 1, NULL, NULL, 0);
+}

@@ -1,0 +1,305 @@
+/*
+ * tmemd: serves one tmem store to many tenant processes over a Unix socket
+ * (plus a shared-memory ring per tenant), see tmemd(8), docs/protocol.md.
+ *
+ * The main thread owns the listening socket and the signals: SIGTERM and
+ * SIGINT are blocked in every thread and read from a signalfd here, so
+ * shutdown happens in one place: stop accepting, remove the socket file,
+ * shut every session down, wait for them, destroy the store.  Every ten
+ * seconds it logs an eviction summary when pages were evicted.
+ */
+#include "tmemd.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <proto/conn.h>
+
+#define SUMMARY_MS 10000
+#define DRAIN_S 5
+
+struct opts {
+    const char *socket;
+    const char *metrics;
+    uint64_t budget;
+    tmem_compress compress;
+    bool foreground;
+};
+
+void tmemd_log(const char *fmt, ...)
+{
+    char line[512];
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    size_t n = strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%SZ tmemd: ", &tm);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line + n, sizeof line - n - 1, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "%s\n", line);
+}
+
+/* Parses "123", "64K", "512M", "2G" (also KiB/MiB/GiB, k/m/g). */
+static int parse_size(const char *s, uint64_t *out)
+{
+    static const struct {
+        char c;
+        unsigned shift;
+    } sfx[] = {
+        {'k', 10}, {'K', 10}, {'m', 20}, {'M', 20},
+        {'g', 30}, {'G', 30}, {'t', 40}, {'T', 40},
+    };
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (end == s || errno || *s == '-')
+        return -EINVAL;
+    unsigned shift = 0;
+    for (size_t i = 0; *end && i < sizeof sfx / sizeof sfx[0]; i++)
+        if (*end == sfx[i].c) {
+            shift = sfx[i].shift;
+            end++;
+            if (strcmp(end, "iB") == 0 || strcmp(end, "B") == 0)
+                end += strlen(end);
+            break;
+        }
+    if (*end || (shift && v > (UINT64_MAX >> shift)))
+        return -EINVAL;
+    *out = (uint64_t)v << shift;
+    return 0;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: tmemd [--socket PATH] [--budget SIZE] "
+               "[--compress lz4|zstd|none]\n"
+               "             [--metrics ADDR:PORT] [--foreground]\n");
+}
+
+static int parse_opts(int argc, char **argv, struct opts *o)
+{
+    static const struct option lo[] = {
+        {"socket", required_argument, 0, 's'},
+        {"budget", required_argument, 0, 'b'},
+        {"compress", required_argument, 0, 'c'},
+        {"metrics", required_argument, 0, 'm'},
+        {"foreground", no_argument, 0, 'f'},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    o->budget =
+        (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE) / 4;
+    o->compress = TMEM_COMPRESS_LZ4;
+    for (int c; (c = getopt_long(argc, argv, "s:b:c:m:fh", lo, NULL)) != -1;) {
+        if (c == 's')
+            o->socket = optarg;
+        else if (c == 'm')
+            o->metrics = optarg;
+        else if (c == 'f')
+            o->foreground = true;
+        else if (c == 'b' && parse_size(optarg, &o->budget) == 0)
+            continue;
+        else if (c == 'c' && tmem_compress_parse(optarg, &o->compress) == 0)
+            continue;
+        else if (c == 'h') {
+            usage(stdout);
+            exit(0);
+        } else {
+            if (c == 'b' || c == 'c')
+                fprintf(stderr, "tmemd: bad value for --%s: %s\n",
+                        c == 'b' ? "budget" : "compress", optarg);
+            usage(stderr);
+            return -EINVAL;
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        return -EINVAL;
+    }
+    if (!o->socket)
+        o->socket = tmem__conn_default_path();
+    return 0;
+}
+
+/* Refuses to replace a live daemon's socket; removes a stale one. */
+static int clear_stale(const struct sockaddr_un *sa)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int live = connect(fd, (const struct sockaddr *)sa, sizeof *sa) == 0;
+    close(fd);
+    if (live)
+        return -EADDRINUSE;
+    unlink(sa->sun_path);
+    return 0;
+}
+
+static int listen_on(const char *path)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof sa.sun_path)
+        return -ENAMETOOLONG;
+    strcpy(sa.sun_path, path);
+    if (strcmp(path, "/run/tmem/tmemd.sock") == 0)
+        mkdir("/run/tmem", 0755);
+    int rc = clear_stale(&sa);
+    if (rc < 0)
+        return rc;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    /* Any local user may connect: data ops are per-tenant, admin checked. */
+    mode_t old = umask(0);
+    rc = bind(fd, (struct sockaddr *)&sa, sizeof sa);
+    umask(old);
+    if (rc < 0 || listen(fd, 128) < 0) {
+        rc = -errno;
+        close(fd);
+        return rc;
+    }
+    return fd;
+}
+
+static void log_evictions(struct tmemd *d, uint64_t *last)
+{
+    tmem_global_stats g;
+    if (tmem_store_stats(d->store, &g) < 0 || g.evictions == *last)
+        return;
+    tmemd_log("evicted %llu ephemeral pages in the last %d s (total %llu, "
+              "used %llu of %llu bytes)",
+              (unsigned long long)(g.evictions - *last), SUMMARY_MS / 1000,
+              (unsigned long long)g.evictions, (unsigned long long)g.used_bytes,
+              (unsigned long long)g.budget_bytes);
+    *last = g.evictions;
+}
+
+static void accept_one(struct tmemd *d, int lfd)
+{
+    int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+    if (fd >= 0)
+        tmemd_session_start(d, fd);
+    else if (errno == EMFILE || errno == ENFILE)
+        usleep(10000); /* out of descriptors: do not spin */
+}
+
+static void serve(struct tmemd *d, int lfd, int sfd)
+{
+    struct pollfd p[2] = {{.fd = lfd, .events = POLLIN},
+                          {.fd = sfd, .events = POLLIN}};
+    uint64_t evicted = 0, last = tmem__now_ns();
+    for (;;) {
+        int n = poll(p, 2, SUMMARY_MS);
+        if (tmem__now_ns() - last >= SUMMARY_MS * 1000000ull) {
+            log_evictions(d, &evicted); /* even while accepts keep coming */
+            last = tmem__now_ns();
+        }
+        if (n <= 0)
+            continue;
+        if (p[1].revents) {
+            struct signalfd_siginfo si;
+            if (read(sfd, &si, sizeof si) == sizeof si)
+                tmemd_log("signal %u: shutting down", si.ssi_signo);
+            return;
+        }
+        if (p[0].revents)
+            accept_one(d, lfd);
+    }
+}
+
+/* Ends every session; true when all ended within DRAIN_S seconds. */
+static bool drain(struct tmemd *d)
+{
+    atomic_store(&d->stopping, 1);
+    tmemd_sessions_shutdown(d);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += DRAIN_S;
+    pthread_mutex_lock(&d->lock);
+    while (d->nsessions > 0 &&
+           pthread_cond_timedwait(&d->drained, &d->lock, &until) == 0)
+        ;
+    bool done = d->nsessions == 0;
+    pthread_mutex_unlock(&d->lock);
+    return done;
+}
+
+static int setup_signals(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    return signalfd(-1, &set, SFD_CLOEXEC);
+}
+
+static int run(struct tmemd *d, const struct opts *o, int lfd, int sfd)
+{
+    if (o->metrics && tmemd_metrics_start(d, o->metrics) < 0) {
+        tmemd_log("cannot serve metrics on %s", o->metrics);
+        return 1;
+    }
+    tmemd_log("serving on %s (budget %llu bytes, %s%s%s)", o->socket,
+              (unsigned long long)o->budget, tmem_compress_name(o->compress),
+              o->metrics ? ", metrics on " : "", o->metrics ? o->metrics : "");
+    serve(d, lfd, sfd);
+    close(lfd);
+    unlink(o->socket);
+    tmemd_metrics_stop();
+    if (drain(d))
+        tmem_store_destroy(d->store);
+    else
+        tmemd_log("sessions still busy after %d s; exiting anyway", DRAIN_S);
+    tmemd_log("stopped");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct opts o = {0};
+    if (parse_opts(argc, argv, &o) < 0)
+        return 2;
+    int sfd = setup_signals();
+    int lfd = listen_on(o.socket);
+    if (lfd < 0 || sfd < 0) {
+        tmemd_log("cannot listen on %s: %s", o.socket,
+                  strerror(lfd < 0 ? -lfd : errno));
+        return 1;
+    }
+    /* before any thread exists (the store may start some) */
+    if (!o.foreground && daemon(1, 1) < 0) {
+        tmemd_log("cannot daemonise: %s", strerror(errno));
+        return 1;
+    }
+    tmem_store_config cfg;
+    tmem_store_config_init(&cfg);
+    cfg.budget_bytes = o.budget;
+    cfg.compress = o.compress;
+    struct tmemd d = {.uid = geteuid(),
+                      .lock = PTHREAD_MUTEX_INITIALIZER,
+                      .drained = PTHREAD_COND_INITIALIZER};
+    int rc = tmem_store_create(&cfg, &d.store);
+    if (rc < 0) {
+        tmemd_log("cannot create the store: %s", tmem_strerror(rc));
+        unlink(o.socket);
+        return 1;
+    }
+    return run(&d, &o, lfd, sfd);
+}

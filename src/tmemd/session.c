@@ -1,0 +1,612 @@
+/*
+ * One tenant connection: its socket thread (request/reply loop and the
+ * opcode handler table) and its ring thread (batches from shared memory).
+ *
+ * Invariants: a session owns exactly one store client, created at HELLO
+ * and destroyed when the socket thread ends (after the ring thread has
+ * been joined), so no thread uses the client after it is destroyed.
+ * Anything malformed on the socket (bad header, length, opcode, version)
+ * gets an error reply and a disconnect: the stream can no longer be
+ * trusted.  Bad arguments of a well-formed request get an error reply
+ * only.  Writes to a tenant block only its own thread and time out
+ * (SO_SNDTIMEO), so a tenant that never reads is disconnected.
+ */
+#include "tmemd.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <proto/conn.h>
+
+#define SRV_SPIN_NS 50000 /* ring thread spins this long before sleeping */
+#define SRV_WAIT_MS 100   /* futex sleep slice; then check for stop */
+#define SEND_TIMEOUT_S 5
+#define CQ_READY_STEP 8 /* results published per cq_ready update */
+
+typedef struct reply {
+    int32_t status;
+    int64_t value;
+    uint32_t out_flags;
+    const void *payload;
+    uint32_t plen;
+    char *heap; /* malloc'd payload to free after sending */
+    bool close; /* disconnect after the reply */
+} reply;
+
+typedef void (*handler_fn)(struct tmemd_session *s, const tmem__req *q,
+                           int *passfd, reply *r);
+
+static bool pool_ok(int32_t pool)
+{
+    return pool >= 0 && pool < TMEM_MAX_POOLS;
+}
+
+/* ---- data operations ----------------------------------------------------- */
+
+static int timed(enum tmemd_lat lat, uint64_t t0, int rc)
+{
+    tmemd_lat_record(lat, tmem__now_ns() - t0);
+    return rc;
+}
+
+static void h_pool_new(struct tmemd_session *s, const tmem__req *q, int *passfd,
+                       reply *r)
+{
+    (void)passfd;
+    uint64_t t0 = tmem__now_ns();
+    uint32_t fl = 0;
+    r->status =
+        timed(LAT_POOL_NEW, t0,
+              tmem_pool_new(s->client, q->args.uuid, q->args.flags, &fl));
+    r->out_flags = fl;
+}
+
+static void h_pool_destroy(struct tmemd_session *s, const tmem__req *q,
+                           int *passfd, reply *r)
+{
+    (void)passfd;
+    uint64_t t0 = tmem__now_ns();
+    r->status = pool_ok(q->args.pool)
+                    ? tmem_pool_destroy(s->client, q->args.pool)
+                    : -ENODEV;
+    timed(LAT_POOL_DESTROY, t0, 0);
+}
+
+/* Runs one page operation; shared by the socket and the ring paths.  page
+ * is a private copy for PUT, the destination for GET. */
+static int page_op(tmem_client *c, uint8_t op, int32_t pool,
+                   const uint64_t oid[3], uint32_t index, void *page)
+{
+    tmem_oid o;
+    memcpy(o.oid, oid, sizeof o.oid);
+    if (!pool_ok(pool))
+        return -ENODEV;
+    uint64_t t0 = tmem__now_ns();
+    switch (op) {
+    case TMEM_OP_PUT:
+        return timed(LAT_PUT, t0, tmem_page_put(c, pool, &o, index, page));
+    case TMEM_OP_GET:
+        return timed(LAT_GET, t0, tmem_page_get(c, pool, &o, index, page));
+    case TMEM_OP_FLUSH_PAGE:
+        return timed(LAT_FLUSH_PAGE, t0, tmem_page_flush(c, pool, &o, index));
+    case TMEM_OP_FLUSH_OBJECT:
+        return timed(LAT_FLUSH_OBJECT, t0, tmem_object_flush(c, pool, &o));
+    }
+    return -EINVAL;
+}
+
+static void h_page(struct tmemd_session *s, const tmem__req *q, int *passfd,
+                   reply *r)
+{
+    static const uint8_t code[TMEM_MSG_OP_MAX] = {
+        [TMEM_MSG_PUT] = TMEM_OP_PUT,
+        [TMEM_MSG_GET] = TMEM_OP_GET,
+        [TMEM_MSG_FLUSH_PAGE] = TMEM_OP_FLUSH_PAGE,
+        [TMEM_MSG_FLUSH_OBJECT] = TMEM_OP_FLUSH_OBJECT,
+    };
+    (void)passfd;
+    uint8_t op = code[q->hdr.op];
+    if (op == TMEM_OP_PUT)
+        memcpy(s->page, q->page, TMEM_PAGE_SIZE);
+    r->status = page_op(s->client, op, q->args.pool, q->args.oid, q->args.index,
+                        s->page);
+    if (op == TMEM_OP_GET && r->status == 1) {
+        r->payload = s->page;
+        r->plen = TMEM_PAGE_SIZE;
+    }
+}
+
+/* ---- the ring ------------------------------------------------------------ */
+
+/* Waits until entry i is written (sq_ready > i).  Returns false when the
+ * session is stopping. */
+static bool ring_entry_ready(struct tmemd_session *s, uint32_t i,
+                             uint32_t *ready)
+{
+    tmem__ring_hdr *h = s->ring.hdr;
+    while (*ready <= i) {
+        uint32_t cur = atomic_load((_Atomic uint32_t *)&h->sq_ready);
+        if (cur > *ready) {
+            *ready = cur; /* any value: only compared with i < count */
+            continue;
+        }
+        if (atomic_load(&s->ring_stop))
+            return false;
+        tmem__ring_wait(&h->sq_ready, cur, &h->srv_sleeping, SRV_SPIN_NS,
+                        SRV_WAIT_MS);
+    }
+    return true;
+}
+
+static void ring_batch(struct tmemd_session *s, uint32_t count)
+{
+    tmem__ring *rg = &s->ring;
+    uint64_t t0 = tmem__now_ns();
+    uint32_t ready = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        if (!ring_entry_ready(s, i, &ready))
+            return;
+        tmem__ring_sqe e;
+        int rc = tmem__ring_sqe_fetch(rg, i, &e);
+        void *slot = NULL;
+        if (rc == 0 && e.op == TMEM_OP_PUT) {
+            /* copy once: the tenant may rewrite the slot under us */
+            memcpy(s->ring_page, tmem__ring_slot(rg, e.slot), TMEM_PAGE_SIZE);
+            slot = s->ring_page;
+        } else if (rc == 0 && e.op == TMEM_OP_GET) {
+            slot = tmem__ring_slot(rg, e.slot);
+        }
+        if (rc == 0)
+            rc = page_op(s->client, e.op, e.pool, e.oid, e.index, slot);
+        rg->cq[i] = rc;
+        if ((i + 1) % CQ_READY_STEP == 0 || i + 1 == count)
+            tmem__ring_post(&rg->hdr->cq_ready, i + 1, &rg->hdr->cli_sleeping);
+    }
+    tmemd_lat_record(LAT_BATCH, tmem__now_ns() - t0);
+}
+
+static void *ring_main(void *arg)
+{
+    struct tmemd_session *s = arg;
+    tmem__ring_hdr *h = s->ring.hdr;
+    uint32_t last = s->ring_seq0;
+    while (!atomic_load(&s->ring_stop)) {
+        uint32_t cur = atomic_load((_Atomic uint32_t *)&h->sq_seq);
+        if (cur == last) {
+            tmem__ring_wait(&h->sq_seq, last, &h->srv_sleeping, SRV_SPIN_NS,
+                            SRV_WAIT_MS);
+            continue;
+        }
+        uint32_t count = *(volatile uint32_t *)&h->sq_count; /* read once */
+        int st = tmem__ring_count_check(&s->ring, count);
+        if (st == 0)
+            ring_batch(s, count);
+        h->cq_status = st;
+        tmem__ring_post(&h->cq_seq, cur, &h->cli_sleeping);
+        last = cur;
+    }
+    return NULL;
+}
+
+static void h_ring_setup(struct tmemd_session *s, const tmem__req *q,
+                         int *passfd, reply *r)
+{
+    if (*passfd < 0 || s->has_ring || q->args.arg > TMEM_RING_MAX_ENTRIES) {
+        r->status = s->has_ring ? -EBUSY : -EINVAL;
+        return;
+    }
+    r->status = tmem__ring_attach(*passfd, (uint32_t)q->args.arg, &s->ring);
+    close(*passfd);
+    *passfd = -1;
+    if (r->status < 0) {
+        tmemd_log("client %d: ring refused: %s", s->id, strerror(-r->status));
+        return;
+    }
+    /* read before the reply: the tenant may submit as soon as it has it */
+    s->ring_seq0 = atomic_load((_Atomic uint32_t *)&s->ring.hdr->sq_seq);
+    int e = pthread_create(&s->ring_thr, NULL, ring_main, s);
+    if (e) {
+        tmem__ring_unmap(&s->ring);
+        r->status = -e;
+        return;
+    }
+    pthread_mutex_lock(&s->d->lock); /* tmemd_sessions_json reads it */
+    s->has_ring = true;
+    pthread_mutex_unlock(&s->d->lock);
+}
+
+/* ---- control and admin -----------------------------------------------------
+ */
+
+static void h_hello(struct tmemd_session *s, const tmem__req *q, int *passfd,
+                    reply *r)
+{
+    (void)passfd;
+    if (s->client) {
+        r->status = -EPROTO;
+        return;
+    }
+    if (q->args.flags != TMEM_PROTO_MAGIC ||
+        q->args.arg != TMEM_PROTO_VERSION) {
+        tmemd_log("pid %d uid %u: protocol version %llu refused", (int)s->pid,
+                  (unsigned)s->uid, (unsigned long long)q->args.arg);
+        r->status = -EPROTONOSUPPORT;
+        r->close = true;
+        return;
+    }
+    int id = tmem_client_create(s->d->store, &s->client);
+    if (id < 0) {
+        r->status = id;
+        r->close = true;
+        return;
+    }
+    pthread_mutex_lock(&s->d->lock); /* the session list readers see it */
+    s->id = id;
+    pthread_mutex_unlock(&s->d->lock);
+    r->value = id;
+    r->out_flags = TMEM_PROTO_VERSION;
+    tmemd_log("client %d connected: pid %d uid %u gid %u%s", id, (int)s->pid,
+              (unsigned)s->uid, (unsigned)s->gid, s->admin ? " (admin)" : "");
+}
+
+static tmem_store *store_of(struct tmemd_session *s)
+{
+    return s->d->store;
+}
+
+/* Admin operations: one small function each, dispatched by opcode.  Each
+ * returns the status; *value receives a 64-bit result where there is one. */
+typedef int (*admin_fn)(tmem_store *st, const tmem__msg_args *a,
+                        int64_t *value);
+
+static int a_weight(tmem_store *st, const tmem__msg_args *a, int64_t *v)
+{
+    (void)v;
+    if (a->arg > UINT32_MAX)
+        return -EINVAL;
+    return tmem_store_set_weight(st, a->client_id, (uint32_t)a->arg);
+}
+
+static int a_cap(tmem_store *st, const tmem__msg_args *a, int64_t *v)
+{
+    (void)v;
+    return tmem_store_set_cap(st, a->client_id, a->arg);
+}
+
+static int a_compress(tmem_store *st, const tmem__msg_args *a, int64_t *v)
+{
+    (void)v;
+    if (a->arg > TMEM_COMPRESS_ZSTD)
+        return -EINVAL;
+    return tmem_store_set_compress(st, a->client_id, (tmem_compress)a->arg);
+}
+
+static int a_freeze(tmem_store *st, const tmem__msg_args *a, int64_t *v)
+{
+    (void)v;
+    return tmem_store_freeze(st, a->client_id, a->arg != 0);
+}
+
+static int a_auth(tmem_store *st, const tmem__msg_args *a, int64_t *v)
+{
+    (void)v;
+    return tmem_store_auth(st, a->client_id, a->uuid, a->arg != 0);
+}
+
+static int a_destroy(tmem_store *st, const tmem__msg_args *a, int64_t *v)
+{
+    (void)v;
+    return tmem_store_client_kill(st, a->client_id);
+}
+
+static int a_flush(tmem_store *st, const tmem__msg_args *a, int64_t *v)
+{
+    *v = tmem_store_flush_mib(st, a->arg);
+    return *v < 0 ? (int)*v : 0;
+}
+
+static int a_freeable(tmem_store *st, const tmem__msg_args *a, int64_t *v)
+{
+    (void)a;
+    *v = (int64_t)tmem_store_freeable_mib(st);
+    return 0;
+}
+
+static const admin_fn admin_ops[TMEM_MSG_OP_MAX] = {
+    [TMEM_MSG_SET_WEIGHT] = a_weight,
+    [TMEM_MSG_SET_CAP] = a_cap,
+    [TMEM_MSG_SET_COMPRESS] = a_compress,
+    [TMEM_MSG_FREEZE] = a_freeze,
+    [TMEM_MSG_FLUSH_MIB] = a_flush,
+    [TMEM_MSG_FREEABLE] = a_freeable,
+    [TMEM_MSG_AUTH] = a_auth,
+    [TMEM_MSG_DESTROY_CLIENT] = a_destroy,
+};
+
+static void h_admin(struct tmemd_session *s, const tmem__req *q, int *passfd,
+                    reply *r)
+{
+    (void)passfd;
+    uint64_t t0 = tmem__now_ns();
+    r->status = admin_ops[q->hdr.op](store_of(s), &q->args, &r->value);
+    tmemd_lat_record(LAT_ADMIN, tmem__now_ns() - t0);
+    tmemd_log("client %d (uid %u): %s client %d -> %d", s->id, (unsigned)s->uid,
+              tmem__msg_rule_of(q->hdr.op)->name, q->args.client_id, r->status);
+}
+
+/* The store's JSON with a "connections" array spliced in first. */
+static int stats_json(struct tmemd_session *s, char **out)
+{
+    char *conns = tmemd_sessions_json(s->d);
+    int n = tmem_store_stats_json(store_of(s), NULL, 0);
+    if (!conns || n < 2) {
+        free(conns);
+        return n < 0 ? n : -ENOMEM;
+    }
+    size_t cap = (size_t)n + 1;
+    char *js = NULL, *t = NULL;
+    for (int tries = 0; tries < 4; tries++) { /* counters may grow between */
+        cap += 4096;
+        free(js);
+        js = malloc(cap);
+        if (!js || (n = tmem_store_stats_json(store_of(s), js, cap)) < 0 ||
+            (size_t)n < cap)
+            break;
+    }
+    if (js && n >= 0 && (size_t)n < cap && js[0] == '{') {
+        size_t need = strlen(js) + strlen(conns) + 32;
+        t = malloc(need);
+        if (t)
+            snprintf(t, need, "{\"connections\":%s%s%s", conns,
+                     js[1] == '}' ? "" : ",", js + 1);
+    }
+    free(js);
+    free(conns);
+    if (!t)
+        return -ENOMEM;
+    *out = t;
+    return (int)strlen(t);
+}
+
+static void h_text(struct tmemd_session *s, const tmem__req *q, int *passfd,
+                   reply *r)
+{
+    (void)passfd;
+    char *t = NULL;
+    int n = q->hdr.op == TMEM_MSG_STATS_JSON ? stats_json(s, &t)
+                                             : tmemd_prometheus(s->d, &t);
+    if (n < 0) {
+        r->status = n;
+        return;
+    }
+    if ((uint64_t)n > TMEM_MSG_REPLY_MAX - TMEM_MSG_REPLY_BASE) {
+        free(t);
+        r->status = -E2BIG;
+        return;
+    }
+    r->heap = t;
+    r->payload = t;
+    r->plen = (uint32_t)n;
+}
+
+static const handler_fn handlers[TMEM_MSG_OP_MAX] = {
+    [TMEM_MSG_HELLO] = h_hello,        [TMEM_MSG_RING_SETUP] = h_ring_setup,
+    [TMEM_MSG_POOL_NEW] = h_pool_new,  [TMEM_MSG_POOL_DESTROY] = h_pool_destroy,
+    [TMEM_MSG_PUT] = h_page,           [TMEM_MSG_GET] = h_page,
+    [TMEM_MSG_FLUSH_PAGE] = h_page,    [TMEM_MSG_FLUSH_OBJECT] = h_page,
+    [TMEM_MSG_SET_WEIGHT] = h_admin,   [TMEM_MSG_SET_CAP] = h_admin,
+    [TMEM_MSG_SET_COMPRESS] = h_admin, [TMEM_MSG_FREEZE] = h_admin,
+    [TMEM_MSG_FLUSH_MIB] = h_admin,    [TMEM_MSG_FREEABLE] = h_admin,
+    [TMEM_MSG_AUTH] = h_admin,         [TMEM_MSG_DESTROY_CLIENT] = h_admin,
+    [TMEM_MSG_STATS_JSON] = h_text,    [TMEM_MSG_PROMETHEUS] = h_text,
+};
+
+/* ---- the socket loop --------------------------------------------------- */
+
+static int send_reply(struct tmemd_session *s, const tmem__msg_hdr *h,
+                      const reply *r)
+{
+    unsigned char base[TMEM_MSG_REPLY_BASE];
+    tmem__reply_encode(base, h->op, h->seq, r->status, r->value, r->out_flags,
+                       r->plen);
+    int rc = tmem__io_write(s->fd, base, sizeof base);
+    if (rc == 0 && r->plen)
+        rc = tmem__io_write(s->fd, r->payload, r->plen);
+    return rc;
+}
+
+static void dispatch(struct tmemd_session *s, const tmem__req *q, int *passfd,
+                     reply *r)
+{
+    const tmem__msg_rule *rule = tmem__msg_rule_of(q->hdr.op);
+    if (!s->client && q->hdr.op != TMEM_MSG_HELLO) {
+        r->status = -EPROTO; /* hello first */
+        r->close = true;
+    } else if (rule->admin && !s->admin) {
+        r->status = -EPERM;
+        tmemd_log("client %d (pid %d uid %u): %s refused: not admin", s->id,
+                  (int)s->pid, (unsigned)s->uid, rule->name);
+    } else {
+        handlers[q->hdr.op](s, q, passfd, r);
+    }
+}
+
+/* Reads and serves one request.  Returns 0 to go on, < 0 to disconnect. */
+static int serve_one(struct tmemd_session *s)
+{
+    tmem__msg_hdr h;
+    tmem__req q;
+    reply r = {0};
+    int passfd = -1;
+    int rc = tmem__io_read_fd(s->fd, s->req, TMEM_MSG_HDR_SIZE, &passfd);
+    if (rc < 0)
+        goto out;
+    memcpy(&h, s->req, sizeof h);
+    rc = tmem__req_check_hdr(&h);
+    if (rc == 0)
+        rc = tmem__io_read(s->fd, s->req + TMEM_MSG_HDR_SIZE,
+                           h.len - TMEM_MSG_HDR_SIZE);
+    if (rc == 0)
+        rc = tmem__req_decode(s->req, h.len, &q);
+    if (rc == -EMSGSIZE || rc == -EBADMSG) {
+        tmemd_log("client %d (pid %d): bad message (op %u len %u): %s", s->id,
+                  (int)s->pid, h.op, h.len, strerror(-rc));
+        r.status = rc;
+        send_reply(s, &h, &r);
+        goto out;
+    }
+    if (rc < 0)
+        goto out;
+    dispatch(s, &q, &passfd, &r);
+    rc = send_reply(s, &h, &r);
+    free(r.heap);
+    if (rc == 0 && r.close)
+        rc = -ECONNABORTED;
+out:
+    if (passfd >= 0)
+        close(passfd);
+    return rc;
+}
+
+static void session_end(struct tmemd_session *s)
+{
+    struct tmemd *d = s->d;
+    if (s->has_ring) {
+        atomic_store(&s->ring_stop, 1);
+        tmem__ring_wake(&s->ring.hdr->sq_seq);
+        pthread_join(s->ring_thr, NULL);
+        tmem__ring_unmap(&s->ring);
+    }
+    if (s->client) {
+        tmem_client_destroy(s->client);
+        tmemd_log("client %d disconnected: pid %d uid %u", s->id, (int)s->pid,
+                  (unsigned)s->uid);
+    }
+    pthread_mutex_lock(&d->lock);
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        d->sessions = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    d->nsessions--;
+    close(s->fd);
+    pthread_cond_broadcast(&d->drained);
+    pthread_mutex_unlock(&d->lock);
+    free(s);
+}
+
+static void *session_main(void *arg)
+{
+    struct tmemd_session *s = arg;
+    int rc;
+    do
+        rc = serve_one(s);
+    while (rc == 0 && !atomic_load(&s->d->stopping));
+    if (rc != -EPIPE && rc != -ECONNABORTED && rc != -ECONNRESET && s->id >= 0)
+        tmemd_log("client %d (pid %d): dropped: %s", s->id, (int)s->pid,
+                  strerror(-rc));
+    session_end(s);
+    return NULL;
+}
+
+static int peer_cred(struct tmemd_session *s)
+{
+    struct ucred uc;
+    socklen_t len = sizeof uc;
+    if (getsockopt(s->fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) < 0)
+        return -errno;
+    s->pid = uc.pid;
+    s->uid = uc.uid;
+    s->gid = uc.gid;
+    s->admin = uc.uid == 0 || uc.uid == s->d->uid;
+    return 0;
+}
+
+static int session_link(struct tmemd *d, struct tmemd_session *s)
+{
+    pthread_mutex_lock(&d->lock);
+    if (d->nsessions >= TMEMD_MAX_SESSIONS) {
+        pthread_mutex_unlock(&d->lock);
+        return -EMFILE;
+    }
+    s->next = d->sessions;
+    if (d->sessions)
+        d->sessions->prev = s;
+    d->sessions = s;
+    d->nsessions++;
+    pthread_mutex_unlock(&d->lock);
+    return 0;
+}
+
+int tmemd_session_start(struct tmemd *d, int fd)
+{
+    struct tmemd_session *s = calloc(1, sizeof *s);
+    if (!s) {
+        close(fd);
+        return -ENOMEM;
+    }
+    s->d = d;
+    s->fd = fd;
+    s->id = -1;
+    struct timeval tv = {SEND_TIMEOUT_S, 0};
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    int rc = peer_cred(s);
+    if (rc == 0)
+        rc = session_link(d, s);
+    if (rc < 0) {
+        tmemd_log("connection refused: %s", strerror(-rc));
+        close(fd);
+        free(s);
+        return rc;
+    }
+    pthread_t t;
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    rc = -pthread_create(&t, &at, session_main, s);
+    pthread_attr_destroy(&at);
+    if (rc < 0) {
+        s->client = NULL;
+        session_end(s);
+    }
+    return rc;
+}
+
+void tmemd_sessions_shutdown(struct tmemd *d)
+{
+    pthread_mutex_lock(&d->lock);
+    for (struct tmemd_session *s = d->sessions; s; s = s->next)
+        shutdown(s->fd, SHUT_RDWR);
+    pthread_mutex_unlock(&d->lock);
+}
+
+char *tmemd_sessions_json(struct tmemd *d)
+{
+    pthread_mutex_lock(&d->lock);
+    size_t cap = 64 + (size_t)d->nsessions * 96, len = 1;
+    char *t = malloc(cap);
+    if (t) {
+        t[0] = '[';
+        for (struct tmemd_session *s = d->sessions; s; s = s->next) {
+            if (s->id < 0)
+                continue;
+            if (cap - len < 128)
+                break;
+            len += (size_t)snprintf(
+                t + len, cap - len,
+                "%s{\"client\":%d,\"pid\":%d,\"uid\":%u,\"gid\":%u,"
+                "\"ring\":%s}",
+                len > 1 ? "," : "", s->id, (int)s->pid, (unsigned)s->uid,
+                (unsigned)s->gid, s->has_ring ? "true" : "false");
+        }
+        snprintf(t + len, cap - len, "]");
+    }
+    pthread_mutex_unlock(&d->lock);
+    return t;
+}

@@ -1,0 +1,231 @@
+/*
+ * tmemd end to end with one well-behaved tenant: hello, pools, page
+ * operations over the ring and over the socket, batches, stats, metrics,
+ * clean shutdown.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../runner.h"
+#include <tmem/store.h>
+
+#include "test_tmemd_harness.h"
+
+#define PERS TMEM_POOL_FLAGS(TMEM_POOL_PERSIST)
+#define EPH TMEM_POOL_FLAGS(0)
+
+static void page_ops(tmem__conn *c)
+{
+    unsigned char page[TMEM_PAGE_SIZE], back[TMEM_PAGE_SIZE];
+    tmem_oid o = {{7, 8, 9}};
+    int p = tmem__conn_pool_new(c, NULL, PERS, NULL);
+    int e = tmem__conn_pool_new(c, NULL, EPH, NULL);
+    ASSERT_EQ(p, 0);
+    ASSERT_EQ(e, 1);
+    th_fill(page, 1, 3);
+    ASSERT_EQ(tmem__conn_put(c, p, &o, 3, page), 1);
+    ASSERT_EQ(tmem__conn_get(c, p, &o, 3, back), 1);
+    ASSERT_MEM_EQ(page, back, TMEM_PAGE_SIZE);
+    ASSERT_EQ(tmem__conn_get(c, p, &o, 3, back), 1); /* persistent: stays */
+    ASSERT_EQ(tmem__conn_put(c, e, &o, 3, page), 1);
+    ASSERT_EQ(tmem__conn_get(c, e, &o, 3, back), 1);
+    ASSERT_EQ(tmem__conn_get(c, e, &o, 3, back), 0); /* exclusive */
+    ASSERT_EQ(tmem__conn_get(c, p, &o, 4, back), 0);
+    ASSERT_EQ(tmem__conn_flush_page(c, p, &o, 3), 1);
+    ASSERT_EQ(tmem__conn_get(c, p, &o, 3, back), 0);
+    ASSERT_EQ(th_put_range(c, p, 5, 10), 10);
+    tmem_oid o5 = {{5, 0, 0}};
+    ASSERT_EQ(tmem__conn_flush_object(c, p, &o5), 10);
+    ASSERT_EQ(tmem__conn_get(c, 9, &o, 0, back), -ENODEV);
+    ASSERT_EQ(tmem__conn_get(c, 99, &o, 0, back), -ENODEV);
+    ASSERT_EQ(tmem__conn_pool_new(c, NULL, 0x100, NULL), -EPERM);
+    ASSERT_EQ(tmem__conn_pool_destroy(c, e), 0);
+    ASSERT_EQ(tmem__conn_get(c, e, &o, 3, back), -ENODEV);
+}
+
+TEST(tmemd_ring_ops)
+{
+    th_daemon d;
+    th_start(&d, NULL);
+    tmem__conn *c = th_conn(&d);
+    ASSERT_GE(tmem__conn_client_id(c), 0);
+    page_ops(c);
+    tmem__conn_close(c);
+    ASSERT_EQ(th_stop(&d), 0);
+    ASSERT_TRUE(access(d.sock, F_OK) != 0); /* socket file removed */
+}
+
+TEST(tmemd_socket_ops)
+{
+    th_daemon d;
+    th_start(&d, NULL);
+    setenv("TMEM_RING", "0", 1);
+    tmem__conn *c = th_conn(&d);
+    page_ops(c);
+    tmem__conn_close(c);
+    ASSERT_EQ(th_stop(&d), 0);
+}
+
+static void batch_roundtrip(tmem__conn *c, size_t n)
+{
+    int p = tmem__conn_pool_new(c, NULL, PERS, NULL);
+    ASSERT_GE(p, 0);
+    unsigned char *buf = malloc(n * TMEM_PAGE_SIZE);
+    tmem__op *ops = calloc(n, sizeof *ops);
+    for (size_t i = 0; i < n; i++) {
+        th_fill(buf + i * TMEM_PAGE_SIZE, 2, (uint32_t)i);
+        ops[i] = (tmem__op){.op = TMEM_OP_PUT,
+                            .pool = p,
+                            .oid = {{2, 0, 0}},
+                            .index = (uint32_t)i,
+                            .page = buf + i * TMEM_PAGE_SIZE};
+    }
+    ASSERT_EQ(tmem__conn_batch(c, ops, n), 0);
+    for (size_t i = 0; i < n; i++)
+        ASSERT_EQ(ops[i].result, 1);
+    memset(buf, 0, n * TMEM_PAGE_SIZE);
+    for (size_t i = 0; i < n; i++)
+        ops[i].op = TMEM_OP_GET;
+    ops[n - 1].pool = 77; /* one bad entry fails alone */
+    ASSERT_EQ(tmem__conn_batch(c, ops, n), 0);
+    for (size_t i = 0; i + 1 < n; i++) {
+        ASSERT_EQ(ops[i].result, 1);
+        ASSERT_TRUE(th_check(buf + i * TMEM_PAGE_SIZE, 2, (uint32_t)i));
+    }
+    ASSERT_EQ(ops[n - 1].result, -ENODEV);
+    free(ops);
+    free(buf);
+}
+
+TEST(tmemd_batch)
+{
+    th_daemon d;
+    th_start(&d, NULL);
+    tmem__conn *c = th_conn(&d);
+    batch_roundtrip(c, 1000); /* > ring entries: several round trips */
+    tmem__conn_close(c);
+    setenv("TMEM_RING", "0", 1);
+    c = th_conn(&d);
+    batch_roundtrip(c, 50);
+    tmem__conn_close(c);
+    ASSERT_EQ(th_stop(&d), 0);
+}
+
+TEST(tmemd_stats_and_admin)
+{
+    th_daemon d;
+    th_start(&d, NULL);
+    tmem__conn *c = th_conn(&d);
+    int id = tmem__conn_client_id(c);
+    ASSERT_EQ(th_put_range(c, tmem__conn_pool_new(c, NULL, EPH, NULL), 3, 20),
+              20);
+    char *js = NULL;
+    ASSERT_EQ(tmem__conn_stats_json(c, &js), 0);
+    ASSERT_TRUE(strncmp(js, "{\"connections\":[{\"client\":", 26) == 0);
+    char pid[32];
+    snprintf(pid, sizeof pid, "\"pid\":%d", (int)getpid());
+    ASSERT_TRUE(strstr(js, pid) != NULL);
+    free(js);
+    char *pr = NULL;
+    ASSERT_EQ(tmem__conn_prometheus(c, &pr), 0);
+    ASSERT_TRUE(strstr(pr, "tmem_op_latency_us_bucket{op=\"put\"") != NULL);
+    ASSERT_TRUE(strstr(pr, "tmem_client_eph_pages{client=") != NULL);
+    free(pr);
+    ASSERT_EQ(tmem__conn_set_weight(c, id, 3), 0);
+    ASSERT_EQ(tmem__conn_set_cap(c, id, 1000), 0);
+    ASSERT_EQ(tmem__conn_set_compress(c, id, 2), 0);
+    ASSERT_EQ(tmem__conn_set_compress(c, id, 9), -EINVAL);
+    ASSERT_EQ(tmem__conn_set_weight(c, 12345, 3), -ENODEV);
+    ASSERT_EQ(tmem__conn_freeze(c, TMEM_ALL_CLIENTS, true), 0);
+    unsigned char page[TMEM_PAGE_SIZE];
+    th_fill(page, 1, 1);
+    tmem_oid o = {{1, 1, 1}};
+    ASSERT_EQ(tmem__conn_put(c, 0, &o, 1, page), TMEM_EFROZEN);
+    ASSERT_EQ(tmem__conn_freeze(c, id, false), 0);
+    ASSERT_EQ(tmem__conn_put(c, 0, &o, 1, page), 1);
+    ASSERT_GE(tmem__conn_freeable_mib(c), 0);
+    ASSERT_GE(tmem__conn_flush_mib(c, 1), 1);
+    tmem__conn_close(c);
+    ASSERT_EQ(th_stop(&d), 0);
+}
+
+static char *http_get(int port, const char *path)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
+        return NULL;
+    char req[128];
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\n\r\n", path);
+    ASSERT_EQ(write(fd, req, (size_t)n), n);
+    size_t cap = 1 << 20, len = 0;
+    char *buf = malloc(cap);
+    ssize_t r;
+    while ((r = read(fd, buf + len, cap - 1 - len)) > 0)
+        len += (size_t)r;
+    buf[len] = 0;
+    close(fd);
+    return buf;
+}
+
+TEST(tmemd_metrics_http)
+{
+    th_daemon d;
+    int port = 20000 + getpid() % 20000;
+    char addr[32];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+    const char *extra[] = {"--metrics", addr, NULL};
+    th_start(&d, extra);
+    tmem__conn *c = th_conn(&d);
+    ASSERT_EQ(th_put_range(c, tmem__conn_pool_new(c, NULL, PERS, NULL), 4, 5),
+              5);
+    char *body = http_get(port, "/metrics");
+    ASSERT_TRUE(body != NULL);
+    ASSERT_TRUE(strstr(body, "200 OK") != NULL);
+    ASSERT_TRUE(strstr(body, "tmem_pers_pages 5") != NULL);
+    ASSERT_TRUE(strstr(body, "tmem_pool_puts_good{client=") != NULL);
+    ASSERT_TRUE(strstr(body, "tmem_op_latency_us_count{op=\"put\"} 5") != NULL);
+    free(body);
+    body = http_get(port, "/nope");
+    ASSERT_TRUE(body && strstr(body, "404") != NULL);
+    free(body);
+    tmem__conn_close(c);
+    ASSERT_EQ(th_stop(&d), 0);
+}
+
+TEST(tmemd_bad_options)
+{
+    const char *b = getenv("BUILD");
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "%s/tmemd --budget 12Q --foreground 2>/dev/null",
+             b && *b ? b : "build");
+    int st = system(cmd);
+    ASSERT_EQ(WEXITSTATUS(st), 2);
+}
+
+TEST(tmemd_refuses_live_socket)
+{
+    th_daemon d;
+    th_start(&d, NULL);
+    const char *b = getenv("BUILD");
+    char cmd[512];
+    snprintf(cmd, sizeof cmd,
+             "TMEM_SOCKET=%s %s/tmemd --foreground "
+             "2>/dev/null",
+             d.sock, b && *b ? b : "build");
+    int st = system(cmd); /* the default path comes from TMEM_SOCKET */
+    ASSERT_EQ(WEXITSTATUS(st), 1);
+    tmem__conn *c = th_conn(&d); /* the first daemon still serves */
+    ASSERT_GE(tmem__conn_client_id(c), 0);
+    tmem__conn_close(c);
+    ASSERT_EQ(th_stop(&d), 0);
+}

@@ -1,0 +1,373 @@
+/*
+ * Hostile clients against tmemd: garbage, truncated and oversized
+ * messages, bad opcodes and pool ids, no hello, a wrong version, bad ring
+ * setups (too small, unsealed, not a memfd), ring entries out of range, a
+ * tenant rewriting its ring while the daemon reads it, a tenant that never
+ * reads its replies.  After each, the daemon is alive and a well-behaved
+ * tenant's pages are intact.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <tmem/store.h>
+
+#include "../runner.h"
+#include "test_tmemd_harness.h"
+
+#define PERS TMEM_POOL_FLAGS(TMEM_POOL_PERSIST)
+#define NPAGES 64
+
+typedef struct world {
+    th_daemon d;
+    tmem__conn *good;
+    int pool;
+} world;
+
+static void world_start(world *w)
+{
+    th_start(&w->d, NULL);
+    w->good = th_conn(&w->d);
+    w->pool = tmem__conn_pool_new(w->good, NULL, PERS, NULL);
+    ASSERT_GE(w->pool, 0);
+    ASSERT_EQ(th_put_range(w->good, w->pool, 31, NPAGES), NPAGES);
+}
+
+/* The daemon survived and still serves: old pages intact, new tenants ok. */
+static void world_check(world *w)
+{
+    ASSERT_TRUE(th_alive(&w->d));
+    ASSERT_EQ(th_count_intact(w->good, w->pool, 31, NPAGES), NPAGES);
+    tmem__conn *c = th_conn(&w->d);
+    int p = tmem__conn_pool_new(c, NULL, PERS, NULL);
+    ASSERT_EQ(th_put_range(c, p, 32, 8), 8);
+    ASSERT_EQ(th_count_intact(c, p, 32, 8), 8);
+    tmem__conn_close(c);
+}
+
+static void world_end(world *w)
+{
+    world_check(w);
+    tmem__conn_close(w->good);
+    ASSERT_EQ(th_stop(&w->d), 0);
+}
+
+/* Reads one reply's status; payload skipped.  -EPIPE when disconnected. */
+static int read_status(int fd)
+{
+    unsigned char b[TMEM_MSG_REPLY_BASE];
+    tmem__msg_hdr h;
+    tmem__msg_res r;
+    int rc = tmem__io_read(fd, b, sizeof b);
+    if (rc < 0)
+        return rc == -ECONNRESET ? -EPIPE : rc;
+    ASSERT_EQ(tmem__reply_decode(b, &h, &r), 0);
+    for (uint32_t i = 0; i < r.payload; i++)
+        ASSERT_EQ(tmem__io_read(fd, b, 1), 0);
+    return h.status;
+}
+
+static int raw_call(int fd, uint16_t op, const tmem__msg_args *a,
+                    const void *page, int pass_fd)
+{
+    unsigned char b[TMEM_MSG_REQ_MAX];
+    int n = tmem__req_encode(b, sizeof b, op, 5, a, page);
+    ASSERT_GT(n, 0);
+    int rc = pass_fd >= 0 ? tmem__io_write_fd(fd, b, (size_t)n, pass_fd)
+                          : tmem__io_write(fd, b, (size_t)n);
+    ASSERT_EQ(rc, 0);
+    return read_status(fd);
+}
+
+static void send_hdr(int fd, uint32_t len, uint16_t op)
+{
+    tmem__msg_hdr h = {.len = len, .op = op, .seq = 1};
+    ASSERT_EQ(tmem__io_write(fd, &h, sizeof h), 0);
+}
+
+TEST(tmemd_hostile_garbage)
+{
+    world w;
+    world_start(&w);
+    srand(7);
+    for (int k = 0; k < 20; k++) {
+        int fd = th_raw(&w.d);
+        unsigned char junk[8192];
+        for (size_t i = 0; i < sizeof junk; i++)
+            junk[i] = (unsigned char)rand();
+        (void)!write(fd, junk, 16 + (size_t)rand() % (sizeof junk - 16));
+        char sink[4096];
+        while (read(fd, sink, sizeof sink) > 0) /* until disconnected */
+            ;
+        close(fd);
+    }
+    world_end(&w);
+}
+
+TEST(tmemd_hostile_truncated)
+{
+    world w;
+    world_start(&w);
+    int idle = th_raw(&w.d);
+    ASSERT_EQ(write(idle, "\x50\x00\x00", 3), 3); /* and stays silent */
+    int fd = th_raw(&w.d);
+    ASSERT_EQ(th_raw_hello(fd), 0);
+    send_hdr(fd, TMEM_MSG_REQ_MAX, TMEM_MSG_PUT); /* then only 10 bytes */
+    ASSERT_EQ(write(fd, "0123456789", 10), 10);
+    close(fd);
+    world_check(&w); /* the half-sent idle client blocks nobody */
+    close(idle);
+    world_end(&w);
+}
+
+TEST(tmemd_hostile_oversized_and_bad_op)
+{
+    world w;
+    world_start(&w);
+    int fd = th_raw(&w.d);
+    send_hdr(fd, 1u << 30, TMEM_MSG_PUT);
+    ASSERT_EQ(read_status(fd), -EMSGSIZE);
+    ASSERT_EQ(read_status(fd), -EPIPE);
+    close(fd);
+    fd = th_raw(&w.d);
+    ASSERT_EQ(th_raw_hello(fd), 0);
+    send_hdr(fd, TMEM_MSG_REQ_BASE, 200);
+    ASSERT_EQ(read_status(fd), -EBADMSG);
+    ASSERT_EQ(read_status(fd), -EPIPE);
+    close(fd);
+    fd = th_raw(&w.d); /* a PUT without its page */
+    ASSERT_EQ(th_raw_hello(fd), 0);
+    send_hdr(fd, TMEM_MSG_REQ_BASE, TMEM_MSG_PUT);
+    ASSERT_EQ(read_status(fd), -EBADMSG);
+    close(fd);
+    world_end(&w);
+}
+
+TEST(tmemd_hostile_protocol_order)
+{
+    world w;
+    world_start(&w);
+    int fd = th_raw(&w.d); /* no hello first */
+    tmem__msg_args a = {.pool = 0};
+    ASSERT_EQ(raw_call(fd, TMEM_MSG_GET, &a, NULL, -1), -EPROTO);
+    close(fd);
+    fd = th_raw(&w.d); /* wrong version */
+    tmem__msg_args v = {.arg = 99, .flags = TMEM_PROTO_MAGIC};
+    ASSERT_EQ(raw_call(fd, TMEM_MSG_HELLO, &v, NULL, -1), -EPROTONOSUPPORT);
+    close(fd);
+    fd = th_raw(&w.d); /* bad pool ids get errors, the stream goes on */
+    ASSERT_EQ(th_raw_hello(fd), 0);
+    unsigned char page[TMEM_PAGE_SIZE] = {3};
+    int32_t bad[] = {-1, 16, 9999, INT32_MIN, 0};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        tmem__msg_args b = {.pool = bad[i]};
+        ASSERT_EQ(raw_call(fd, TMEM_MSG_PUT, &b, page, -1), -ENODEV);
+        ASSERT_EQ(raw_call(fd, TMEM_MSG_POOL_DESTROY, &b, NULL, -1), -ENODEV);
+    }
+    ASSERT_EQ(th_raw_hello(fd), -EPROTO); /* second hello */
+    close(fd);
+    world_end(&w);
+}
+
+/* ---- ring attacks ---------------------------------------------------------
+ */
+
+static int ring_setup_raw(int fd, int mfd, uint64_t entries)
+{
+    tmem__msg_args a = {.arg = entries};
+    return raw_call(fd, TMEM_MSG_RING_SETUP, &a, NULL, mfd);
+}
+
+TEST(tmemd_hostile_ring_setup)
+{
+    world w;
+    world_start(&w);
+    int fd = th_raw(&w.d);
+    ASSERT_EQ(th_raw_hello(fd), 0);
+    /* too small, though sealed */
+    int m = memfd_create("small", MFD_ALLOW_SEALING);
+    ASSERT_EQ(ftruncate(m, 4096), 0);
+    ASSERT_EQ(fcntl(m, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW), 0);
+    ASSERT_EQ(ring_setup_raw(fd, m, 256), -EINVAL);
+    close(m);
+    /* right size, not sealed: it could shrink under the daemon */
+    tmem__ring_layout lay;
+    ASSERT_EQ(tmem__ring_layout_of(8, &lay), 0);
+    m = memfd_create("unsealed", 0);
+    ASSERT_EQ(ftruncate(m, (off_t)lay.size), 0);
+    ASSERT_EQ(ring_setup_raw(fd, m, 8), -EINVAL);
+    close(m);
+    int pp[2];
+    ASSERT_EQ(pipe(pp), 0); /* not a memfd at all */
+    ASSERT_EQ(ring_setup_raw(fd, pp[0], 8), -EINVAL);
+    ASSERT_EQ(ring_setup_raw(fd, -1, 8), -EINVAL); /* no fd */
+    tmem__ring r;
+    ASSERT_EQ(tmem__ring_create(8, &r, &m), 0);
+    ASSERT_EQ(ring_setup_raw(fd, m, 0), -EINVAL);
+    ASSERT_EQ(ring_setup_raw(fd, m, 100000), -EINVAL);
+    ASSERT_EQ(ring_setup_raw(fd, m, 8), 0);
+    ASSERT_EQ(ring_setup_raw(fd, m, 8), -EBUSY);
+    close(fd);
+    world_end(&w);
+}
+
+/* Submits the ring's current entries (count) and waits for completion. */
+static int ring_kick(tmem__ring *r, uint32_t count)
+{
+    tmem__ring_hdr *h = r->hdr;
+    h->sq_count = count;
+    h->sq_ready = count; /* every entry written already */
+    uint32_t seq = h->sq_seq + 1;
+    tmem__ring_post(&h->sq_seq, seq, &h->srv_sleeping);
+    for (int i = 0; i < 50; i++) {
+        uint32_t cur = atomic_load((_Atomic uint32_t *)&h->cq_seq);
+        if (cur == seq)
+            return h->cq_status;
+        tmem__ring_wait(&h->cq_seq, cur, &h->cli_sleeping, 20000, 100);
+    }
+    return -ETIMEDOUT;
+}
+
+static int raw_with_ring(world *w, tmem__ring *r, int *pool)
+{
+    int fd = th_raw(&w->d), m;
+    ASSERT_EQ(th_raw_hello(fd), 0);
+    ASSERT_EQ(tmem__ring_create(8, r, &m), 0);
+    ASSERT_EQ(ring_setup_raw(fd, m, 8), 0);
+    close(m);
+    tmem__msg_args a = {.flags = PERS};
+    *pool = raw_call(fd, TMEM_MSG_POOL_NEW, &a, NULL, -1);
+    ASSERT_GE(*pool, 0);
+    return fd;
+}
+
+TEST(tmemd_hostile_ring_entries)
+{
+    world w;
+    world_start(&w);
+    tmem__ring r;
+    int pool, fd = raw_with_ring(&w, &r, &pool);
+    tmem__ring_sqe *e = &r.sq[0];
+    *e = (tmem__ring_sqe){.op = TMEM_OP_PUT, .pool = pool, .slot = 0};
+    memset(tmem__ring_slot(&r, 0), 0x5a, TMEM_PAGE_SIZE);
+    ASSERT_EQ(ring_kick(&r, 1), 0);
+    ASSERT_EQ(r.cq[0], 1);
+    ASSERT_EQ(ring_kick(&r, 0), -EINVAL); /* empty batch */
+    ASSERT_EQ(ring_kick(&r, 9), -EINVAL); /* count > entries */
+    ASSERT_EQ(ring_kick(&r, 1u << 31), -EINVAL);
+    e->slot = 8; /* slot out of range */
+    ASSERT_EQ(ring_kick(&r, 1), 0);
+    ASSERT_EQ(r.cq[0], -EINVAL);
+    e->slot = UINT32_MAX;
+    e->op = TMEM_OP_GET;
+    ASSERT_EQ(ring_kick(&r, 1), 0);
+    ASSERT_EQ(r.cq[0], -EINVAL);
+    e->slot = 0;
+    e->op = 99; /* bad op */
+    ASSERT_EQ(ring_kick(&r, 1), 0);
+    ASSERT_EQ(r.cq[0], -EINVAL);
+    e->op = TMEM_OP_GET;
+    e->pool = -5; /* bad pool */
+    ASSERT_EQ(ring_kick(&r, 1), 0);
+    ASSERT_EQ(r.cq[0], -ENODEV);
+    e->pool = pool;
+    memset(tmem__ring_slot(&r, 0), 0, TMEM_PAGE_SIZE);
+    ASSERT_EQ(ring_kick(&r, 1), 0);
+    ASSERT_EQ(r.cq[0], 1);
+    ASSERT_EQ(((unsigned char *)tmem__ring_slot(&r, 0))[100], 0x5a);
+    close(fd);
+    world_end(&w);
+}
+
+static atomic_int scribbling;
+
+static void *scribble(void *arg)
+{
+    tmem__ring *r = arg;
+    uint32_t x = 12345;
+    unsigned char *base = r->base + TMEM_PAGE_SIZE; /* past the hdr */
+    size_t span = r->lay.slot_off - TMEM_PAGE_SIZE + 2 * TMEM_PAGE_SIZE;
+    while (atomic_load(&scribbling)) {
+        x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+        /* relaxed atomics: the race is the point, keep TSan quiet */
+        __atomic_store_n(&base[x % span], (unsigned char)x, __ATOMIC_RELAXED);
+        __atomic_store_n(&r->hdr->sq_count, x % 4 ? x % 9 : x,
+                         __ATOMIC_RELAXED);
+        __atomic_store_n(&r->hdr->sq_ready, x % 3 ? x % 11 : x,
+                         __ATOMIC_RELAXED);
+    }
+    return NULL;
+}
+
+TEST(tmemd_hostile_ring_scribbler)
+{
+    world w;
+    world_start(&w);
+    tmem__ring r;
+    int pool, fd = raw_with_ring(&w, &r, &pool);
+    for (uint32_t i = 0; i < 8; i++)
+        r.sq[i] = (tmem__ring_sqe){
+            .op = (uint8_t)(1 + i % 4), .pool = pool, .index = i, .slot = i};
+    atomic_store(&scribbling, 1);
+    pthread_t t;
+    ASSERT_EQ(pthread_create(&t, NULL, scribble, &r), 0);
+    for (int k = 0; k < 2000; k++) {
+        __atomic_store_n(&r.hdr->sq_count, 8, __ATOMIC_RELAXED);
+        uint32_t seq = r.hdr->sq_seq + 1;
+        tmem__ring_post(&r.hdr->sq_seq, seq, &r.hdr->srv_sleeping);
+        if (k % 100 == 0)
+            world_check(&w);
+    }
+    atomic_store(&scribbling, 0);
+    pthread_join(t, NULL);
+    close(fd);
+    world_end(&w);
+}
+
+TEST(tmemd_hostile_never_reads)
+{
+    world w;
+    world_start(&w);
+    int fd = th_raw(&w.d);
+    ASSERT_EQ(th_raw_hello(fd), 0);
+    struct timeval tv = {0, 200000};
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    unsigned char b[TMEM_MSG_REQ_MAX];
+    tmem__msg_args a = {.pool = 0}; /* GETs of a missing pool: 32 B each */
+    int n = tmem__req_encode(b, sizeof b, TMEM_MSG_FLUSH_PAGE, 1, &a, NULL);
+    int sent = 0;
+    for (; sent < 1000000; sent++)
+        if (tmem__io_write(fd, b, (size_t)n) < 0)
+            break; /* our send buffer is full: the daemon stopped reading */
+    ASSERT_LT(sent, 1000000);
+    world_check(&w); /* others are served meanwhile */
+    sleep(6);        /* the daemon's send timeout drops the reader */
+    world_check(&w);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "grep -q 'dropped' %s", w.d.log);
+    ASSERT_EQ(system(cmd), 0);
+    close(fd);
+    world_end(&w);
+}
+
+TEST(tmemd_hostile_fd_flood)
+{
+    world w;
+    world_start(&w);
+    int fd = th_raw(&w.d);
+    ASSERT_EQ(th_raw_hello(fd), 0);
+    int pp[2];
+    ASSERT_EQ(pipe(pp), 0);
+    tmem__msg_args a = {.pool = 0};
+    for (int i = 0; i < 3000; i++) /* fds on messages that take none */
+        ASSERT_EQ(raw_call(fd, TMEM_MSG_FLUSH_PAGE, &a, NULL, pp[0]), -ENODEV);
+    close(fd);
+    world_end(&w);
+}
