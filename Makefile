@@ -41,7 +41,7 @@ SUITE_BIN := $(SUITES:%=$(BUILD)/tests/%)
 FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_REPLAY := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=$(BUILD)/fuzz/replay_%)
 
-.PHONY: all deps check check-store bench demo fuzz clean format
+.PHONY: all deps check check-store bench demo fuzz clean format FORCE
 all: $(BUILD)/libtmem.a $(BUILD)/libtmem.so $(PROGS)
 
 deps: $(BUILD)/.deps
@@ -77,7 +77,7 @@ $(BUILD)/tmemd: $(TMEMD_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libtmem.a
 
 .SECONDEXPANSION:
 # Keep test objects (pattern-rule intermediates) between builds.
-.SECONDARY:
+.PRECIOUS: $(BUILD)/obj/%.o
 $(BUILD)/tests/%: $$(addprefix $(BUILD)/obj/,$$(addsuffix .o,$$(basename $$(wildcard tests/$$*/*.c)))) \
 		$(BUILD)/obj/tests/runner.o $(BUILD)/libtmem.a
 	@mkdir -p $(dir $@)
