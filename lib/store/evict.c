@@ -88,10 +88,10 @@ static int evict_from(tmem_store *s, tmem_client *c)
         tmem__map_del(s, &o->map, n->index);
         lru_unlink_locked(n);
         pthread_mutex_unlock(&c->lru_lock);
-        /* Now an ordinary drop; it relinks nothing. */
-        n->prev = n->next = n;
+        /* Now an ordinary drop: its unlink of the self-linked node is a
+         * no-op. */
         cnt_add(&p->st.evictions, 1);
-        tmem__page_drop_locked(p, o, (uint64_t)n);
+        tmem__page_drop_locked(p, (uint64_t)n);
         if (o->map.count == 0)
             tmem__obj_free_locked(sh, o);
         pthread_mutex_unlock(&sh->lock);

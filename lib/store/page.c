@@ -49,12 +49,11 @@ static void account(tmem_pool *p, tmem_client *owner, tmem_blob b, int dir)
     }
 }
 
-void tmem__page_drop_locked(tmem_pool *p, tmem_obj *o, uint64_t val)
+void tmem__page_drop_locked(tmem_pool *p, uint64_t val)
 {
     tmem_store *s = p->store;
     tmem_blob b = val_blob(p, val);
     tmem_client *owner = p->owner;
-    (void)o;
     if (!p->persist) {
         eph_node *n = (eph_node *)val;
         owner = n->owner;
@@ -67,7 +66,6 @@ void tmem__page_drop_locked(tmem_pool *p, tmem_obj *o, uint64_t val)
 
 struct drop_arg {
     tmem_pool *p;
-    tmem_obj *o;
     tmem_client *only; /* drop only pages owned by this client, or all */
 };
 
@@ -77,13 +75,13 @@ static bool drop_cb(uint64_t val, uint32_t index, void *arg)
     (void)index;
     if (a->only && ((eph_node *)val)->owner != a->only)
         return false;
-    tmem__page_drop_locked(a->p, a->o, val);
+    tmem__page_drop_locked(a->p, val);
     return true;
 }
 
 uint64_t tmem__obj_drop_locked(tmem_pool *p, tmem_obj *o, tmem_client *only)
 {
-    struct drop_arg a = {p, o, only};
+    struct drop_arg a = {p, only};
     return tmem__map_filter(p->store, &o->map, drop_cb, &a);
 }
 
@@ -113,7 +111,7 @@ static int flush_one(tmem_pool *p, const tmem_oid *oid,
     if (o) {
         uint64_t v = tmem__map_del(p->store, &o->map, index);
         if (v) {
-            tmem__page_drop_locked(p, o, v);
+            tmem__page_drop_locked(p, v);
             found = 1;
             if (o->map.count == 0)
                 tmem__obj_free_locked(sh, o);
@@ -174,7 +172,7 @@ static int install(tmem_pool *p, tmem_client *c, const tmem_oid *oid,
     }
     account(p, c, val_blob(p, val), +1);
     if (old) {
-        tmem__page_drop_locked(p, o, old);
+        tmem__page_drop_locked(p, old);
         cnt_add(&p->st.dup_puts_replaced, 1);
     }
     pthread_mutex_unlock(&sh->lock);
@@ -259,7 +257,7 @@ out_unlock:
 /* Under the shard lock: takes the page out of (pool, oid, index) for an
  * exclusive get, or pins its blob for a shared one.  Returns 1 and sets
  * *b (a reference the caller releases), or 0 if absent. */
-static int get_locked(tmem_pool *p, tmem_client *c, shard *sh,
+static int get_locked(tmem_pool *p, shard *sh,
                       const tmem_oid *oid, uint32_t index, void *page,
                       tmem_blob *b)
 {
@@ -288,7 +286,6 @@ static int get_locked(tmem_pool *p, tmem_client *c, shard *sh,
         if (rr < 0)
             return rr;
     }
-    (void)c;
     return 1;
 }
 
@@ -309,7 +306,7 @@ int tmem_page_get(tmem_client *c, int pool, const tmem_oid *oid,
     shard *sh = tmem__shard_of(p, oid);
     tmem_blob b = 0;
     pthread_mutex_lock(&sh->lock);
-    r = get_locked(p, c, sh, oid, index, page, &b);
+    r = get_locked(p, sh, oid, index, page, &b);
     pthread_mutex_unlock(&sh->lock);
     if (r == 1 && b) {
         /* -EIO (corrupt data) or -ENOMEM (no decompression context for

@@ -180,18 +180,12 @@ int tmem__map_set(tmem_store *s, pagemap *m, uint32_t index, uint64_t val,
     uint32_t base = index >> CHUNK_BITS;
     unsigned bit = index & (CHUNK_SLOTS - 1);
     pagechunk **ref = chunk_ref(m, base);
-    bool fresh = !ref;
-    if (fresh && !(ref = chunk_add(s, m, base)))
+    if (!ref && !(ref = chunk_add(s, m, base)))
         return TMEM_ENOMEM;
     pagechunk *c = *ref;
-    if (c->n == c->cap && chunk_recap(s, ref, c->cap + CHUNK_STEP) < 0) {
-        if (fresh) { /* cannot happen (a fresh chunk has room); be safe */
-            pagechunk *dead = *ref;
-            tab_remove(s, m, ref);
-            tmem__core_free(s, dead);
-        }
+    /* A fresh chunk has room, so a failure here changes nothing. */
+    if (c->n == c->cap && chunk_recap(s, ref, c->cap + CHUNK_STEP) < 0)
         return TMEM_ENOMEM;
-    }
     c = *ref;
     unsigned pos = pos_of(c, bit);
     memmove(&c->vals[pos + 1], &c->vals[pos], (c->n - pos) * sizeof *c->vals);
@@ -249,18 +243,8 @@ uint64_t tmem__map_filter(tmem_store *s, pagemap *m,
                           bool (*fn)(uint64_t, uint32_t, void *), void *arg)
 {
     uint64_t removed = 0;
-    if (!m->cap) {
-        if (m->single) {
-            removed = chunk_filter(m->single, fn, arg);
-            if (m->single->n == 0) {
-                tmem__core_free(s, m->single);
-                m->single = NULL;
-                m->nchunks = 0;
-            }
-        }
-        m->count -= (uint32_t)removed;
-        return removed;
-    }
+    if (!m->cap && m->single)
+        removed = chunk_filter(m->single, fn, arg);
     for (uint32_t i = 0; i < m->cap; i++)
         if (m->tab[i])
             removed += chunk_filter(m->tab[i], fn, arg);
@@ -279,6 +263,7 @@ uint64_t tmem__map_filter(tmem_store *s, pagemap *m,
         if (m->cap != cap)
             i = 0; /* table rebuilt */
     }
+    /* No table (from the start, or rebuilt down to one chunk). */
     if (!m->cap && m->single && m->single->n == 0) {
         tmem__core_free(s, m->single);
         m->single = NULL;

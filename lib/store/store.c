@@ -107,7 +107,7 @@ void tmem_store_destroy(tmem_store *s)
         tmem_client_destroy(c);
     }
     tmem__free(s->clients);
-    tmem__free(s->auth);
+    tmem__core_free(s, s->auth);
     tmem__blobstore_destroy(s->blobs);
     pthread_rwlock_destroy(&s->clients_lock);
     pthread_mutex_destroy(&s->shared_lock);

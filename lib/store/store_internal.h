@@ -215,7 +215,7 @@ void tmem__map_free(tmem_store *s, pagemap *m);
 /* ---- page.c ------------------------------------------------------------- */
 /* Removes one map value's page (blob release, LRU unlink, counters);
  * the slot must already be out of the map.  Needs the shard lock. */
-void tmem__page_drop_locked(tmem_pool *p, tmem_obj *o, uint64_t val);
+void tmem__page_drop_locked(tmem_pool *p, uint64_t val);
 /* Removes the pages of o owned by `only` (an ephemeral pool's client), or
  * all pages if only is NULL.  Returns pages removed. */
 uint64_t tmem__obj_drop_locked(tmem_pool *p, tmem_obj *o,
