@@ -44,6 +44,22 @@ typedef struct tmem_oid {
     uint64_t oid[3];
 } tmem_oid;
 
+/* A page in the form the store keeps it (tmem_page_get_packed; the ring
+ * protocol carries it so a tenant decodes its own pages):
+ *   TMEM_PACK_RAW   len == TMEM_PAGE_SIZE bytes, the page itself
+ *   TMEM_PACK_LZ4   len bytes (1..TMEM_PAGE_SIZE) of one LZ4 block that
+ *                   decodes to exactly TMEM_PAGE_SIZE bytes
+ *   TMEM_PACK_FILL  no bytes (len 0): every 32-bit word of the page is fill */
+#define TMEM_PACK_RAW 0u
+#define TMEM_PACK_LZ4 1u
+#define TMEM_PACK_FILL 2u
+
+typedef struct tmem_packed {
+    uint32_t enc;  /* TMEM_PACK_* */
+    uint32_t len;  /* bytes of packed data */
+    uint32_t fill; /* TMEM_PACK_FILL: the repeated word */
+} tmem_packed;
+
 #ifdef __cplusplus
 }
 #endif

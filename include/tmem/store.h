@@ -101,6 +101,12 @@ int tmem_page_put(tmem_client *c, int pool, const tmem_oid *oid,
  * TMEM_ENODEV.  Private ephemeral pools: the page is removed when read. */
 int tmem_page_get(tmem_client *c, int pool, const tmem_oid *oid,
                   uint32_t index, void *page);
+/* As tmem_page_get, but writes the page as stored into buf[TMEM_PAGE_SIZE]
+ * and describes it in *pk (LZ4 data and raw pages as they are, fill pages
+ * as their word, zstd data decompressed to raw), for a peer that decodes
+ * it itself.  Returns as tmem_page_get; -EIO for corrupt stored data. */
+int tmem_page_get_packed(tmem_client *c, int pool, const tmem_oid *oid,
+                         uint32_t index, void *buf, tmem_packed *pk);
 /* Removes one page.  Returns 1 if a page was removed, 0 if none was there,
  * or TMEM_ENODEV. */
 int tmem_page_flush(tmem_client *c, int pool, const tmem_oid *oid,

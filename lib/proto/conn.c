@@ -21,12 +21,25 @@
 #include <unistd.h>
 
 #include <common/mem.h>
+#include <common/pack.h>
 #include <tmem/errors.h>
 
 #include "proto.h"
 
-#define CLI_SPIN_NS 60000 /* spin before sleeping: ~ a few batch entries */
-#define CLI_WAIT_MS 200   /* futex sleep slice; then check the daemon */
+#define CLI_SPIN_NS 60000      /* spin before sleeping: a few entries */
+#define CLI_WAIT_NS 200000000u /* futex sleep slice; then check the daemon */
+/* Waiting for a batch: spin while the daemon should answer soon (a sleep
+ * and wake-up costs ~70-100 us on these machines, PERF.md), but block
+ * while it is expected to work much longer (puts: ~3 us a page), so the
+ * CPU goes to the daemon or to other tenants rather than to spinning:
+ * with two tenants on two CPUs, spinning tenants cost the daemon's
+ * threads a third of their throughput, and the scheduler cannot spread
+ * busy threads it cannot tell from spinning ones.  The expectation is a
+ * moving average of the time per entry for the kind of batch; the sleep
+ * ends CLI_WAKE_LEAD_NS before the expected end (timer wake-ups overshoot
+ * by ~70 us) and the rest is spun, so one tenant alone loses little. */
+#define CLI_BLOCK_MIN_NS 150000u
+#define CLI_WAKE_LEAD_NS 100000u
 
 struct tmem__conn {
     int fd;
@@ -34,6 +47,7 @@ struct tmem__conn {
     uint32_t seq;
     bool has_ring;
     tmem__ring ring;
+    uint32_t ns_per_entry[TMEM_OP_FLUSH_OBJECT + 1]; /* by the batch's op */
     unsigned char req[TMEM_MSG_REQ_MAX];
 };
 
@@ -223,17 +237,31 @@ static void ring_fill(tmem__conn *c, const tmem__op *ops, uint32_t n)
         if (ops[i].op == TMEM_OP_PUT)
             memcpy(tmem__ring_slot(&c->ring, i), ops[i].page, TMEM_PAGE_SIZE);
         if ((i + 1) % READY_STEP == 0 || i + 1 == n)
-            tmem__ring_post(&h->sq_ready, i + 1, &h->srv_sleeping);
+            tmem__ring_post(&h->sq_ready, i + 1, &h->srv_sleeping,
+                            TMEM_RING_W_SQ_READY);
     }
+}
+
+/* The kind of a batch, for its time per entry: its first op (0: bad). */
+static unsigned kind_of(const tmem__op *ops)
+{
+    unsigned op = ops[0].op;
+    return op >= TMEM_OP_PUT && op <= TMEM_OP_FLUSH_OBJECT ? op : 0;
 }
 
 /* Takes the results of entries [from, to) out of the ring. */
 static void ring_reap(tmem__conn *c, tmem__op *ops, uint32_t from, uint32_t to)
 {
     for (uint32_t i = from; i < to; i++) {
-        ops[i].result = c->ring.cq[i];
-        if (ops[i].op == TMEM_OP_GET && ops[i].result == 1)
-            memcpy(ops[i].page, tmem__ring_slot(&c->ring, i), TMEM_PAGE_SIZE);
+        const volatile tmem__ring_cqe *q = &c->ring.cq[i];
+        ops[i].result = q->result;
+        if (ops[i].op != TMEM_OP_GET || ops[i].result != 1)
+            continue;
+        tmem_packed pk = {.enc = q->enc, .len = q->len, .fill = q->fill};
+        /* bounds checked by tmem__unpack: len never exceeds the slot */
+        int rc = tmem__unpack(&pk, tmem__ring_slot(&c->ring, i), ops[i].page);
+        if (rc < 0)
+            ops[i].result = rc == -EINVAL ? -EPROTO : rc;
     }
 }
 
@@ -242,7 +270,8 @@ static void ring_reap(tmem__conn *c, tmem__op *ops, uint32_t from, uint32_t to)
 static int ring_complete(tmem__conn *c, tmem__op *ops, uint32_t n, uint32_t seq)
 {
     tmem__ring_hdr *h = c->ring.hdr;
-    uint32_t done = 0;
+    uint32_t done = 0, slept_at = UINT32_MAX;
+    uint64_t per = c->ns_per_entry[kind_of(ops)];
     for (;;) {
         bool final = atomic_load((_Atomic uint32_t *)&h->cq_seq) == seq;
         uint32_t ready = atomic_load((_Atomic uint32_t *)&h->cq_ready);
@@ -256,13 +285,25 @@ static int ring_complete(tmem__conn *c, tmem__op *ops, uint32_t n, uint32_t seq)
         }
         if (final)
             return 0;
+        /* a long wait ahead (and the last sleep saw progress): block */
+        uint64_t rem = (uint64_t)(n - done) * per;
+        if (rem >= CLI_BLOCK_MIN_NS && slept_at != done) {
+            slept_at = done;
+            uint32_t cur = atomic_load((_Atomic uint32_t *)&h->cq_seq);
+            if (cur != seq)
+                tmem__ring_wait(&h->cq_seq, cur, &h->cli_sleeping,
+                                TMEM_RING_W_CQ_SEQ, 0,
+                                rem - CLI_WAKE_LEAD_NS);
+            continue;
+        }
         /* all published but not yet final: wait on cq_seq, else on more */
         uint32_t *w = done == n ? &h->cq_seq : &h->cq_ready;
         uint32_t old = done == n ? atomic_load((_Atomic uint32_t *)w) : ready;
         if (done == n && old == seq)
             continue;
-        if (tmem__ring_wait(w, old, &h->cli_sleeping, CLI_SPIN_NS,
-                            CLI_WAIT_MS) < 0 &&
+        uint32_t tag = done == n ? TMEM_RING_W_CQ_SEQ : TMEM_RING_W_CQ_READY;
+        if (tmem__ring_wait(w, old, &h->cli_sleeping, tag, CLI_SPIN_NS,
+                            CLI_WAIT_NS) < 0 &&
             daemon_gone(c))
             return -EPIPE;
     }
@@ -275,9 +316,16 @@ static int ring_run(tmem__conn *c, tmem__op *ops, uint32_t n)
     atomic_store((_Atomic uint32_t *)&h->cq_ready, 0);
     h->sq_count = n;
     uint32_t seq = h->sq_seq + 1;
-    tmem__ring_post(&h->sq_seq, seq, &h->srv_sleeping);
+    uint64_t t0 = tmem__now_ns();
+    tmem__ring_post(&h->sq_seq, seq, &h->srv_sleeping, TMEM_RING_W_SQ_SEQ);
     ring_fill(c, ops, n);
-    return ring_complete(c, ops, n, seq);
+    int rc = ring_complete(c, ops, n, seq);
+    /* the moving average (1/4 weight) of this kind's time per entry */
+    uint64_t per = (tmem__now_ns() - t0) / n;
+    uint32_t *avg = &c->ns_per_entry[kind_of(ops)];
+    per = *avg ? (3 * (uint64_t)*avg + per) / 4 : per;
+    *avg = per > UINT32_MAX ? UINT32_MAX : (uint32_t)per;
+    return rc;
 }
 
 /* ---- socket data path ---------------------------------------------------- */

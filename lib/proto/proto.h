@@ -13,8 +13,12 @@
  * Layout for N entries (1 <= N <= TMEM_RING_MAX_ENTRIES):
  *   [0, 4096)                       struct tmem__ring_hdr (control words)
  *   [4096, +N*64)                   submission entries (tmem__ring_sqe)
- *   then, page aligned, N * 4       completion results (int32)
+ *   then, page aligned, N * 16      completion entries (tmem__ring_cqe)
  *   then, page aligned, N * 4096    page slots
+ * A GET that found its page leaves it in its slot packed (tmem_packed,
+ * include/tmem/abi.h: LZ4 data as stored, a raw page, or a fill word with
+ * no bytes) and the completion entry says how; the tenant decodes it, so
+ * the daemon neither decompresses nor copies a whole page.
  * The tenant writes sq_ready = 0 and sq_count, bumps sq_seq, then fills
  * entries 0..count-1, raising sq_ready as they are written (so the daemon
  * works on the first pages while the tenant copies the next ones).
@@ -34,7 +38,7 @@
 
 #include <tmem/abi.h>
 
-#define TMEM_PROTO_VERSION 1u
+#define TMEM_PROTO_VERSION 2u /* 2: completion entries carry packed gets */
 #define TMEM_PROTO_MAGIC 0x4d454d54u /* "TMEM" */
 
 /* ---- socket messages ---------------------------------------------------- */
@@ -158,7 +162,7 @@ typedef struct tmem__ring_hdr {
     char pad2[TMEM_RING_CACHELINE - 8];
     uint32_t sq_ready; /* tenant: entries 0..sq_ready-1 are written */
     char pad6[TMEM_RING_CACHELINE - 4];
-    uint32_t srv_sleeping; /* daemon: 1 while it sleeps on sq_seq */
+    uint32_t srv_sleeping; /* daemon: the word it sleeps on, 0 awake */
     char pad3[TMEM_RING_CACHELINE - 4];
     uint32_t cq_seq;   /* daemon: = sq_seq when the batch is done */
     int32_t cq_status; /* daemon: 0 or -EINVAL (bad count) */
@@ -166,7 +170,7 @@ typedef struct tmem__ring_hdr {
     uint32_t cq_ready; /* daemon: results 0..cq_ready-1 are final
                           (the tenant zeroes it before each batch) */
     char pad7[TMEM_RING_CACHELINE - 4];
-    uint32_t cli_sleeping; /* tenant: 1 while it sleeps on cq_seq */
+    uint32_t cli_sleeping; /* tenant: the word it sleeps on, 0 awake */
     char pad5[TMEM_RING_CACHELINE - 4];
 } tmem__ring_hdr;
 
@@ -180,6 +184,14 @@ typedef struct tmem__ring_sqe {
     uint64_t oid[3];
     uint64_t reserved[3];
 } tmem__ring_sqe;
+
+/* One completion entry (16 bytes). */
+typedef struct tmem__ring_cqe {
+    int32_t result; /* the operation's return value */
+    uint32_t enc;   /* GET with result 1: TMEM_PACK_* of the slot's data */
+    uint32_t len;   /* ... bytes of it in the slot */
+    uint32_t fill;  /* ... TMEM_PACK_FILL: the word */
+} tmem__ring_cqe;
 
 /* Offsets of a ring of n entries. */
 typedef struct tmem__ring_layout {
@@ -197,7 +209,7 @@ typedef struct tmem__ring {
     unsigned char *base;
     tmem__ring_hdr *hdr;
     tmem__ring_sqe *sq;
-    int32_t *cq;
+    tmem__ring_cqe *cq;
     unsigned char *slots;
 } tmem__ring;
 
@@ -222,14 +234,26 @@ int tmem__ring_sqe_fetch(const tmem__ring *r, uint32_t i, tmem__ring_sqe *out);
 /* Validates a batch count read once from the ring: 0 or -EINVAL. */
 int tmem__ring_count_check(const tmem__ring *r, uint32_t count);
 
+/* What a sleeper announces in srv_sleeping / cli_sleeping: the word it
+ * sleeps on (0: awake).  A post wakes only a sleeper on its own word, so
+ * the daemon publishing progress on cq_ready makes no system call while
+ * the tenant sleeps until cq_seq. */
+enum tmem__ring_word {
+    TMEM_RING_W_SQ_SEQ = 1,
+    TMEM_RING_W_SQ_READY = 2,
+    TMEM_RING_W_CQ_SEQ = 3,
+    TMEM_RING_W_CQ_READY = 4,
+};
+
 /* Waiting: spin up to spin_ns on *word != old, then sleep on the futex
- * with *sleeping announced, up to timeout_ms per sleep (then return
- * -ETIMEDOUT so the caller can check liveness).  Returns 0 when the word
- * changed. */
+ * with *sleeping = tag announced, up to timeout_ns (then return
+ * -ETIMEDOUT so the caller can check liveness or spin).  Returns 0 when
+ * the word changed. */
 int tmem__ring_wait(uint32_t *word, uint32_t old, uint32_t *sleeping,
-                    uint64_t spin_ns, int timeout_ms);
-/* Publishes *word = val and wakes a sleeper announced in *sleeping. */
-void tmem__ring_post(uint32_t *word, uint32_t val, uint32_t *sleeping);
+                    uint32_t tag, uint64_t spin_ns, uint64_t timeout_ns);
+/* Publishes *word = val and wakes a sleeper that announced tag. */
+void tmem__ring_post(uint32_t *word, uint32_t val, uint32_t *sleeping,
+                     uint32_t tag);
 
 /* Wakes a sleeper on *word without changing it (used to stop a thread). */
 void tmem__ring_wake(uint32_t *word);

@@ -28,6 +28,7 @@
 
 _Static_assert(sizeof(tmem__ring_hdr) <= 4096, "ring hdr fits a page");
 _Static_assert(sizeof(tmem__ring_sqe) == 64, "sqe size");
+_Static_assert(sizeof(tmem__ring_cqe) == 16, "cqe size");
 
 #define SPIN_PURE_NS 5000
 #define RING_SEALS (F_SEAL_SHRINK | F_SEAL_GROW)
@@ -44,7 +45,7 @@ int tmem__ring_layout_of(uint32_t n, tmem__ring_layout *out)
     out->entries = n;
     out->sq_off = TMEM_PAGE_SIZE;
     out->cq_off = page_round(out->sq_off + (size_t)n * sizeof(tmem__ring_sqe));
-    out->slot_off = page_round(out->cq_off + (size_t)n * sizeof(int32_t));
+    out->slot_off = page_round(out->cq_off + (size_t)n * sizeof(tmem__ring_cqe));
     out->size = out->slot_off + (size_t)n * TMEM_PAGE_SIZE;
     return 0;
 }
@@ -54,7 +55,7 @@ static void ring_bind(tmem__ring *r, void *base)
     r->base = base;
     r->hdr = base;
     r->sq = (tmem__ring_sqe *)(r->base + r->lay.sq_off);
-    r->cq = (int32_t *)(r->base + r->lay.cq_off);
+    r->cq = (tmem__ring_cqe *)(r->base + r->lay.cq_off);
     r->slots = r->base + r->lay.slot_off;
 }
 
@@ -153,10 +154,10 @@ static uint32_t load(uint32_t *w)
 }
 
 int tmem__ring_wait(uint32_t *word, uint32_t old, uint32_t *sleeping,
-                    uint64_t spin_ns, int timeout_ms)
+                    uint32_t tag, uint64_t spin_ns, uint64_t timeout_ns)
 {
     uint64_t start = tmem__now_ns(), spent = 0;
-    for (unsigned i = 0;; i++) {
+    for (unsigned i = 0; spin_ns > 0; i++) {
         if (load(word) != old)
             return 0;
         cpu_relax();
@@ -171,21 +172,23 @@ int tmem__ring_wait(uint32_t *word, uint32_t old, uint32_t *sleeping,
             sched_yield();
     }
     _Atomic uint32_t *sl = (_Atomic uint32_t *)sleeping;
-    atomic_store(sl, 1); /* seq_cst: pairs with tmem__ring_post */
+    atomic_store(sl, tag); /* seq_cst: pairs with tmem__ring_post */
     if (atomic_load((_Atomic uint32_t *)word) != old) {
         atomic_store(sl, 0);
         return 0;
     }
-    struct timespec ts = {timeout_ms / 1000, (timeout_ms % 1000) * 1000000L};
+    struct timespec ts = {(time_t)(timeout_ns / 1000000000u),
+                          (long)(timeout_ns % 1000000000u)};
     syscall(SYS_futex, word, FUTEX_WAIT, old, &ts, NULL, 0);
     atomic_store(sl, 0);
     return load(word) != old ? 0 : -ETIMEDOUT;
 }
 
-void tmem__ring_post(uint32_t *word, uint32_t val, uint32_t *sleeping)
+void tmem__ring_post(uint32_t *word, uint32_t val, uint32_t *sleeping,
+                     uint32_t tag)
 {
     atomic_store((_Atomic uint32_t *)word, val); /* seq_cst */
-    if (atomic_load((_Atomic uint32_t *)sleeping))
+    if (atomic_load((_Atomic uint32_t *)sleeping) == tag)
         syscall(SYS_futex, word, FUTEX_WAKE, 1, NULL, NULL, 0);
 }
 

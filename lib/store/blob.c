@@ -111,13 +111,6 @@ static int fill_word(const void *page, uint32_t *word)
     return 1;
 }
 
-static void fill_page(void *page, uint32_t word)
-{
-    uint64_t v = (uint64_t)word << 32 | word, *q = page;
-    for (size_t i = 0; i < TMEM_PAGE_SIZE / 8; i++)
-        q[i] = v;
-}
-
 /* ---- create / destroy ----------------------------------------------- */
 
 int tmem__blobstore_create(tmem_blobstore **out)
@@ -165,12 +158,42 @@ static int read_locked(const tmem_zent *e, void *page)
 int tmem__blob_read(tmem_blobstore *bs, tmem_blob b, void *page)
 {
     if (TMEM_BLOB_IS_FILL(b)) {
-        fill_page(page, (uint32_t)(b >> 32));
+        tmem__fill_page(page, (uint32_t)(b >> 32));
         return 0;
     }
     tmem_zpool *z = &bs->z[blob_shard(b)];
     tmem__zalloc_rdlock(z);
     int r = read_locked(tmem__zalloc_ent(z, blob_idx(b)), page);
+    tmem__zalloc_rdunlock(z);
+    if (r == TMEM_ENOMEM)
+        cnt_inc(&bs->cnt[shard_self()].alloc_failed, 1);
+    return r == 0 || r == TMEM_ENOMEM ? r : -EIO;
+}
+
+int tmem__blob_read_packed(tmem_blobstore *bs, tmem_blob b, void *buf,
+                           tmem_packed *pk)
+{
+    if (TMEM_BLOB_IS_FILL(b)) {
+        *pk = (tmem_packed){.enc = TMEM_PACK_FILL, .fill = (uint32_t)(b >> 32)};
+        return 0;
+    }
+    tmem_zpool *z = &bs->z[blob_shard(b)];
+    tmem__zalloc_rdlock(z);
+    const tmem_zent *e = tmem__zalloc_ent(z, blob_idx(b));
+    uint64_t loc = atomic_load_explicit(&e->loc, memory_order_relaxed);
+    tmem_compress c = (tmem_compress)TMEM_ZA_CODEC(loc);
+    int r = 0;
+    if (c == TMEM_COMPRESS_LZ4 || c == TMEM_COMPRESS_NONE) {
+        /* map copies a straddling object into buf itself */
+        const void *src = tmem__zalloc_map(e, buf);
+        pk->len = TMEM_ZA_LEN(loc);
+        if (src != buf)
+            memcpy(buf, src, pk->len);
+        pk->enc = c == TMEM_COMPRESS_LZ4 ? TMEM_PACK_LZ4 : TMEM_PACK_RAW;
+    } else { /* zstd: the peer would need a context; decode here */
+        r = read_locked(e, buf);
+        *pk = (tmem_packed){.enc = TMEM_PACK_RAW, .len = TMEM_PAGE_SIZE};
+    }
     tmem__zalloc_rdunlock(z);
     if (r == TMEM_ENOMEM)
         cnt_inc(&bs->cnt[shard_self()].alloc_failed, 1);

@@ -27,6 +27,8 @@
 
 #include <tmem/store.h>
 
+#include "common/pack.h"
+
 typedef uint64_t tmem_blob;
 
 #define TMEM_BLOB_FILL_TAG 1u
@@ -66,6 +68,13 @@ int tmem__blob_put(tmem_blobstore *bs, const void *page, tmem_compress codec,
  * TMEM_ENOMEM if this thread's zstd context could not be allocated (the
  * data is intact: a later read may succeed). */
 int tmem__blob_read(tmem_blobstore *bs, tmem_blob b, void *page);
+/* Writes the content of b into buf[TMEM_PAGE_SIZE] as stored, for a peer
+ * that decodes it with tmem__unpack: LZ4 data and raw pages are copied
+ * as they are, fill values carry no bytes, zstd data is decompressed here
+ * (sent raw).  The caller holds a reference.  Returns 0, -EIO or
+ * TMEM_ENOMEM as tmem__blob_read. */
+int tmem__blob_read_packed(tmem_blobstore *bs, tmem_blob b, void *buf,
+                           tmem_packed *pk);
 /* Adds a reference.  Returns 0, or TMEM_ENOSPC if the count would
  * overflow (then the caller must store a copy of its own instead). */
 int tmem__blob_ref(tmem_blobstore *bs, tmem_blob b);

@@ -184,7 +184,7 @@ int tmem_page_put(tmem_client *c, int pool, const tmem_oid *oid,
 {
     tmem_store *s = c->store;
     int r;
-    cnt_add(&s->st.total_ops, 1);
+    scnt_add(&s->st.total_ops, 1);
     pthread_rwlock_rdlock(&c->lock);
     tmem_pool *p = pool_of(c, pool);
     if (!p || !oid || !page) {
@@ -289,11 +289,12 @@ static int get_locked(tmem_pool *p, shard *sh,
     return 1;
 }
 
-int tmem_page_get(tmem_client *c, int pool, const tmem_oid *oid,
-                  uint32_t index, void *page)
+/* tmem_page_get and tmem_page_get_packed: pk NULL decodes into page. */
+static int page_get(tmem_client *c, int pool, const tmem_oid *oid,
+                    uint32_t index, void *page, tmem_packed *pk)
 {
     tmem_store *s = c->store;
-    cnt_add(&s->st.total_ops, 1);
+    scnt_add(&s->st.total_ops, 1);
     pthread_rwlock_rdlock(&c->lock);
     tmem_pool *p = pool_of(c, pool);
     int r = TMEM_ENODEV;
@@ -312,10 +313,13 @@ int tmem_page_get(tmem_client *c, int pool, const tmem_oid *oid,
         /* -EIO (corrupt data) or -ENOMEM (no decompression context for
          * this thread); an exclusive get's page is gone either way, which
          * ephemeral semantics allow. */
-        int rr = tmem__blob_read(s->blobs, b, page);
+        int rr = pk ? tmem__blob_read_packed(s->blobs, b, page, pk)
+                    : tmem__blob_read(s->blobs, b, page);
         if (rr < 0)
             r = rr;
         tmem__blob_release(s->blobs, b);
+    } else if (r == 1 && pk) { /* get_locked decoded it already */
+        *pk = (tmem_packed){.enc = TMEM_PACK_RAW, .len = TMEM_PAGE_SIZE};
     }
     if (r == 1) {
         cnt_add(&p->st.gets_found, 1);
@@ -328,11 +332,25 @@ out_unlock:
     return r;
 }
 
+int tmem_page_get(tmem_client *c, int pool, const tmem_oid *oid,
+                  uint32_t index, void *page)
+{
+    return page_get(c, pool, oid, index, page, NULL);
+}
+
+int tmem_page_get_packed(tmem_client *c, int pool, const tmem_oid *oid,
+                         uint32_t index, void *buf, tmem_packed *pk)
+{
+    if (!pk)
+        return TMEM_EINVAL;
+    return page_get(c, pool, oid, index, buf, pk);
+}
+
 int tmem_page_flush(tmem_client *c, int pool, const tmem_oid *oid,
                     uint32_t index)
 {
     tmem_store *s = c->store;
-    cnt_add(&s->st.total_ops, 1);
+    scnt_add(&s->st.total_ops, 1);
     pthread_rwlock_rdlock(&c->lock);
     tmem_pool *p = pool_of(c, pool);
     int r = TMEM_ENODEV;
@@ -352,7 +370,7 @@ int tmem_page_flush(tmem_client *c, int pool, const tmem_oid *oid,
 int tmem_object_flush(tmem_client *c, int pool, const tmem_oid *oid)
 {
     tmem_store *s = c->store;
-    cnt_add(&s->st.total_ops, 1);
+    scnt_add(&s->st.total_ops, 1);
     pthread_rwlock_rdlock(&c->lock);
     tmem_pool *p = pool_of(c, pool);
     int r;

@@ -32,7 +32,7 @@ int tmem_store_stats(tmem_store *s, tmem_global_stats *out)
     out->raw_pages = bs.raw_blobs;
     out->compress_poor = bs.compress_poor;
     out->dedup_hits = bs.dedup_hits;
-    out->total_ops = cnt_get(&s->st.total_ops);
+    out->total_ops = scnt_get(&s->st.total_ops);
     out->errored_ops = cnt_get(&s->st.errored_ops);
     out->alloc_failed = cnt_get(&s->st.alloc_failed) + bs.alloc_failed;
     out->evictions = cnt_get(&s->st.evictions);

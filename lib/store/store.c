@@ -78,9 +78,10 @@ int tmem_store_create(const tmem_store_config *cfg, tmem_store **out)
     }
     if (!out || !codec_valid(cfg->compress))
         return TMEM_EINVAL;
-    tmem_store *s = tmem__calloc(1, sizeof *s);
+    tmem_store *s = tmem__aligned_alloc(64, sizeof *s); /* scnt lines */
     if (!s)
         return TMEM_ENOMEM;
+    memset(s, 0, sizeof *s);
     s->cfg = *cfg;
     atomic_init(&s->budget, cfg->budget_bytes);
     int r = tmem__blobstore_create(&s->blobs);

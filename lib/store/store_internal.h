@@ -58,6 +58,37 @@ static inline uint64_t cnt_get(acnt *c)
 {
     return atomic_load_explicit(c, memory_order_relaxed);
 }
+/* A counter every data operation of every client bumps: one cache line
+ * per shard, a thread adds to its own (a single atomic here would bounce
+ * between the CPUs of every tenant's thread on every page). */
+#define SCNT_SHARDS 16
+typedef struct scnt {
+    struct {
+        acnt v;
+    } __attribute__((aligned(64))) s[SCNT_SHARDS];
+} scnt;
+
+static inline unsigned scnt_self(void)
+{
+    static atomic_uint next;
+    static _Thread_local int me = -1;
+    if (me < 0)
+        me = (int)(atomic_fetch_add_explicit(&next, 1, memory_order_relaxed) %
+                   SCNT_SHARDS);
+    return (unsigned)me;
+}
+static inline void scnt_add(scnt *c, uint64_t v)
+{
+    cnt_add(&c->s[scnt_self()].v, v);
+}
+static inline uint64_t scnt_get(scnt *c)
+{
+    uint64_t t = 0;
+    for (unsigned i = 0; i < SCNT_SHARDS; i++)
+        t += cnt_get(&c->s[i].v);
+    return t;
+}
+
 /* Raises *max to v if v is larger. */
 static inline void cnt_max(acnt *max, uint64_t v)
 {
@@ -159,7 +190,8 @@ typedef struct auth_entry {
 
 typedef struct store_counters {
     acnt eph_pages, eph_pages_max, pers_pages, zero_pages, eph_bytes;
-    acnt total_ops, errored_ops, evictions, evict_attempts;
+    scnt total_ops;
+    acnt errored_ops, evictions, evict_attempts;
     acnt reject_budget, reject_cap, reject_frozen, reject_nomem;
     acnt flushed_pools, alloc_failed;
 } store_counters;

@@ -3,6 +3,10 @@
  * the Prometheus text exposition of every store counter, served over HTTP
  * by libmicrohttpd (GET /metrics) and over the socket (TMEM_MSG_PROMETHEUS).
  *
+ * Histograms are sharded: each thread records into one of LAT_SHARDS
+ * copies (cache-line aligned) and the exposition sums them, so ring
+ * threads of different tenants never write the same cache line per page.
+ *
  * Counters come from tables (field name, offset, type) over the store's
  * stats structs, so a new counter is one table line.  Histogram buckets are
  * in microseconds; the text uses the _bucket/_sum/_count form with
@@ -37,20 +41,42 @@ static const char *const lat_name[LAT_N] = {
     [LAT_ADMIN] = "admin",
 };
 
-static struct {
+#define LAT_SHARDS 16
+
+static struct lat_hist {
     atomic_ullong bucket[NBUCKETS + 1]; /* last: +Inf */
     atomic_ullong sum_ns, count;
-} lat[LAT_N];
+} __attribute__((aligned(64))) lat[LAT_SHARDS][LAT_N];
+
+static atomic_uint lat_next;
+static _Thread_local int lat_shard = -1;
 
 void tmemd_lat_record(enum tmemd_lat which, uint64_t ns)
 {
+    if (lat_shard < 0)
+        lat_shard = (int)(atomic_fetch_add(&lat_next, 1) % LAT_SHARDS);
+    struct lat_hist *h = &lat[lat_shard][which];
     double us = (double)ns / 1000.0;
     size_t b = 0;
     while (b < NBUCKETS && us > bucket_us[b])
         b++;
-    atomic_fetch_add_explicit(&lat[which].bucket[b], 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&lat[which].sum_ns, ns, memory_order_relaxed);
-    atomic_fetch_add_explicit(&lat[which].count, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->bucket[b], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->sum_ns, ns, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
+}
+
+/* The sum over shards of one histogram. */
+static void lat_sum(int k, unsigned long long bucket[NBUCKETS + 1],
+                    unsigned long long *sum_ns, unsigned long long *count)
+{
+    memset(bucket, 0, (NBUCKETS + 1) * sizeof *bucket);
+    *sum_ns = *count = 0;
+    for (int s = 0; s < LAT_SHARDS; s++) {
+        for (size_t b = 0; b <= NBUCKETS; b++)
+            bucket[b] += atomic_load(&lat[s][k].bucket[b]);
+        *sum_ns += atomic_load(&lat[s][k].sum_ns);
+        *count += atomic_load(&lat[s][k].count);
+    }
 }
 
 /* ---- a growable text buffer ------------------------------------------------
@@ -266,9 +292,10 @@ static void emit_histograms(text *t)
 {
     put(t, "# TYPE tmem_op_latency_us histogram\n");
     for (int k = 0; k < LAT_N; k++) {
-        unsigned long long cum = 0;
+        unsigned long long cum = 0, bucket[NBUCKETS + 1], sum_ns, count;
+        lat_sum(k, bucket, &sum_ns, &count);
         for (size_t b = 0; b <= NBUCKETS; b++) {
-            cum += atomic_load(&lat[k].bucket[b]);
+            cum += bucket[b];
             if (b < NBUCKETS)
                 put(t, "tmem_op_latency_us_bucket{op=\"%s\",le=\"%g\"} %llu\n",
                     lat_name[k], bucket_us[b], cum);
@@ -278,9 +305,9 @@ static void emit_histograms(text *t)
                     lat_name[k], cum);
         }
         put(t, "tmem_op_latency_us_sum{op=\"%s\"} %.3f\n", lat_name[k],
-            (double)atomic_load(&lat[k].sum_ns) / 1000.0);
+            (double)sum_ns / 1000.0);
         put(t, "tmem_op_latency_us_count{op=\"%s\"} %llu\n", lat_name[k],
-            (unsigned long long)atomic_load(&lat[k].count));
+            count);
     }
 }
 

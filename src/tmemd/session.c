@@ -24,7 +24,7 @@
 #include <proto/conn.h>
 
 #define SRV_SPIN_NS 50000 /* ring thread spins this long before sleeping */
-#define SRV_WAIT_MS 100   /* futex sleep slice; then check for stop */
+#define SRV_WAIT_NS 100000000 /* futex sleep slice; then check for stop */
 #define SEND_TIMEOUT_S 5
 #define CQ_READY_STEP 8 /* results published per cq_ready update */
 
@@ -77,28 +77,37 @@ static void h_pool_destroy(struct tmemd_session *s, const tmem__req *q,
     timed(LAT_POOL_DESTROY, t0, 0);
 }
 
-/* Runs one page operation; shared by the socket and the ring paths.  page
- * is a private copy for PUT, the destination for GET. */
+/* Runs one page operation (untimed); shared by the socket and the ring
+ * paths.  page is a private copy for PUT, the destination for GET; with pk
+ * a GET leaves the page packed (tmem_page_get_packed). */
 static int page_op(tmem_client *c, uint8_t op, int32_t pool,
-                   const uint64_t oid[3], uint32_t index, void *page)
+                   const uint64_t oid[3], uint32_t index, void *page,
+                   tmem_packed *pk)
 {
     tmem_oid o;
     memcpy(o.oid, oid, sizeof o.oid);
     if (!pool_ok(pool))
         return -ENODEV;
-    uint64_t t0 = tmem__now_ns();
     switch (op) {
     case TMEM_OP_PUT:
-        return timed(LAT_PUT, t0, tmem_page_put(c, pool, &o, index, page));
+        return tmem_page_put(c, pool, &o, index, page);
     case TMEM_OP_GET:
-        return timed(LAT_GET, t0, tmem_page_get(c, pool, &o, index, page));
+        return pk ? tmem_page_get_packed(c, pool, &o, index, page, pk)
+                  : tmem_page_get(c, pool, &o, index, page);
     case TMEM_OP_FLUSH_PAGE:
-        return timed(LAT_FLUSH_PAGE, t0, tmem_page_flush(c, pool, &o, index));
+        return tmem_page_flush(c, pool, &o, index);
     case TMEM_OP_FLUSH_OBJECT:
-        return timed(LAT_FLUSH_OBJECT, t0, tmem_object_flush(c, pool, &o));
+        return tmem_object_flush(c, pool, &o);
     }
     return -EINVAL;
 }
+
+static const uint8_t op_lat[] = {
+    [TMEM_OP_PUT] = LAT_PUT,
+    [TMEM_OP_GET] = LAT_GET,
+    [TMEM_OP_FLUSH_PAGE] = LAT_FLUSH_PAGE,
+    [TMEM_OP_FLUSH_OBJECT] = LAT_FLUSH_OBJECT,
+};
 
 static void h_page(struct tmemd_session *s, const tmem__req *q, int *passfd,
                    reply *r)
@@ -113,8 +122,10 @@ static void h_page(struct tmemd_session *s, const tmem__req *q, int *passfd,
     uint8_t op = code[q->hdr.op];
     if (op == TMEM_OP_PUT)
         memcpy(s->page, q->page, TMEM_PAGE_SIZE);
+    uint64_t t0 = tmem__now_ns();
     r->status = page_op(s->client, op, q->args.pool, q->args.oid, q->args.index,
-                        s->page);
+                        s->page, NULL);
+    timed(op_lat[op], t0, 0);
     if (op == TMEM_OP_GET && r->status == 1) {
         r->payload = s->page;
         r->plen = TMEM_PAGE_SIZE;
@@ -123,10 +134,10 @@ static void h_page(struct tmemd_session *s, const tmem__req *q, int *passfd,
 
 /* ---- the ring ------------------------------------------------------------ */
 
-/* Waits until entry i is written (sq_ready > i).  Returns false when the
- * session is stopping. */
+/* Waits until entry i is written (sq_ready > i); after a wait, *t is
+ * the time it ended.  Returns false when the session is stopping. */
 static bool ring_entry_ready(struct tmemd_session *s, uint32_t i,
-                             uint32_t *ready)
+                             uint32_t *ready, uint64_t *t)
 {
     tmem__ring_hdr *h = s->ring.hdr;
     while (*ready <= i) {
@@ -137,35 +148,47 @@ static bool ring_entry_ready(struct tmemd_session *s, uint32_t i,
         }
         if (atomic_load(&s->ring_stop))
             return false;
-        tmem__ring_wait(&h->sq_ready, cur, &h->srv_sleeping, SRV_SPIN_NS,
-                        SRV_WAIT_MS);
+        tmem__ring_wait(&h->sq_ready, cur, &h->srv_sleeping,
+                        TMEM_RING_W_SQ_READY, SRV_SPIN_NS, SRV_WAIT_NS);
+        *t = tmem__now_ns();
     }
     return true;
 }
 
+/* Runs a batch.  Entries run back to back, so one clock read per entry
+ * times it (from the previous entry's end, or the end of a wait). */
 static void ring_batch(struct tmemd_session *s, uint32_t count)
 {
     tmem__ring *rg = &s->ring;
-    uint64_t t0 = tmem__now_ns();
+    uint64_t t0 = tmem__now_ns(), t = t0;
     uint32_t ready = 0;
     for (uint32_t i = 0; i < count; i++) {
-        if (!ring_entry_ready(s, i, &ready))
+        if (!ring_entry_ready(s, i, &ready, &t))
             return;
         tmem__ring_sqe e;
+        tmem_packed pk = {0};
         int rc = tmem__ring_sqe_fetch(rg, i, &e);
-        void *slot = NULL;
-        if (rc == 0 && e.op == TMEM_OP_PUT) {
-            /* copy once: the tenant may rewrite the slot under us */
-            memcpy(s->ring_page, tmem__ring_slot(rg, e.slot), TMEM_PAGE_SIZE);
-            slot = s->ring_page;
-        } else if (rc == 0 && e.op == TMEM_OP_GET) {
-            slot = tmem__ring_slot(rg, e.slot);
+        if (rc == 0) {
+            void *slot = NULL; /* the slot is valid for PUT and GET only */
+            if (e.op == TMEM_OP_PUT) {
+                /* copy once: the tenant may rewrite the slot under us */
+                memcpy(s->ring_page, tmem__ring_slot(rg, e.slot),
+                       TMEM_PAGE_SIZE);
+                slot = s->ring_page;
+            } else if (e.op == TMEM_OP_GET) {
+                slot = tmem__ring_slot(rg, e.slot);
+            }
+            /* a GET is left packed: the tenant decodes it */
+            rc = page_op(s->client, e.op, e.pool, e.oid, e.index, slot, &pk);
+            uint64_t now = tmem__now_ns();
+            tmemd_lat_record(op_lat[e.op], now - t);
+            t = now;
         }
-        if (rc == 0)
-            rc = page_op(s->client, e.op, e.pool, e.oid, e.index, slot);
-        rg->cq[i] = rc;
+        rg->cq[i] = (tmem__ring_cqe){
+            .result = rc, .enc = pk.enc, .len = pk.len, .fill = pk.fill};
         if ((i + 1) % CQ_READY_STEP == 0 || i + 1 == count)
-            tmem__ring_post(&rg->hdr->cq_ready, i + 1, &rg->hdr->cli_sleeping);
+            tmem__ring_post(&rg->hdr->cq_ready, i + 1, &rg->hdr->cli_sleeping,
+                            TMEM_RING_W_CQ_READY);
     }
     tmemd_lat_record(LAT_BATCH, tmem__now_ns() - t0);
 }
@@ -178,8 +201,8 @@ static void *ring_main(void *arg)
     while (!atomic_load(&s->ring_stop)) {
         uint32_t cur = atomic_load((_Atomic uint32_t *)&h->sq_seq);
         if (cur == last) {
-            tmem__ring_wait(&h->sq_seq, last, &h->srv_sleeping, SRV_SPIN_NS,
-                            SRV_WAIT_MS);
+            tmem__ring_wait(&h->sq_seq, last, &h->srv_sleeping,
+                            TMEM_RING_W_SQ_SEQ, SRV_SPIN_NS, SRV_WAIT_NS);
             continue;
         }
         uint32_t count = *(volatile uint32_t *)&h->sq_count; /* read once */
@@ -187,7 +210,8 @@ static void *ring_main(void *arg)
         if (st == 0)
             ring_batch(s, count);
         h->cq_status = st;
-        tmem__ring_post(&h->cq_seq, cur, &h->cli_sleeping);
+        tmem__ring_post(&h->cq_seq, cur, &h->cli_sleeping,
+                        TMEM_RING_W_CQ_SEQ);
         last = cur;
     }
     return NULL;

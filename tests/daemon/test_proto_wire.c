@@ -7,6 +7,9 @@
 #include <unistd.h>
 
 #include "../runner.h"
+#include "common/pack.h"
+
+#include <lz4.h>
 #include <proto/conn.h>
 #include <proto/proto.h>
 
@@ -150,4 +153,50 @@ TEST(proto_default_path)
         ASSERT_STR_EQ(tmem__conn_default_path(), "/run/tmem/tmemd.sock");
     tmem__conn *c;
     ASSERT_EQ(tmem__conn_open("/nonexistent/dir/sock", &c), -ENOENT);
+}
+
+/* tmem__unpack: every encoding, and every bad length or encoding refused
+ * without touching memory past the data. */
+TEST(proto_unpack)
+{
+    unsigned char page[TMEM_PAGE_SIZE], want[TMEM_PAGE_SIZE];
+    unsigned char lz[LZ4_COMPRESSBOUND(TMEM_PAGE_SIZE)];
+    for (size_t i = 0; i < TMEM_PAGE_SIZE; i++)
+        want[i] = (unsigned char)(i % 251 / 7);
+    int n = LZ4_compress_default((const char *)want, (char *)lz,
+                                 TMEM_PAGE_SIZE, (int)sizeof lz);
+    ASSERT_TRUE(n > 0 && n < TMEM_PAGE_SIZE);
+    tmem_packed pk = {TMEM_PACK_LZ4, (uint32_t)n, 0};
+    ASSERT_EQ(tmem__unpack(&pk, lz, page), 0);
+    ASSERT_MEM_EQ(page, want, TMEM_PAGE_SIZE);
+    pk.len = (uint32_t)n - 1; /* truncated */
+    ASSERT_EQ(tmem__unpack(&pk, lz, page), -EIO);
+    pk.len = 0;
+    ASSERT_EQ(tmem__unpack(&pk, lz, page), -EINVAL);
+    pk.len = TMEM_PAGE_SIZE + 1;
+    ASSERT_EQ(tmem__unpack(&pk, lz, page), -EINVAL);
+    /* a block that decodes to less than a page */
+    int m = LZ4_compress_default((const char *)want, (char *)lz, 100,
+                                 (int)sizeof lz);
+    pk = (tmem_packed){TMEM_PACK_LZ4, (uint32_t)m, 0};
+    ASSERT_EQ(tmem__unpack(&pk, lz, page), -EIO);
+    memset(lz, 0xff, 64); /* garbage */
+    pk.len = 64;
+    ASSERT_EQ(tmem__unpack(&pk, lz, page), -EIO);
+
+    pk = (tmem_packed){TMEM_PACK_RAW, TMEM_PAGE_SIZE, 0};
+    ASSERT_EQ(tmem__unpack(&pk, want, page), 0);
+    ASSERT_MEM_EQ(page, want, TMEM_PAGE_SIZE);
+    pk.len = 100;
+    ASSERT_EQ(tmem__unpack(&pk, want, page), -EINVAL);
+
+    pk = (tmem_packed){TMEM_PACK_FILL, 0, 0x01020304u};
+    ASSERT_EQ(tmem__unpack(&pk, NULL, page), 0);
+    uint32_t w;
+    memcpy(&w, page + TMEM_PAGE_SIZE - 4, 4);
+    ASSERT_EQ(w, 0x01020304u);
+    pk.len = 4;
+    ASSERT_EQ(tmem__unpack(&pk, NULL, page), -EINVAL);
+    pk = (tmem_packed){3, 0, 0};
+    ASSERT_EQ(tmem__unpack(&pk, NULL, page), -EINVAL);
 }

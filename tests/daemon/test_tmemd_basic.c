@@ -119,6 +119,68 @@ TEST(tmemd_batch)
     ASSERT_EQ(th_stop(&d), 0);
 }
 
+/* Ring gets come back packed (LZ4 as stored, raw, a fill word) and the
+ * tenant decodes them: every kind, and zstd (decoded by the daemon). */
+static void kinds_roundtrip(tmem__conn *c, int pool, uint32_t seed,
+                            bool persist)
+{
+    enum { K = 6 };
+    static unsigned char pages[K][TMEM_PAGE_SIZE], back[K][TMEM_PAGE_SIZE];
+    memset(pages[0], 0, TMEM_PAGE_SIZE);    /* zero: fill 0 */
+    memset(pages[1], 0x5a, TMEM_PAGE_SIZE); /* same-filled */
+    th_fill(pages[2], seed, 1);             /* compressible */
+    uint32_t x = seed | 1;                  /* incompressible: stored raw */
+    for (size_t i = 0; i < TMEM_PAGE_SIZE; i++)
+        pages[3][i] = (unsigned char)(x ^= x << 13, x ^= x >> 17, x ^= x << 5);
+    memset(pages[4], 0, TMEM_PAGE_SIZE); /* almost zero: LZ4, tiny */
+    pages[4][4000] = 1;
+    memcpy(pages[5], pages[2], TMEM_PAGE_SIZE); /* a dedup hit */
+    tmem__op ops[K];
+    for (int i = 0; i < K; i++)
+        ops[i] = (tmem__op){.op = TMEM_OP_PUT, .pool = pool,
+                            .oid = {{seed, 0, 0}}, .index = (uint32_t)i,
+                            .page = pages[i]};
+    ASSERT_EQ(tmem__conn_batch(c, ops, K), 0);
+    for (int i = 0; i < K; i++) {
+        ASSERT_EQ(ops[i].result, 1);
+        ops[i].op = TMEM_OP_GET;
+        ops[i].page = back[i];
+        memset(back[i], 0xee, TMEM_PAGE_SIZE);
+    }
+    ASSERT_EQ(tmem__conn_batch(c, ops, K), 0);
+    for (int i = 0; i < K; i++) {
+        ASSERT_EQ(ops[i].result, 1);
+        ASSERT_MEM_EQ(back[i], pages[i], TMEM_PAGE_SIZE);
+    }
+    for (int i = 0; i < K; i++) { /* and one at a time */
+        memset(back[i], 0xee, TMEM_PAGE_SIZE);
+        int rc = tmem__conn_get(c, pool, &ops[i].oid, (uint32_t)i, back[i]);
+        ASSERT_EQ(rc, persist ? 1 : 0); /* ephemeral: gone when read */
+        if (persist)
+            ASSERT_MEM_EQ(back[i], pages[i], TMEM_PAGE_SIZE);
+    }
+}
+
+TEST(tmemd_ring_get_packed_kinds)
+{
+    th_daemon d;
+    th_start(&d, NULL);
+    tmem__conn *c = th_conn(&d);
+    int p = tmem__conn_pool_new(c, NULL, PERS, NULL);
+    int e = tmem__conn_pool_new(c, NULL, EPH, NULL);
+    ASSERT_GE(p, 0);
+    ASSERT_GE(e, 0);
+    kinds_roundtrip(c, p, 11, true);
+    kinds_roundtrip(c, e, 12, false);
+    /* zstd pages: the daemon decodes them and sends them raw */
+    ASSERT_EQ(tmem__conn_set_compress(c, tmem__conn_client_id(c),
+                                      TMEM_COMPRESS_ZSTD),
+              0);
+    kinds_roundtrip(c, p, 13, true);
+    tmem__conn_close(c);
+    ASSERT_EQ(th_stop(&d), 0);
+}
+
 TEST(tmemd_stats_and_admin)
 {
     th_daemon d;

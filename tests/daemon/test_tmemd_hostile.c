@@ -20,6 +20,7 @@
 #include <tmem/store.h>
 
 #include "../runner.h"
+#include "common/pack.h"
 #include "test_tmemd_harness.h"
 
 #define PERS TMEM_POOL_FLAGS(TMEM_POOL_PERSIST)
@@ -225,12 +226,13 @@ static int ring_kick(tmem__ring *r, uint32_t count)
     h->sq_count = count;
     h->sq_ready = count; /* every entry written already */
     uint32_t seq = h->sq_seq + 1;
-    tmem__ring_post(&h->sq_seq, seq, &h->srv_sleeping);
+    tmem__ring_post(&h->sq_seq, seq, &h->srv_sleeping, TMEM_RING_W_SQ_SEQ);
     for (int i = 0; i < 50; i++) {
         uint32_t cur = atomic_load((_Atomic uint32_t *)&h->cq_seq);
         if (cur == seq)
             return h->cq_status;
-        tmem__ring_wait(&h->cq_seq, cur, &h->cli_sleeping, 20000, 100);
+        tmem__ring_wait(&h->cq_seq, cur, &h->cli_sleeping, TMEM_RING_W_CQ_SEQ,
+                        20000, 100000000);
     }
     return -ETIMEDOUT;
 }
@@ -258,30 +260,57 @@ TEST(tmemd_hostile_ring_entries)
     *e = (tmem__ring_sqe){.op = TMEM_OP_PUT, .pool = pool, .slot = 0};
     memset(tmem__ring_slot(&r, 0), 0x5a, TMEM_PAGE_SIZE);
     ASSERT_EQ(ring_kick(&r, 1), 0);
-    ASSERT_EQ(r.cq[0], 1);
+    ASSERT_EQ(r.cq[0].result, 1);
     ASSERT_EQ(ring_kick(&r, 0), -EINVAL); /* empty batch */
     ASSERT_EQ(ring_kick(&r, 9), -EINVAL); /* count > entries */
     ASSERT_EQ(ring_kick(&r, 1u << 31), -EINVAL);
     e->slot = 8; /* slot out of range */
     ASSERT_EQ(ring_kick(&r, 1), 0);
-    ASSERT_EQ(r.cq[0], -EINVAL);
+    ASSERT_EQ(r.cq[0].result, -EINVAL);
     e->slot = UINT32_MAX;
     e->op = TMEM_OP_GET;
     ASSERT_EQ(ring_kick(&r, 1), 0);
-    ASSERT_EQ(r.cq[0], -EINVAL);
+    ASSERT_EQ(r.cq[0].result, -EINVAL);
     e->slot = 0;
     e->op = 99; /* bad op */
     ASSERT_EQ(ring_kick(&r, 1), 0);
-    ASSERT_EQ(r.cq[0], -EINVAL);
+    ASSERT_EQ(r.cq[0].result, -EINVAL);
     e->op = TMEM_OP_GET;
     e->pool = -5; /* bad pool */
     ASSERT_EQ(ring_kick(&r, 1), 0);
-    ASSERT_EQ(r.cq[0], -ENODEV);
+    ASSERT_EQ(r.cq[0].result, -ENODEV);
     e->pool = pool;
     memset(tmem__ring_slot(&r, 0), 0, TMEM_PAGE_SIZE);
     ASSERT_EQ(ring_kick(&r, 1), 0);
-    ASSERT_EQ(r.cq[0], 1);
-    ASSERT_EQ(((unsigned char *)tmem__ring_slot(&r, 0))[100], 0x5a);
+    ASSERT_EQ(r.cq[0].result, 1);
+    ASSERT_EQ(r.cq[0].enc, TMEM_PACK_FILL); /* a same-filled page: no bytes */
+    ASSERT_EQ(r.cq[0].len, 0);
+    ASSERT_EQ(r.cq[0].fill, 0x5a5a5a5au);
+    /* a compressible page comes back as LZ4 data, a random one raw */
+    unsigned char want[2][TMEM_PAGE_SIZE], got[TMEM_PAGE_SIZE];
+    uint32_t x = 99;
+    for (size_t i = 0; i < TMEM_PAGE_SIZE; i++) {
+        want[0][i] = (unsigned char)(i / 64);
+        want[1][i] = (unsigned char)(x ^= x << 13, x ^= x >> 17, x ^= x << 5);
+    }
+    for (uint32_t k = 0; k < 2; k++) {
+        *e = (tmem__ring_sqe){.op = TMEM_OP_PUT, .pool = pool, .index = k + 1};
+        memcpy(tmem__ring_slot(&r, 0), want[k], TMEM_PAGE_SIZE);
+        ASSERT_EQ(ring_kick(&r, 1), 0);
+        ASSERT_EQ(r.cq[0].result, 1);
+        e->op = TMEM_OP_GET;
+        memset(tmem__ring_slot(&r, 0), 0, TMEM_PAGE_SIZE);
+        ASSERT_EQ(ring_kick(&r, 1), 0);
+        ASSERT_EQ(r.cq[0].result, 1);
+        ASSERT_EQ(r.cq[0].enc, k == 0 ? TMEM_PACK_LZ4 : TMEM_PACK_RAW);
+        if (k == 0)
+            ASSERT_TRUE(r.cq[0].len > 0 && r.cq[0].len < TMEM_PAGE_SIZE / 4);
+        else
+            ASSERT_EQ(r.cq[0].len, TMEM_PAGE_SIZE);
+        tmem_packed pk = {r.cq[0].enc, r.cq[0].len, r.cq[0].fill};
+        ASSERT_EQ(tmem__unpack(&pk, tmem__ring_slot(&r, 0), got), 0);
+        ASSERT_MEM_EQ(got, want[k], TMEM_PAGE_SIZE);
+    }
     close(fd);
     world_end(&w);
 }
@@ -321,7 +350,8 @@ TEST(tmemd_hostile_ring_scribbler)
     for (int k = 0; k < 2000; k++) {
         __atomic_store_n(&r.hdr->sq_count, 8, __ATOMIC_RELAXED);
         uint32_t seq = r.hdr->sq_seq + 1;
-        tmem__ring_post(&r.hdr->sq_seq, seq, &r.hdr->srv_sleeping);
+        tmem__ring_post(&r.hdr->sq_seq, seq, &r.hdr->srv_sleeping,
+                        TMEM_RING_W_SQ_SEQ);
         if (k % 100 == 0)
             world_check(&w);
     }
