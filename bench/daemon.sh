@@ -5,8 +5,9 @@
 # Starts one tmemd of its own on a temporary socket, then runs
 # `tmem bench daemon` with 1 and with 2 tenant processes (batches of
 # TMEM_BENCH_BATCH pages, default 64; --rounds TMEM_BENCH_ROUNDS, default
-# 3, best reported).  Each run also measures the embedded store with the
-# same batches, so the ratios compare figures from the same moment.
+# 3, best reported; --repeat TMEM_BENCH_REPEAT passes, default 8).  Each
+# run also measures the embedded store with as many threads as tenants and
+# the same batches, so the ratios compare figures from the same moment.
 # Targets:
 #   batched put and get pages/s through tmemd >= 70% of the embedded store
 #   2 tenants together >= 1.5 x 1 tenant (put and get)
@@ -17,6 +18,7 @@
 BUILD=${BUILD:-build}
 CORPUS=${TMEM_CORPUS:-../shared/corpus/pages-a.bin.zst}
 ROUNDS=${TMEM_BENCH_ROUNDS:-3}
+REPEAT=${TMEM_BENCH_REPEAT:-8}
 BATCH=${TMEM_BENCH_BATCH:-64}
 TMEM="$BUILD/tmem"
 TMEMD="$BUILD/tmemd"
@@ -46,7 +48,8 @@ jget() {
 
 for n in 1 2; do
     if ! timeout 900 "$TMEM" --socket "$tmp/sock" bench daemon --corpus "$CORPUS" \
-            --clients $n --batch "$BATCH" --rounds "$ROUNDS" --json \
+            --clients $n --batch "$BATCH" --rounds "$ROUNDS" \
+            --repeat "$REPEAT" --json \
             >"$tmp/c$n.json" 2>"$tmp/err"; then
         echo "daemon bench: FAILED with $n clients"; cat "$tmp/err"; exit 1
     fi
@@ -62,7 +65,7 @@ verdict() {
 c1="$tmp/c1.json"; c2="$tmp/c2.json"
 printf '%-28s %14s %14s\n' "" "1 client" "2 clients"
 for k in cpus pages put_pages_per_s get_pages_per_s embedded_put_pages_per_s \
-         embedded_get_pages_per_s put_us_p50 put_us_p99 get_us_p50 \
+         embedded_get_pages_per_s put_cpus get_cpus put_us_p50 put_us_p99 get_us_p50 \
          get_us_p99 rtt_put_us_p50 rtt_put_us_p99 rtt_get_us_p50 \
          rtt_get_us_p99 orig_bytes used_bytes zero_pages dedup_pages; do
     printf '%-28s %14s %14s\n' "$k" "$(jget $k "$c1")" "$(jget $k "$c2")"
@@ -78,4 +81,16 @@ verdict "put pages/s 2 clients / 1 client" \
 verdict "get pages/s 2 clients / 1 client" \
     "$(awk -v a="$(jget get_pages_per_s "$c2")" \
         -v b="$(jget get_pages_per_s "$c1")" 'BEGIN{print a / b}')" 1.5
+ratio() {
+    awk -v a="$(jget "$1" "$2")" -v b="$(jget "$3" "$4")" \
+        'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'
+}
+echo "the machine (same run): the embedded store with 2 threads does" \
+    "$(ratio embedded_put_pages_per_s "$c2" embedded_put_pages_per_s "$c1")x" \
+    "puts and $(ratio embedded_get_pages_per_s "$c2" embedded_get_pages_per_s "$c1")x" \
+    "gets of 1 thread;"
+echo "2 tenants through tmemd do $(jget put_ratio_vs_embedded "$c2") of its" \
+    "puts and $(jget get_ratio_vs_embedded "$c2") of its gets; 1 tenant keeps" \
+    "$(jget put_cpus "$c1") / $(jget get_cpus "$c1") CPUs busy (spinning" \
+    "included) in puts / gets"
 exit $rc

@@ -11,11 +11,14 @@
  * persistent pool, put disjoint slices of the corpus in batches of B pages
  * (tmem_conn_batch), all starting together (a process-shared barrier);
  * that is done --repeat R times, the slice flushed (untimed) between
- * passes so every pass stores it anew.  Then they get the slice back R
- * times and compare every byte.  Throughput is the pages of all tenants
- * over the wall time from the common start to the last tenant's end,
- * summed over the passes: R passes make a phase long enough (~0.1 s) that
- * one scheduler hiccup does not decide it.  The per-page latencies
+ * passes so every pass stores it anew.  Then they get the slice back 4R
+ * times (a get costs about a quarter of a put) and compare every byte.
+ * Throughput is the pages of all tenants over the wall time from the
+ * common start to the last tenant's end, summed over the passes: R passes
+ * make a phase long enough (~0.2 s) that one scheduler hiccup does not
+ * decide it.  put_cpus/get_cpus are the CPUs the whole machine kept busy
+ * during the phases (/proc/stat, all rounds): with one tenant they bound
+ * what more tenants can add, cpus / put_cpus.  The per-page latencies
  * put_us/get_us are each batch's time divided by its pages (last pass);
  * rtt_*_us are single-page operations (one round trip each, tenant 0,
  * after the last round).  The store counters (used,
@@ -52,6 +55,7 @@
 #define MAX_CLIENTS 64
 #define MAX_BATCH 1024
 #define MAX_REPEAT 100
+#define GET_PASSES 4 /* get passes per put pass */
 #define RTT_OPS 2000
 #define BENCH_TIMEOUT_S 600
 
@@ -291,7 +295,7 @@ static int tenant(struct run *r, int id, bool rtt)
     }
     pthread_barrier_wait(&r->sh->bar);
     res->get_t0 = now_ns();
-    for (int k = 0; rc >= 0 && k < r->o->repeat; k++)
+    for (int k = 0; rc >= 0 && k < GET_PASSES * r->o->repeat; k++)
         rc = run_batches(c, pool, r, false, lo, hi, back, r->get_ns);
     res->get_t1 = now_ns();
     pthread_barrier_wait(&r->sh->bar);
@@ -347,8 +351,33 @@ static bool daemon_stats(const char *sock, int64_t out[NSTATS])
 
 /* ---- one round through the daemon --------------------------------------- */
 
+/* Busy and total CPU time of the machine so far (/proc/stat jiffies). */
+struct cpu_ticks {
+    uint64_t busy, total;
+};
+
+static void cpu_ticks_add(struct cpu_ticks *acc, int sign)
+{
+    unsigned long long v[8] = {0};
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f)
+        return;
+    int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0],
+                   &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]);
+    fclose(f);
+    if (n < 8)
+        return;
+    /* user nice system idle iowait irq softirq steal */
+    uint64_t idle = v[3] + v[4], total = 0;
+    for (int i = 0; i < 8; i++)
+        total += v[i];
+    acc->busy += (uint64_t)sign * (total - idle);
+    acc->total += (uint64_t)sign * total;
+}
+
 struct round_out {
     double put_pps, get_pps;
+    struct cpu_ticks put_cpu, get_cpu;
     int64_t stats[NSTATS];
     bool have_stats;
     int err;
@@ -389,14 +418,19 @@ static void round_daemon(struct run *r, bool last, struct round_out *out)
         }
     }
     uint64_t put_wall = 0;
+    out->put_cpu = out->get_cpu = (struct cpu_ticks){0};
     for (int k = 0; k < r->o->repeat; k++) {
+        cpu_ticks_add(&out->put_cpu, -1);
         pthread_barrier_wait(&r->sh->bar); /* pass start */
         pthread_barrier_wait(&r->sh->bar); /* pass end */
+        cpu_ticks_add(&out->put_cpu, +1);
         put_wall += wall_of(r, n, false);
     }
     out->have_stats = out->have_stats && daemon_stats(r->sock, after);
+    cpu_ticks_add(&out->get_cpu, -1);
     pthread_barrier_wait(&r->sh->bar); /* get start */
     pthread_barrier_wait(&r->sh->bar); /* get end */
+    cpu_ticks_add(&out->get_cpu, +1);
     for (int i = 0; i < n; i++)
         waitpid(pids[i], NULL, 0);
     pthread_barrier_destroy(&r->sh->bar);
@@ -410,51 +444,117 @@ static void round_daemon(struct run *r, bool last, struct round_out *out)
     }
     double pages = (double)r->npages * r->o->repeat;
     out->put_pps = pages / ((double)(put_wall + 1) / 1e9);
-    out->get_pps = pages / ((double)(wall_of(r, n, true) + 1) / 1e9);
+    out->get_pps =
+        GET_PASSES * pages / ((double)(wall_of(r, n, true) + 1) / 1e9);
     for (size_t i = 0; i < NSTATS; i++)
         out->stats[i] = after[i] - before[i];
 }
 
-/* The same batches on an embedded connection: put and get pages/s. */
-static int round_embedded(struct run *r, double *put_pps, double *get_pps)
+/* The embedded reference: N threads (N = --clients), each with its own
+ * embedded connection (its own store), the same slices, batches and
+ * passes as the tenants, in this process.  What the machine does with no
+ * daemon and no process boundary: the ceiling for N tenants. */
+struct emb_thr {
+    struct run *r;
+    pthread_barrier_t *bar;
+    unsigned char *back;
+    uint32_t *lat;
+    int id;
+    uint64_t t0, t1, put_wall, get_wall;
+    int rc;
+};
+
+/* Thread 0, after a phase's end barrier: first start to last end. */
+static uint64_t emb_wall(struct emb_thr *t, int n)
 {
+    uint64_t a = UINT64_MAX, b = 0;
+    for (int i = 0; i < n; i++) {
+        a = t[i].t0 < a ? t[i].t0 : a;
+        b = t[i].t1 > b ? t[i].t1 : b;
+    }
+    return b > a ? b - a : 0;
+}
+
+static void *emb_main(void *arg)
+{
+    struct emb_thr *t = arg, *all = t - t->id;
+    struct run *r = t->r;
+    int n = r->o->clients;
+    size_t lo = r->npages * (size_t)t->id / (size_t)n;
+    size_t hi = r->npages * (size_t)(t->id + 1) / (size_t)n;
+    unsigned char *back = t->back + lo * TMEM_PAGE_SIZE;
     tmem_conn *c = NULL;
-    unsigned char *back = malloc(r->npages * TMEM_PAGE_SIZE);
-    uint32_t *lat = malloc(r->npages * sizeof *lat);
-    int rc = back && lat ? 0 : -ENOMEM;
-
-    if (back) /* as the tenants do: faults are not what we measure */
-        memset(back, 0xa5, r->npages * TMEM_PAGE_SIZE);
-
-    setenv("TMEM_EMBEDDED", "1", 1);
-    if (rc == 0)
-        rc = tmem_connect(NULL, &c);
-    unsetenv("TMEM_EMBEDDED");
-    int pool = rc < 0 ? rc
-                      : tmem_conn_pool_new(
-                            c, NULL, TMEM_POOL_FLAGS(TMEM_POOL_PERSIST), NULL);
-    rc = pool < 0 ? pool : 0;
-    uint64_t put_wall = 0, t0, t1;
-    tmem_oid oid = {{1, 0, 0}}; /* run_batches' object for the slice at 0 */
-    for (int k = 0; rc == 0 && k < r->o->repeat; k++) {
-        t0 = now_ns();
-        rc = run_batches(c, pool, r, true, 0, r->npages, back, lat);
-        put_wall += now_ns() - t0;
+    tmem_oid oid = {{lo + 1, 0, 0}}; /* run_batches' object for the slice */
+    int pool = tmem_connect(NULL, &c); /* TMEM_EMBEDDED=1: set by caller */
+    if (pool == 0)
+        pool = tmem_conn_pool_new(c, NULL, TMEM_POOL_FLAGS(TMEM_POOL_PERSIST),
+                                  NULL);
+    int rc = pool < 0 ? pool : 0;
+    for (int k = 0; k < r->o->repeat; k++) {
+        pthread_barrier_wait(t->bar);
+        t->t0 = now_ns();
+        if (rc == 0)
+            rc = run_batches(c, pool, r, true, lo, hi, back, t->lat);
+        t->t1 = now_ns();
+        pthread_barrier_wait(t->bar);
+        if (t->id == 0)
+            t->put_wall += emb_wall(all, n);
         if (rc == 0 && k + 1 < r->o->repeat) {
             int f = tmem_conn_flush_object(c, pool, &oid);
             rc = f < 0 ? f : 0;
         }
     }
-    t0 = now_ns();
-    for (int k = 0; rc == 0 && k < r->o->repeat; k++)
-        rc = run_batches(c, pool, r, false, 0, r->npages, back, lat);
-    t1 = now_ns();
-    if (rc == 0 && memcmp(back, r->pages, r->npages * TMEM_PAGE_SIZE))
+    pthread_barrier_wait(t->bar);
+    t->t0 = now_ns();
+    for (int k = 0; rc == 0 && k < GET_PASSES * r->o->repeat; k++)
+        rc = run_batches(c, pool, r, false, lo, hi, back, t->lat);
+    t->t1 = now_ns();
+    pthread_barrier_wait(t->bar);
+    if (t->id == 0)
+        t->get_wall = emb_wall(all, n);
+    if (rc == 0 && memcmp(back, r->pages + lo * TMEM_PAGE_SIZE,
+                          (hi - lo) * TMEM_PAGE_SIZE))
         rc = -EIO;
-    double pages = (double)r->npages * r->o->repeat;
-    *put_pps = pages / ((double)(put_wall + 1) / 1e9);
-    *get_pps = pages / ((double)(t1 - t0 + 1) / 1e9);
     tmem_disconnect(c);
+    t->rc = rc;
+    return NULL;
+}
+
+static int round_embedded(struct run *r, double *put_pps, double *get_pps)
+{
+    int n = r->o->clients;
+    struct emb_thr *t = calloc((size_t)n, sizeof *t);
+    unsigned char *back = malloc(r->npages * TMEM_PAGE_SIZE);
+    uint32_t *lat = malloc(r->npages * sizeof *lat);
+    pthread_t tid[MAX_CLIENTS];
+    pthread_barrier_t bar;
+    int rc = t && back && lat ? 0 : -ENOMEM, started = 0;
+
+    if (rc == 0) { /* as the tenants do: faults are not what we measure */
+        memset(back, 0xa5, r->npages * TMEM_PAGE_SIZE);
+        pthread_barrier_init(&bar, NULL, (unsigned)n);
+        setenv("TMEM_EMBEDDED", "1", 1);
+        for (; started < n; started++) {
+            t[started] = (struct emb_thr){
+                .r = r, .bar = &bar, .back = back, .lat = lat, .id = started};
+            if (pthread_create(&tid[started], NULL, emb_main, &t[started]))
+                break;
+        }
+        if (started < n) { /* cannot run the barrier with fewer threads */
+            fprintf(stderr, "tmem bench daemon: cannot start threads\n");
+            exit(CLI_FAIL);
+        }
+        for (int i = 0; i < n; i++)
+            pthread_join(tid[i], NULL);
+        unsetenv("TMEM_EMBEDDED");
+        pthread_barrier_destroy(&bar);
+        for (int i = 0; i < n && rc == 0; i++)
+            rc = t[i].rc;
+        double pages = (double)r->npages * r->o->repeat;
+        *put_pps = pages / ((double)(t[0].put_wall + 1) / 1e9);
+        *get_pps = GET_PASSES * pages / ((double)(t[0].get_wall + 1) / 1e9);
+    }
+    free(t);
     free(back);
     free(lat);
     return rc;
@@ -538,7 +638,15 @@ static double q_us(uint32_t *ns, size_t n, double q)
 struct best {
     struct round_out d; /* best daemon throughputs, stats of round 1 */
     double emb_put, emb_get;
+    struct cpu_ticks put_cpu, get_cpu; /* all rounds */
 };
+
+/* CPUs kept busy on average over ticks t. */
+static double cpus_of(const struct cpu_ticks *t)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return t->total ? (double)t->busy / (double)t->total * (double)n : 0;
+}
 
 static void report(struct run *r, struct best *b, bool own)
 {
@@ -568,6 +676,8 @@ static void report(struct run *r, struct best *b, bool own)
         {"rtt_put_us_p99", q_us(r->sh->rtt_put_ns, rn, 0.99), "%.3f"},
         {"rtt_get_us_p50", q_us(r->sh->rtt_get_ns, rn, 0.50), "%.3f"},
         {"rtt_get_us_p99", q_us(r->sh->rtt_get_ns, rn, 0.99), "%.3f"},
+        {"put_cpus", cpus_of(&b->put_cpu), "%.2f"},
+        {"get_cpus", cpus_of(&b->get_cpu), "%.2f"},
         {"put_pages_per_s", b->d.put_pps, "%.0f"},
         {"get_pages_per_s", b->d.get_pps, "%.0f"},
         {"embedded_put_pages_per_s", b->emb_put, "%.0f"},
@@ -621,6 +731,10 @@ static int bench_rounds(struct run *r, struct best *b)
         b->d.get_pps = d.get_pps > b->d.get_pps ? d.get_pps : b->d.get_pps;
         b->emb_put = ep > b->emb_put ? ep : b->emb_put;
         b->emb_get = eg > b->emb_get ? eg : b->emb_get;
+        b->put_cpu.busy += d.put_cpu.busy;
+        b->put_cpu.total += d.put_cpu.total;
+        b->get_cpu.busy += d.get_cpu.busy;
+        b->get_cpu.total += d.get_cpu.total;
     }
     return CLI_OK;
 }

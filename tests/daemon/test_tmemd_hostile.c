@@ -163,6 +163,10 @@ TEST(tmemd_hostile_protocol_order)
     tmem__msg_args v = {.arg = 99, .flags = TMEM_PROTO_MAGIC};
     ASSERT_EQ(raw_call(fd, TMEM_MSG_HELLO, &v, NULL, -1), -EPROTONOSUPPORT);
     close(fd);
+    fd = th_raw(&w.d); /* version 1: int32 completions, refused */
+    v.arg = 1;
+    ASSERT_EQ(raw_call(fd, TMEM_MSG_HELLO, &v, NULL, -1), -EPROTONOSUPPORT);
+    close(fd);
     fd = th_raw(&w.d); /* bad pool ids get errors, the stream goes on */
     ASSERT_EQ(th_raw_hello(fd), 0);
     unsigned char page[TMEM_PAGE_SIZE] = {3};
