@@ -26,6 +26,7 @@
 #include <xxhash.h>
 
 #include "common/mem.h"
+#include "common/thread_slot.h"
 #include "store/blob.h"
 #include "store/codec.h"
 #include "store/dedup.h"
@@ -48,14 +49,9 @@ struct tmem_blobstore {
     uint32_t forced_hash;
 };
 
-static _Thread_local int my_shard = -1;
-static atomic_uint next_shard;
-
 static unsigned shard_self(void)
 {
-    if (my_shard < 0)
-        my_shard = (int)(atomic_fetch_add(&next_shard, 1) % NZ);
-    return (unsigned)my_shard;
+    return tmem__thread_slot() % NZ;
 }
 
 static void cnt_inc(_Atomic uint64_t *c, int64_t d)

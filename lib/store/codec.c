@@ -15,6 +15,7 @@
 #include <zstd_errors.h>
 
 #include "common/mem.h"
+#include "common/pack.h"
 #include "store/codec.h"
 
 struct zctx {
@@ -107,15 +108,12 @@ int tmem__codec_decompress(tmem_compress c, const void *src, size_t len,
 {
     switch (c) {
     case TMEM_COMPRESS_NONE:
-        if (len != TMEM_PAGE_SIZE)
-            return -EIO;
-        memcpy(page, src, TMEM_PAGE_SIZE);
-        return 0;
-    case TMEM_COMPRESS_LZ4:
-        return LZ4_decompress_safe(src, page, (int)len, TMEM_PAGE_SIZE) ==
-                       TMEM_PAGE_SIZE
-                   ? 0
-                   : -EIO;
+    case TMEM_COMPRESS_LZ4: { /* the packed forms a tenant decodes too */
+        tmem_packed pk = {c == TMEM_COMPRESS_LZ4 ? TMEM_PACK_LZ4
+                                                 : TMEM_PACK_RAW,
+                          len > TMEM_PAGE_SIZE ? 0 : (uint32_t)len, 0};
+        return tmem__unpack(&pk, src, page) == 0 ? 0 : -EIO;
+    }
     case TMEM_COMPRESS_ZSTD: {
         struct zctx *z = zstd_get(0);
         if (!z)

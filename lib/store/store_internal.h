@@ -41,6 +41,7 @@
 #include <tmem/store.h>
 
 #include "blob.h"
+#include "common/thread_slot.h"
 
 #define POOL_SHARDS 32
 
@@ -68,18 +69,9 @@ typedef struct scnt {
     } __attribute__((aligned(64))) s[SCNT_SHARDS];
 } scnt;
 
-static inline unsigned scnt_self(void)
-{
-    static atomic_uint next;
-    static _Thread_local int me = -1;
-    if (me < 0)
-        me = (int)(atomic_fetch_add_explicit(&next, 1, memory_order_relaxed) %
-                   SCNT_SHARDS);
-    return (unsigned)me;
-}
 static inline void scnt_add(scnt *c, uint64_t v)
 {
-    cnt_add(&c->s[scnt_self()].v, v);
+    cnt_add(&c->s[tmem__thread_slot() % SCNT_SHARDS].v, v);
 }
 static inline uint64_t scnt_get(scnt *c)
 {

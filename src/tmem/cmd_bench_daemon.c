@@ -185,8 +185,13 @@ static uint64_t now_ns(void)
     return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
-struct tenant_res {
+/* When one worker (a tenant process or an embedded thread) ran the last
+ * put pass and the get phase. */
+struct phase_times {
     uint64_t put_t0, put_t1, get_t0, get_t1;
+};
+
+struct tenant_res {
     int err;      /* first error, 0 if none */
     uint64_t bad; /* pages missing or wrong */
 };
@@ -195,6 +200,7 @@ struct tenant_res {
 struct shared {
     pthread_barrier_t bar;
     struct tenant_res res[MAX_CLIENTS];
+    struct phase_times times[MAX_CLIENTS];
     uint32_t rtt_put_ns[RTT_OPS], rtt_get_ns[RTT_OPS];
     uint32_t rtt_n;
     /* then put_ns[npages], get_ns[npages] (per-page, batch / size) */
@@ -264,11 +270,126 @@ static void measure_rtt(tmem_conn *c, int pool, struct run *r)
 /* A tenant process.  Barriers: per put pass start and end (the parent sums
  * the pass's wall time, and after the last reads the counters), then get
  * start and end. */
+/* Busy and total CPU time of the machine so far (/proc/stat jiffies). */
+struct cpu_ticks {
+    uint64_t busy, total;
+};
+
+static void cpu_ticks_add(struct cpu_ticks *acc, int sign)
+{
+    unsigned long long v[8] = {0};
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f)
+        return;
+    int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0],
+                   &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]);
+    fclose(f);
+    if (n < 8)
+        return;
+    /* user nice system idle iowait irq softirq steal */
+    uint64_t idle = v[3] + v[4], total = 0;
+    for (int i = 0; i < 8; i++)
+        total += v[i];
+    acc->busy += (uint64_t)sign * (total - idle);
+    acc->total += (uint64_t)sign * total;
+}
+
+/* Worker id's slice of the corpus: pages [*lo, *hi). */
+static void slice_of(const struct run *r, int id, size_t *lo, size_t *hi)
+{
+    *lo = r->npages * (size_t)id / (size_t)r->o->clients;
+    *hi = r->npages * (size_t)(id + 1) / (size_t)r->o->clients;
+}
+
+/* A worker's phases, on slice [lo, hi): --repeat put passes (the slice
+ * flushed between passes so each stores it anew), then GET_PASSES x
+ * --repeat get passes; every phase starts and ends on bar, which the
+ * leader (lead_puts, lead_gets) waits on too.  Records its times in *t.
+ * Returns rc (the setup's result) or the first error. */
+static int run_phases(tmem_conn *c, int pool, const struct run *r, size_t lo,
+                      size_t hi, unsigned char *back, uint32_t *put_lat,
+                      uint32_t *get_lat, pthread_barrier_t *bar,
+                      struct phase_times *t, int rc)
+{
+    tmem_oid oid = {{lo + 1, 0, 0}}; /* run_batches' object for the slice */
+    for (int k = 0; k < r->o->repeat; k++) {
+        pthread_barrier_wait(bar);
+        t->put_t0 = now_ns();
+        if (rc >= 0)
+            rc = run_batches(c, pool, r, true, lo, hi, back, put_lat);
+        t->put_t1 = now_ns();
+        pthread_barrier_wait(bar);
+        if (rc >= 0 && k + 1 < r->o->repeat) {
+            int f = tmem_conn_flush_object(c, pool, &oid);
+            rc = f < 0 ? f : 0;
+        }
+    }
+    pthread_barrier_wait(bar);
+    t->get_t0 = now_ns();
+    for (int k = 0; rc >= 0 && k < GET_PASSES * r->o->repeat; k++)
+        rc = run_batches(c, pool, r, false, lo, hi, back, get_lat);
+    t->get_t1 = now_ns();
+    pthread_barrier_wait(bar);
+    return rc;
+}
+
+/* The wall time of the phase the workers just ended: first start to last
+ * end. */
+static uint64_t wall_of(const struct phase_times *t, int n, bool get)
+{
+    uint64_t t0 = UINT64_MAX, t1 = 0;
+    for (int i = 0; i < n; i++) {
+        uint64_t a = get ? t[i].get_t0 : t[i].put_t0;
+        uint64_t b = get ? t[i].get_t1 : t[i].put_t1;
+        t0 = a < t0 ? a : t0;
+        t1 = b > t1 ? b : t1;
+    }
+    return t1 > t0 ? t1 - t0 : 0;
+}
+
+/* The leader's side of run_phases: the put passes' summed wall time, and
+ * the CPU ticks spent in them (cpu may be NULL). */
+static uint64_t lead_puts(const struct run *r, pthread_barrier_t *bar,
+                          const struct phase_times *t, int n,
+                          struct cpu_ticks *cpu)
+{
+    uint64_t wall = 0;
+    for (int k = 0; k < r->o->repeat; k++) {
+        if (cpu)
+            cpu_ticks_add(cpu, -1);
+        pthread_barrier_wait(bar); /* pass start */
+        pthread_barrier_wait(bar); /* pass end */
+        if (cpu)
+            cpu_ticks_add(cpu, +1);
+        wall += wall_of(t, n, false);
+    }
+    return wall;
+}
+
+/* ...and of the get phase: its wall time. */
+static uint64_t lead_gets(pthread_barrier_t *bar, const struct phase_times *t,
+                          int n, struct cpu_ticks *cpu)
+{
+    if (cpu)
+        cpu_ticks_add(cpu, -1);
+    pthread_barrier_wait(bar); /* get start */
+    pthread_barrier_wait(bar); /* get end */
+    if (cpu)
+        cpu_ticks_add(cpu, +1);
+    return wall_of(t, n, true);
+}
+
+/* Pages per second of a phase of `passes` passes over the corpus. */
+static double pps_of(const struct run *r, int passes, uint64_t wall)
+{
+    return (double)r->npages * passes / ((double)(wall + 1) / 1e9);
+}
+
 static int tenant(struct run *r, int id, bool rtt)
 {
     struct tenant_res *res = &r->sh->res[id];
-    size_t lo = r->npages * (size_t)id / (size_t)r->o->clients;
-    size_t hi = r->npages * (size_t)(id + 1) / (size_t)r->o->clients;
+    size_t lo, hi;
+    slice_of(r, id, &lo, &hi);
     unsigned char *back = malloc((hi - lo + 1) * TMEM_PAGE_SIZE);
     tmem_conn *c = NULL;
     int pool = -1, rc;
@@ -280,25 +401,8 @@ static int tenant(struct run *r, int id, bool rtt)
     if (rc == 0)
         rc = pool = tmem_conn_pool_new(
             c, NULL, TMEM_POOL_FLAGS(TMEM_POOL_PERSIST), NULL);
-    tmem_oid oid = {{lo + 1, 0, 0}};
-    for (int k = 0; k < r->o->repeat; k++) {
-        pthread_barrier_wait(&r->sh->bar);
-        res->put_t0 = now_ns();
-        if (rc >= 0)
-            rc = run_batches(c, pool, r, true, lo, hi, back, r->put_ns);
-        res->put_t1 = now_ns();
-        pthread_barrier_wait(&r->sh->bar);
-        if (rc >= 0 && k + 1 < r->o->repeat) { /* the next pass stores anew */
-            int f = tmem_conn_flush_object(c, pool, &oid);
-            rc = f < 0 ? f : 0;
-        }
-    }
-    pthread_barrier_wait(&r->sh->bar);
-    res->get_t0 = now_ns();
-    for (int k = 0; rc >= 0 && k < GET_PASSES * r->o->repeat; k++)
-        rc = run_batches(c, pool, r, false, lo, hi, back, r->get_ns);
-    res->get_t1 = now_ns();
-    pthread_barrier_wait(&r->sh->bar);
+    rc = run_phases(c, pool, r, lo, hi, back, r->put_ns, r->get_ns,
+                    &r->sh->bar, &r->sh->times[id], rc);
     for (size_t p = lo; rc >= 0 && p < hi; p++)
         res->bad += memcmp(back + (p - lo) * TMEM_PAGE_SIZE,
                            r->pages + p * TMEM_PAGE_SIZE, TMEM_PAGE_SIZE) != 0;
@@ -351,30 +455,6 @@ static bool daemon_stats(const char *sock, int64_t out[NSTATS])
 
 /* ---- one round through the daemon --------------------------------------- */
 
-/* Busy and total CPU time of the machine so far (/proc/stat jiffies). */
-struct cpu_ticks {
-    uint64_t busy, total;
-};
-
-static void cpu_ticks_add(struct cpu_ticks *acc, int sign)
-{
-    unsigned long long v[8] = {0};
-    FILE *f = fopen("/proc/stat", "r");
-    if (!f)
-        return;
-    int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0],
-                   &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]);
-    fclose(f);
-    if (n < 8)
-        return;
-    /* user nice system idle iowait irq softirq steal */
-    uint64_t idle = v[3] + v[4], total = 0;
-    for (int i = 0; i < 8; i++)
-        total += v[i];
-    acc->busy += (uint64_t)sign * (total - idle);
-    acc->total += (uint64_t)sign * total;
-}
-
 struct round_out {
     double put_pps, get_pps;
     struct cpu_ticks put_cpu, get_cpu;
@@ -384,20 +464,6 @@ struct round_out {
     uint64_t bad;
 };
 
-/* The wall time of the phase the tenants just ended: first start to last
- * end. */
-static uint64_t wall_of(const struct run *r, int n, bool get)
-{
-    uint64_t t0 = UINT64_MAX, t1 = 0;
-    for (int i = 0; i < n; i++) {
-        const struct tenant_res *t = &r->sh->res[i];
-        uint64_t a = get ? t->get_t0 : t->put_t0, b = get ? t->get_t1 : t->put_t1;
-        t0 = a < t0 ? a : t0;
-        t1 = b > t1 ? b : t1;
-    }
-    return t1 > t0 ? t1 - t0 : 0;
-}
-
 static void round_daemon(struct run *r, bool last, struct round_out *out)
 {
     int n = r->o->clients;
@@ -406,6 +472,7 @@ static void round_daemon(struct run *r, bool last, struct round_out *out)
     pthread_barrierattr_t ba;
 
     memset(&r->sh->res, 0, sizeof r->sh->res);
+    memset(&r->sh->times, 0, sizeof r->sh->times);
     pthread_barrierattr_init(&ba);
     pthread_barrierattr_setpshared(&ba, PTHREAD_PROCESS_SHARED);
     pthread_barrier_init(&r->sh->bar, &ba, (unsigned)n + 1);
@@ -417,20 +484,11 @@ static void round_daemon(struct run *r, bool last, struct round_out *out)
             _exit(tenant(r, i, last && i == 0));
         }
     }
-    uint64_t put_wall = 0;
     out->put_cpu = out->get_cpu = (struct cpu_ticks){0};
-    for (int k = 0; k < r->o->repeat; k++) {
-        cpu_ticks_add(&out->put_cpu, -1);
-        pthread_barrier_wait(&r->sh->bar); /* pass start */
-        pthread_barrier_wait(&r->sh->bar); /* pass end */
-        cpu_ticks_add(&out->put_cpu, +1);
-        put_wall += wall_of(r, n, false);
-    }
+    uint64_t put_wall =
+        lead_puts(r, &r->sh->bar, r->sh->times, n, &out->put_cpu);
     out->have_stats = out->have_stats && daemon_stats(r->sock, after);
-    cpu_ticks_add(&out->get_cpu, -1);
-    pthread_barrier_wait(&r->sh->bar); /* get start */
-    pthread_barrier_wait(&r->sh->bar); /* get end */
-    cpu_ticks_add(&out->get_cpu, +1);
+    uint64_t get_wall = lead_gets(&r->sh->bar, r->sh->times, n, &out->get_cpu);
     for (int i = 0; i < n; i++)
         waitpid(pids[i], NULL, 0);
     pthread_barrier_destroy(&r->sh->bar);
@@ -442,10 +500,8 @@ static void round_daemon(struct run *r, bool last, struct round_out *out)
         out->err = out->err ? out->err : t->err;
         out->bad += t->bad;
     }
-    double pages = (double)r->npages * r->o->repeat;
-    out->put_pps = pages / ((double)(put_wall + 1) / 1e9);
-    out->get_pps =
-        GET_PASSES * pages / ((double)(wall_of(r, n, true) + 1) / 1e9);
+    out->put_pps = pps_of(r, r->o->repeat, put_wall);
+    out->get_pps = pps_of(r, GET_PASSES * r->o->repeat, get_wall);
     for (size_t i = 0; i < NSTATS; i++)
         out->stats[i] = after[i] - before[i];
 }
@@ -459,59 +515,24 @@ struct emb_thr {
     pthread_barrier_t *bar;
     unsigned char *back;
     uint32_t *lat;
-    int id;
-    uint64_t t0, t1, put_wall, get_wall;
-    int rc;
+    struct phase_times *times;
+    int id, rc;
 };
-
-/* Thread 0, after a phase's end barrier: first start to last end. */
-static uint64_t emb_wall(struct emb_thr *t, int n)
-{
-    uint64_t a = UINT64_MAX, b = 0;
-    for (int i = 0; i < n; i++) {
-        a = t[i].t0 < a ? t[i].t0 : a;
-        b = t[i].t1 > b ? t[i].t1 : b;
-    }
-    return b > a ? b - a : 0;
-}
 
 static void *emb_main(void *arg)
 {
-    struct emb_thr *t = arg, *all = t - t->id;
+    struct emb_thr *t = arg;
     struct run *r = t->r;
-    int n = r->o->clients;
-    size_t lo = r->npages * (size_t)t->id / (size_t)n;
-    size_t hi = r->npages * (size_t)(t->id + 1) / (size_t)n;
+    size_t lo, hi;
+    slice_of(r, t->id, &lo, &hi);
     unsigned char *back = t->back + lo * TMEM_PAGE_SIZE;
     tmem_conn *c = NULL;
-    tmem_oid oid = {{lo + 1, 0, 0}}; /* run_batches' object for the slice */
     int pool = tmem_connect(NULL, &c); /* TMEM_EMBEDDED=1: set by caller */
     if (pool == 0)
         pool = tmem_conn_pool_new(c, NULL, TMEM_POOL_FLAGS(TMEM_POOL_PERSIST),
                                   NULL);
-    int rc = pool < 0 ? pool : 0;
-    for (int k = 0; k < r->o->repeat; k++) {
-        pthread_barrier_wait(t->bar);
-        t->t0 = now_ns();
-        if (rc == 0)
-            rc = run_batches(c, pool, r, true, lo, hi, back, t->lat);
-        t->t1 = now_ns();
-        pthread_barrier_wait(t->bar);
-        if (t->id == 0)
-            t->put_wall += emb_wall(all, n);
-        if (rc == 0 && k + 1 < r->o->repeat) {
-            int f = tmem_conn_flush_object(c, pool, &oid);
-            rc = f < 0 ? f : 0;
-        }
-    }
-    pthread_barrier_wait(t->bar);
-    t->t0 = now_ns();
-    for (int k = 0; rc == 0 && k < GET_PASSES * r->o->repeat; k++)
-        rc = run_batches(c, pool, r, false, lo, hi, back, t->lat);
-    t->t1 = now_ns();
-    pthread_barrier_wait(t->bar);
-    if (t->id == 0)
-        t->get_wall = emb_wall(all, n);
+    int rc = run_phases(c, pool, r, lo, hi, back, t->lat, t->lat, t->bar,
+                        &t->times[t->id], pool < 0 ? pool : 0);
     if (rc == 0 && memcmp(back, r->pages + lo * TMEM_PAGE_SIZE,
                           (hi - lo) * TMEM_PAGE_SIZE))
         rc = -EIO;
@@ -523,38 +544,38 @@ static void *emb_main(void *arg)
 static int round_embedded(struct run *r, double *put_pps, double *get_pps)
 {
     int n = r->o->clients;
-    struct emb_thr *t = calloc((size_t)n, sizeof *t);
+    struct emb_thr t[MAX_CLIENTS];
+    struct phase_times times[MAX_CLIENTS] = {0};
     unsigned char *back = malloc(r->npages * TMEM_PAGE_SIZE);
     uint32_t *lat = malloc(r->npages * sizeof *lat);
     pthread_t tid[MAX_CLIENTS];
     pthread_barrier_t bar;
-    int rc = t && back && lat ? 0 : -ENOMEM, started = 0;
+    int rc = back && lat ? 0 : -ENOMEM;
 
     if (rc == 0) { /* as the tenants do: faults are not what we measure */
         memset(back, 0xa5, r->npages * TMEM_PAGE_SIZE);
-        pthread_barrier_init(&bar, NULL, (unsigned)n);
+        pthread_barrier_init(&bar, NULL, (unsigned)n + 1); /* + us, leading */
         setenv("TMEM_EMBEDDED", "1", 1);
-        for (; started < n; started++) {
-            t[started] = (struct emb_thr){
-                .r = r, .bar = &bar, .back = back, .lat = lat, .id = started};
-            if (pthread_create(&tid[started], NULL, emb_main, &t[started]))
-                break;
+        for (int i = 0; i < n; i++) {
+            t[i] = (struct emb_thr){.r = r, .bar = &bar, .back = back,
+                                    .lat = lat, .times = times, .id = i};
+            if (pthread_create(&tid[i], NULL, emb_main, &t[i])) {
+                /* cannot run the barrier with fewer threads */
+                fprintf(stderr, "tmem bench daemon: cannot start threads\n");
+                exit(CLI_FAIL);
+            }
         }
-        if (started < n) { /* cannot run the barrier with fewer threads */
-            fprintf(stderr, "tmem bench daemon: cannot start threads\n");
-            exit(CLI_FAIL);
-        }
+        uint64_t put_wall = lead_puts(r, &bar, times, n, NULL);
+        uint64_t get_wall = lead_gets(&bar, times, n, NULL);
         for (int i = 0; i < n; i++)
             pthread_join(tid[i], NULL);
         unsetenv("TMEM_EMBEDDED");
         pthread_barrier_destroy(&bar);
         for (int i = 0; i < n && rc == 0; i++)
             rc = t[i].rc;
-        double pages = (double)r->npages * r->o->repeat;
-        *put_pps = pages / ((double)(t[0].put_wall + 1) / 1e9);
-        *get_pps = GET_PASSES * pages / ((double)(t[0].get_wall + 1) / 1e9);
+        *put_pps = pps_of(r, r->o->repeat, put_wall);
+        *get_pps = pps_of(r, GET_PASSES * r->o->repeat, get_wall);
     }
-    free(t);
     free(back);
     free(lat);
     return rc;

@@ -23,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/thread_slot.h"
+
 /* ---- histograms -----------------------------------------------------------
  */
 
@@ -48,14 +50,9 @@ static struct lat_hist {
     atomic_ullong sum_ns, count;
 } __attribute__((aligned(64))) lat[LAT_SHARDS][LAT_N];
 
-static atomic_uint lat_next;
-static _Thread_local int lat_shard = -1;
-
 void tmemd_lat_record(enum tmemd_lat which, uint64_t ns)
 {
-    if (lat_shard < 0)
-        lat_shard = (int)(atomic_fetch_add(&lat_next, 1) % LAT_SHARDS);
-    struct lat_hist *h = &lat[lat_shard][which];
+    struct lat_hist *h = &lat[tmem__thread_slot() % LAT_SHARDS][which];
     double us = (double)ns / 1000.0;
     size_t b = 0;
     while (b < NBUCKETS && us > bucket_us[b])
