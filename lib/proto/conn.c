@@ -320,6 +320,8 @@ static int ring_run(tmem__conn *c, tmem__op *ops, uint32_t n)
     tmem__ring_post(&h->sq_seq, seq, &h->srv_sleeping, TMEM_RING_W_SQ_SEQ);
     ring_fill(c, ops, n);
     int rc = ring_complete(c, ops, n, seq);
+    atomic_store_explicit((_Atomic uint32_t *)&h->cq_taken, seq,
+                          memory_order_release);
     /* the moving average (1/4 weight) of this kind's time per entry */
     uint64_t per = (tmem__now_ns() - t0) / n;
     uint32_t *avg = &c->ns_per_entry[kind_of(ops)];

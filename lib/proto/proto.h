@@ -27,7 +27,9 @@
  * time), writes results, raising cq_ready as they are final (the tenant
  * zeroes it before each batch), then sets cq_seq = sq_seq.  Both sides spin for
  * a bounded time, then sleep on a futex on the word they wait for, having
- * announced it in srv_sleeping / cli_sleeping.
+ * announced it in srv_sleeping / cli_sleeping.  The tenant sets cq_taken =
+ * cq_seq once it has taken a batch's results; until then the daemon keeps
+ * spinning (bounded), since the next batch usually follows at once.
  */
 #ifndef TMEM_PROTO_PROTO_H
 #define TMEM_PROTO_PROTO_H
@@ -159,7 +161,9 @@ typedef struct tmem__ring_hdr {
     char pad1[TMEM_RING_CACHELINE - 16];
     uint32_t sq_seq;   /* tenant: bumped when a batch starts */
     uint32_t sq_count; /* tenant: entries in the batch */
-    char pad2[TMEM_RING_CACHELINE - 8];
+    uint32_t cq_taken; /* tenant: = cq_seq once it took all its results
+                          (a hint: the daemon spins, bounded, until then) */
+    char pad2[TMEM_RING_CACHELINE - 12];
     uint32_t sq_ready; /* tenant: entries 0..sq_ready-1 are written */
     char pad6[TMEM_RING_CACHELINE - 4];
     uint32_t srv_sleeping; /* daemon: the word it sleeps on, 0 awake */
@@ -251,6 +255,10 @@ enum tmem__ring_word {
  * the word changed. */
 int tmem__ring_wait(uint32_t *word, uint32_t old, uint32_t *sleeping,
                     uint32_t tag, uint64_t spin_ns, uint64_t timeout_ns);
+/* Spins (yielding past a few us) while *word == old and *hold ==
+ * hold_val (hold may be NULL), at most max_ns.  Returns true when *word changed. */
+bool tmem__ring_spin_while(uint32_t *word, uint32_t old, uint32_t *hold,
+                           uint32_t hold_val, uint64_t max_ns);
 /* Publishes *word = val and wakes a sleeper that announced tag. */
 void tmem__ring_post(uint32_t *word, uint32_t val, uint32_t *sleeping,
                      uint32_t tag);

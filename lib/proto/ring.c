@@ -153,24 +153,35 @@ static uint32_t load(uint32_t *w)
     return atomic_load_explicit((_Atomic uint32_t *)w, memory_order_acquire);
 }
 
-int tmem__ring_wait(uint32_t *word, uint32_t old, uint32_t *sleeping,
-                    uint32_t tag, uint64_t spin_ns, uint64_t timeout_ns)
+/* Past a short pure spin it yields between checks: on a busy 2-CPU
+ * machine the peer we wait for may need this very CPU.  hold may be NULL
+ * (spin the whole max_ns). */
+bool tmem__ring_spin_while(uint32_t *word, uint32_t old, uint32_t *hold,
+                 uint32_t hold_val, uint64_t max_ns)
 {
     uint64_t start = tmem__now_ns(), spent = 0;
-    for (unsigned i = 0; spin_ns > 0; i++) {
+    for (unsigned i = 0; max_ns > 0; i++) {
         if (load(word) != old)
-            return 0;
+            return true;
+        if (hold && load(hold) != hold_val)
+            return false;
         cpu_relax();
         if ((i & 63) != 63)
             continue;
         spent = tmem__now_ns() - start;
-        if (spent >= spin_ns)
-            break;
-        /* Past a short pure spin, yield: on a busy 2-CPU machine the peer
-         * we wait for may need this very CPU. */
+        if (spent >= max_ns)
+            return false;
         if (spent >= SPIN_PURE_NS)
             sched_yield();
     }
+    return false;
+}
+
+int tmem__ring_wait(uint32_t *word, uint32_t old, uint32_t *sleeping,
+                    uint32_t tag, uint64_t spin_ns, uint64_t timeout_ns)
+{
+    if (tmem__ring_spin_while(word, old, NULL, 0, spin_ns))
+        return 0;
     _Atomic uint32_t *sl = (_Atomic uint32_t *)sleeping;
     atomic_store(sl, tag); /* seq_cst: pairs with tmem__ring_post */
     if (atomic_load((_Atomic uint32_t *)word) != old) {
