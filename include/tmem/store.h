@@ -97,6 +97,19 @@ int tmem_pool_destroy(tmem_client *c, int pool);
  * failure any previous page at that name has been removed. */
 int tmem_page_put(tmem_client *c, int pool, const tmem_oid *oid,
                   uint32_t index, const void *page);
+/* As tmem_page_put, for a page the caller packed (tmem_packed: its data
+ * and len; hash: the page's content hash, the low 32 bits of XXH3-64, as
+ * tmemd's tenants send them).  LZ4 data is stored as given when the
+ * client's codec is LZ4 (else decoded and compressed with the client's
+ * codec); a raw page is not compressed with LZ4 again.  The hash only
+ * chooses where dedup looks: a match is always the same bytes or the same
+ * decoded page.  LZ4 data that does not decode is not always caught here:
+ * reading that page back then fails with -EIO.  Returns as tmem_page_put,
+ * or TMEM_EINVAL for a bad encoding or length (LZ4: 1..3072 bytes, raw:
+ * 4096, fill: 0). */
+int tmem_page_put_packed(tmem_client *c, int pool, const tmem_oid *oid,
+                         uint32_t index, const tmem_packed *pk,
+                         const void *data, uint32_t hash);
 /* Reads a page into page[TMEM_PAGE_SIZE].  Returns 1 (found), 0 (miss) or
  * TMEM_ENODEV.  Private ephemeral pools: the page is removed when read. */
 int tmem_page_get(tmem_client *c, int pool, const tmem_oid *oid,

@@ -1,11 +1,54 @@
 /*
- * Decoding packed pages (see pack.h).
+ * Packing and unpacking pages (see pack.h).
  */
 #include "pack.h"
 
 #include <errno.h>
 #include <lz4.h>
 #include <string.h>
+
+#include <xxhash.h>
+
+_Static_assert(TMEM_PACK_STATE_SIZE >= sizeof(LZ4_stream_t),
+               "TMEM_PACK_STATE_SIZE below the LZ4 state");
+
+int tmem__fill_word(const void *page, uint32_t *w)
+{
+    const uint64_t *q = page;
+    uint64_t first = q[0];
+    if ((uint32_t)first != (uint32_t)(first >> 32))
+        return 0;
+    for (size_t i = 1; i < TMEM_PAGE_SIZE / 8; i++)
+        if (q[i] != first)
+            return 0;
+    *w = (uint32_t)first;
+    return 1;
+}
+
+uint32_t tmem__page_hash(const void *page)
+{
+    return (uint32_t)XXH3_64bits(page, TMEM_PAGE_SIZE);
+}
+
+void tmem__pack(const void *page, void *state, void *out, tmem_packed *pk,
+                uint32_t *hash)
+{
+    uint32_t w;
+    if (tmem__fill_word(page, &w)) {
+        *pk = (tmem_packed){.enc = TMEM_PACK_FILL, .fill = w};
+        *hash = 0;
+        return;
+    }
+    *hash = tmem__page_hash(page);
+    int n = LZ4_compress_fast_extState(state, page, out, TMEM_PAGE_SIZE,
+                                       TMEM_PACK_LZ4_MAX, 1);
+    if (n > 0) {
+        *pk = (tmem_packed){.enc = TMEM_PACK_LZ4, .len = (uint32_t)n};
+        return;
+    }
+    memcpy(out, page, TMEM_PAGE_SIZE);
+    *pk = (tmem_packed){.enc = TMEM_PACK_RAW, .len = TMEM_PAGE_SIZE};
+}
 
 #include <tmem/abi.h>
 

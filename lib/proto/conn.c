@@ -40,6 +40,10 @@
  * by ~70 us) and the rest is spun, so one tenant alone loses little. */
 #define CLI_BLOCK_MIN_NS 150000u
 #define CLI_WAKE_LEAD_NS 100000u
+/* The daemon's ring thread sleeps through a batch we take long to write
+ * (we pack puts: ~4 us a page); we wake it once the rest should take less
+ * than this (a wake-up takes ~70-100 us to run), not at every step. */
+#define CLI_WAKE_AHEAD_NS 120000u
 
 struct tmem__conn {
     int fd;
@@ -48,7 +52,10 @@ struct tmem__conn {
     bool has_ring;
     tmem__ring ring;
     uint32_t ns_per_entry[TMEM_OP_FLUSH_OBJECT + 1]; /* by the batch's op */
+    uint32_t fill_ns[TMEM_OP_FLUSH_OBJECT + 1]; /* writing one entry, ditto */
     unsigned char req[TMEM_MSG_REQ_MAX];
+    /* LZ4 state for packing puts: callers serialise, so one is enough */
+    _Alignas(8) unsigned char pack_state[TMEM_PACK_STATE_SIZE];
 };
 
 const char *tmem__conn_default_path(void)
@@ -224,22 +231,11 @@ static bool daemon_gone(tmem__conn *c)
 #define READY_STEP 8 /* entries per sq_ready update */
 
 /* Writes the entries, publishing progress so the daemon can start. */
-static void ring_fill(tmem__conn *c, const tmem__op *ops, uint32_t n)
+/* *avg moves a quarter of the way to v. */
+static void ewma(uint32_t *avg, uint64_t v)
 {
-    tmem__ring_hdr *h = c->ring.hdr;
-    for (uint32_t i = 0; i < n; i++) {
-        tmem__ring_sqe *e = &c->ring.sq[i];
-        e->op = ops[i].op;
-        e->pool = ops[i].pool;
-        e->index = ops[i].index;
-        e->slot = i;
-        memcpy(e->oid, ops[i].oid.oid, sizeof e->oid);
-        if (ops[i].op == TMEM_OP_PUT)
-            memcpy(tmem__ring_slot(&c->ring, i), ops[i].page, TMEM_PAGE_SIZE);
-        if ((i + 1) % READY_STEP == 0 || i + 1 == n)
-            tmem__ring_post(&h->sq_ready, i + 1, &h->srv_sleeping,
-                            TMEM_RING_W_SQ_READY);
-    }
+    v = *avg ? (3 * (uint64_t)*avg + v) / 4 : v;
+    *avg = v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
 }
 
 /* The kind of a batch, for its time per entry: its first op (0: bad). */
@@ -247,6 +243,41 @@ static unsigned kind_of(const tmem__op *ops)
 {
     unsigned op = ops[0].op;
     return op >= TMEM_OP_PUT && op <= TMEM_OP_FLUSH_OBJECT ? op : 0;
+}
+
+/* Writes the entries, raising sq_ready after the first, every READY_STEP
+ * and at the end.  A sleeping daemon is woken only once the rest should
+ * take less than CLI_WAKE_AHEAD_NS, and always at the end. */
+static void ring_fill(tmem__conn *c, const tmem__op *ops, uint32_t n)
+{
+    tmem__ring_hdr *h = c->ring.hdr;
+    uint32_t *per = &c->fill_ns[kind_of(ops)];
+    uint64_t t0 = tmem__now_ns();
+    for (uint32_t i = 0; i < n; i++) {
+        tmem__ring_sqe *e = &c->ring.sq[i];
+        e->op = ops[i].op;
+        e->pool = ops[i].pool;
+        e->index = ops[i].index;
+        e->slot = i;
+        memcpy(e->oid, ops[i].oid.oid, sizeof e->oid);
+        if (ops[i].op == TMEM_OP_PUT) {
+            /* compressed here, on our CPU, straight into the slot */
+            tmem_packed pk;
+            tmem__pack(ops[i].page, c->pack_state,
+                       tmem__ring_slot(&c->ring, i), &pk, &e->hash);
+            e->enc = pk.enc;
+            e->len = pk.len;
+            e->fill = pk.fill;
+        }
+        if (i != 0 && (i + 1) % READY_STEP != 0 && i + 1 != n)
+            continue;
+        if (i + 1 == n || (uint64_t)(n - i - 1) * *per < CLI_WAKE_AHEAD_NS)
+            tmem__ring_post(&h->sq_ready, i + 1, &h->srv_sleeping,
+                            TMEM_RING_W_SQ_READY);
+        else
+            atomic_store((_Atomic uint32_t *)&h->sq_ready, i + 1);
+    }
+    ewma(per, (tmem__now_ns() - t0) / n);
 }
 
 /* Takes the results of entries [from, to) out of the ring. */
@@ -322,11 +353,7 @@ static int ring_run(tmem__conn *c, tmem__op *ops, uint32_t n)
     int rc = ring_complete(c, ops, n, seq);
     atomic_store_explicit((_Atomic uint32_t *)&h->cq_taken, seq,
                           memory_order_release);
-    /* the moving average (1/4 weight) of this kind's time per entry */
-    uint64_t per = (tmem__now_ns() - t0) / n;
-    uint32_t *avg = &c->ns_per_entry[kind_of(ops)];
-    per = *avg ? (3 * (uint64_t)*avg + per) / 4 : per;
-    *avg = per > UINT32_MAX ? UINT32_MAX : (uint32_t)per;
+    ewma(&c->ns_per_entry[kind_of(ops)], (tmem__now_ns() - t0) / n);
     return rc;
 }
 

@@ -15,6 +15,9 @@
  *   [4096, +N*64)                   submission entries (tmem__ring_sqe)
  *   then, page aligned, N * 16      completion entries (tmem__ring_cqe)
  *   then, page aligned, N * 4096    page slots
+ * A PUT's page is in its slot packed by the tenant (tmem__pack: a fill
+ * word, LZ4 data or the raw page, with its content hash), so the tenant's
+ * CPU compresses it and the daemon stores the bytes.
  * A GET that found its page leaves it in its slot packed (tmem_packed,
  * include/tmem/abi.h: LZ4 data as stored, a raw page, or a fill word with
  * no bytes) and the completion entry says how; the tenant decodes it, so
@@ -40,7 +43,8 @@
 
 #include <tmem/abi.h>
 
-#define TMEM_PROTO_VERSION 2u /* 2: completion entries carry packed gets */
+#define TMEM_PROTO_VERSION 3u /* 2: completion entries carry packed gets,
+                                 3: submission entries carry packed puts */
 #define TMEM_PROTO_MAGIC 0x4d454d54u /* "TMEM" */
 
 /* ---- socket messages ---------------------------------------------------- */
@@ -186,7 +190,11 @@ typedef struct tmem__ring_sqe {
     uint32_t index;
     uint32_t slot; /* page slot for PUT/GET, < entries */
     uint64_t oid[3];
-    uint64_t reserved[3];
+    uint32_t enc;  /* PUT: TMEM_PACK_* of the slot's data (tmem__pack) */
+    uint32_t len;  /* ... bytes of it in the slot */
+    uint32_t fill; /* ... TMEM_PACK_FILL: the word */
+    uint32_t hash; /* ... tmem__page_hash of the page */
+    uint64_t reserved;
 } tmem__ring_sqe;
 
 /* One completion entry (16 bytes). */

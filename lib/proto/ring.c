@@ -129,6 +129,10 @@ int tmem__ring_sqe_fetch(const tmem__ring *r, uint32_t i, tmem__ring_sqe *out)
     out->slot = src->slot;
     for (int k = 0; k < 3; k++)
         out->oid[k] = src->oid[k];
+    out->enc = src->enc;
+    out->len = src->len;
+    out->fill = src->fill;
+    out->hash = src->hash;
     if (out->op < TMEM_OP_PUT || out->op > TMEM_OP_FLUSH_OBJECT)
         return -EINVAL;
     bool page = out->op == TMEM_OP_PUT || out->op == TMEM_OP_GET;

@@ -21,9 +21,8 @@
  */
 #include <errno.h>
 #include <malloc.h>
+#include <stdbool.h>
 #include <string.h>
-
-#include <xxhash.h>
 
 #include "common/mem.h"
 #include "common/thread_slot.h"
@@ -89,22 +88,6 @@ static tmem_blob ref_blob(uint32_t ref)
 static tmem_zent *ent_of(tmem_blobstore *bs, tmem_blob b)
 {
     return tmem__zalloc_ent(&bs->z[blob_shard(b)], blob_idx(b));
-}
-
-/* ---- fill pages ----------------------------------------------------- */
-
-/* Returns 1 and sets *word if the page is one 32-bit word repeated. */
-static int fill_word(const void *page, uint32_t *word)
-{
-    const uint64_t *q = page;
-    uint64_t first = q[0];
-    if ((uint32_t)first != (uint32_t)(first >> 32))
-        return 0;
-    for (size_t i = 1; i < TMEM_PAGE_SIZE / 8; i++)
-        if (q[i] != first)
-            return 0;
-    *word = (uint32_t)first;
-    return 1;
 }
 
 /* ---- create / destroy ----------------------------------------------- */
@@ -246,16 +229,43 @@ void tmem__blob_release(tmem_blobstore *bs, tmem_blob b)
 
 /* ---- put ------------------------------------------------------------ */
 
-struct match_ctx {
-    tmem_blobstore *bs;
+/* What a put stores: a raw page (compressed here with codec unless poor
+ * says that was tried already), or LZ4 bytes packed by the caller
+ * (page == NULL), with the hash of the page they decode to. */
+struct put_in {
     const void *page;
+    tmem_compress codec;
+    bool poor;
+    const void *z;
+    uint32_t zlen;
     uint32_t hash;
-    int err; /* TMEM_ENOMEM: a zstd context was missing, stop looking */
 };
 
+struct match_ctx {
+    tmem_blobstore *bs;
+    const struct put_in *in;
+    const void *raw; /* the new page decoded: in->page, or dec once filled */
+    char *dec;       /* TMEM_PAGE_SIZE of the caller's, for packed input */
+    int err; /* TMEM_ENOMEM: a zstd context was missing; -EINVAL: the
+                packed input does not decode; either stops the search */
+};
+
+/* Packed input: true when candidate e holds the very same LZ4 bytes. */
+static bool same_bytes(const tmem_zent *e, const struct put_in *in)
+{
+    char tmp[TMEM_PAGE_SIZE];
+    uint64_t loc = atomic_load_explicit(&e->loc, memory_order_relaxed);
+    if (TMEM_ZA_CODEC(loc) != TMEM_COMPRESS_LZ4 ||
+        TMEM_ZA_LEN(loc) != in->zlen)
+        return false;
+    return memcmp(tmem__zalloc_map(e, tmp), in->z, in->zlen) == 0;
+}
+
 /* Full compare of a candidate against the new page; takes a reference
- * when they are equal.  Called under the dedup lock.  Returns nonzero to
- * end the search (a match, or an error in m->err). */
+ * when they are equal.  Called under the dedup lock.  Packed input is
+ * compared as bytes first; only when those differ are both decoded (so a
+ * hash that lies costs a decode, and equal never means unequal pages).
+ * Returns nonzero to end the search (a match, or an error in m->err). */
 static int match_cb(void *ctx, uint32_t ref)
 {
     struct match_ctx *m = ctx;
@@ -263,14 +273,24 @@ static int match_cb(void *ctx, uint32_t ref)
     tmem_zpool *z = &m->bs->z[blob_shard(b)];
     tmem_zent *e = tmem__zalloc_ent(z, blob_idx(b));
     char page[TMEM_PAGE_SIZE];
-    if (e->hash != m->hash ||
+    if (e->hash != m->in->hash ||
         atomic_load_explicit(&e->ref, memory_order_relaxed) == 0)
         return 0;
     tmem__zalloc_rdlock(z);
-    int r = read_locked(e, page);
-    int same = r == 0 && memcmp(page, m->page, TMEM_PAGE_SIZE) == 0;
+    int r = 0, same = m->in->z && same_bytes(e, m->in);
+    if (!same && !m->raw) {
+        tmem_packed pk = {TMEM_PACK_LZ4, m->in->zlen, 0};
+        if (tmem__unpack(&pk, m->in->z, m->dec) < 0)
+            r = -EINVAL;
+        else
+            m->raw = m->dec;
+    }
+    if (!same && r == 0) {
+        r = read_locked(e, page);
+        same = r == 0 && memcmp(page, m->raw, TMEM_PAGE_SIZE) == 0;
+    }
     tmem__zalloc_rdunlock(z);
-    if (r == TMEM_ENOMEM) {
+    if (r == TMEM_ENOMEM || r == -EINVAL) {
         m->err = r;
         return 1;
     }
@@ -287,49 +307,48 @@ static void found(tmem_blobstore *bs, unsigned s, uint32_t ref, tmem_blob *out,
     *fl = TMEM_BLOB_PUT_DEDUP;
 }
 
-static uint32_t page_hash(tmem_blobstore *bs, const void *page)
+/* Compresses (unless packed already) and stores a page not found in the
+ * index. */
+static int store_new(tmem_blobstore *bs, struct match_ctx *m, tmem_blob *out,
+                     unsigned *fl)
 {
-    if (bs->force_hash)
-        return bs->forced_hash;
-    return (uint32_t)XXH3_64bits(page, TMEM_PAGE_SIZE);
-}
-
-/* Compresses and stores a page not found in the index. */
-static int store_new(tmem_blobstore *bs, const void *page, tmem_compress c,
-                     uint32_t h, tmem_blob *out, unsigned *fl)
-{
+    const struct put_in *in = m->in;
     char buf[TMEM_CODEC_MAX_OUT];
-    unsigned s = shard_self();
-    int n = tmem__codec_compress(c, page, buf);
-    if (n < 0)
-        return n;
-    const void *src = n > 0 ? buf : page;
-    uint32_t len = n > 0 ? (uint32_t)n : TMEM_PAGE_SIZE;
-    if (n == 0 && c != TMEM_COMPRESS_NONE) {
-        cnt_inc(&bs->cnt[s].compress_poor, 1);
-        *fl |= TMEM_BLOB_PUT_RAW;
+    unsigned s = shard_self(), codec = TMEM_COMPRESS_LZ4;
+    const void *src = in->z;
+    uint32_t len = in->zlen;
+    if (in->page) {
+        int n = in->poor ? 0 : tmem__codec_compress(in->codec, in->page, buf);
+        if (n < 0)
+            return n;
+        src = n > 0 ? buf : in->page;
+        len = n > 0 ? (uint32_t)n : TMEM_PAGE_SIZE;
+        codec = n > 0 ? (unsigned)in->codec : 0;
+        if (n == 0 && in->codec != TMEM_COMPRESS_NONE) {
+            cnt_inc(&bs->cnt[s].compress_poor, 1);
+            *fl |= TMEM_BLOB_PUT_RAW;
+        }
     }
-    uint32_t idx;
-    if (tmem__zalloc_store(&bs->z[s], src, len, n > 0 ? (unsigned)c : 0, h,
-                           &idx) < 0)
+    uint32_t idx, h = in->hash;
+    if (tmem__zalloc_store(&bs->z[s], src, len, codec, h, &idx) < 0)
         return TMEM_ENOMEM;
     /* Look again under the lock: a thread putting the same page since our
      * first look must not leave two copies (dedup stays exact). */
-    struct match_ctx m = {bs, page, h, 0};
     tmem_dedup *d = &bs->d[h >> 28];
     tmem__dedup_lock(d);
-    uint32_t ref = tmem__dedup_find_locked(d, h, match_cb, &m);
+    m->err = 0;
+    uint32_t ref = tmem__dedup_find_locked(d, h, match_cb, m);
     int r = 0;
-    if (!ref || m.err)
+    if (!ref || m->err)
         r = tmem__dedup_insert_locked(d, h, ref_of(s, idx), hash_cb, bs);
     tmem__dedup_unlock(d);
-    if (r < 0 || (ref && !m.err)) {
+    if (r < 0 || (ref && !m->err)) {
         atomic_store(&tmem__zalloc_ent(&bs->z[s], idx)->ref, 0);
         tmem__zalloc_free(&bs->z[s], idx);
     }
     if (r < 0)
         return TMEM_ENOMEM;
-    if (ref && !m.err) {
+    if (ref && !m->err) {
         found(bs, s, ref, out, fl);
         return 0;
     }
@@ -338,37 +357,99 @@ static int store_new(tmem_blobstore *bs, const void *page, tmem_compress c,
     return 0;
 }
 
+/* Looks for the content in the index, else stores it.  Returns 0,
+ * TMEM_ENOMEM, or -EINVAL (packed input that does not decode, found while
+ * comparing with a candidate). */
+static int put_in(tmem_blobstore *bs, struct put_in *in, tmem_blob *out,
+                  unsigned *fl)
+{
+    unsigned s = shard_self();
+    char dec[TMEM_PAGE_SIZE];
+    if (bs->force_hash)
+        in->hash = bs->forced_hash;
+    struct match_ctx m = {bs, in, in->page, dec, 0};
+    tmem_dedup *d = &bs->d[in->hash >> 28];
+    tmem__dedup_lock(d);
+    uint32_t ref = tmem__dedup_find_locked(d, in->hash, match_cb, &m);
+    tmem__dedup_unlock(d);
+    int r = m.err;
+    if (r == 0 && ref) {
+        found(bs, s, ref, out, fl);
+        return 0;
+    }
+    if (r == 0)
+        r = store_new(bs, &m, out, fl);
+    if (r == TMEM_ENOMEM)
+        cnt_inc(&bs->cnt[s].alloc_failed, 1);
+    return r;
+}
+
+/* A fill value for word w. */
+static tmem_blob fill_blob(tmem_blobstore *bs, uint32_t w, unsigned *fl)
+{
+    cnt_inc(&bs->cnt[shard_self()].fill_puts, 1);
+    *fl = TMEM_BLOB_PUT_FILL;
+    return (uint64_t)w << 32 | TMEM_BLOB_FILL_TAG;
+}
+
 int tmem__blob_put(tmem_blobstore *bs, const void *page, tmem_compress codec,
                    tmem_blob *out, unsigned *flags)
 {
-    unsigned fl = 0, s = shard_self();
+    unsigned fl = 0;
     uint32_t word;
     int r = 0;
-    if (fill_word(page, &word)) {
-        cnt_inc(&bs->cnt[s].fill_puts, 1);
-        *out = (uint64_t)word << 32 | TMEM_BLOB_FILL_TAG;
-        fl = TMEM_BLOB_PUT_FILL;
-        goto out;
+    if (tmem__fill_word(page, &word)) {
+        *out = fill_blob(bs, word, &fl);
+    } else {
+        struct put_in in = {.page = page, .codec = codec,
+                            .hash = tmem__page_hash(page)};
+        r = put_in(bs, &in, out, &fl);
     }
-    uint32_t h = page_hash(bs, page);
-    struct match_ctx m = {bs, page, h, 0};
-    tmem_dedup *d = &bs->d[h >> 28];
-    tmem__dedup_lock(d);
-    uint32_t ref = tmem__dedup_find_locked(d, h, match_cb, &m);
-    tmem__dedup_unlock(d);
-    if (m.err) {
-        r = m.err;
-        cnt_inc(&bs->cnt[s].alloc_failed, 1);
-        goto out;
+    if (flags && r == 0)
+        *flags = fl;
+    return r;
+}
+
+int tmem__blob_put_packed(tmem_blobstore *bs, const tmem_packed *pk,
+                          const void *data, uint32_t hash, tmem_compress codec,
+                          tmem_blob *out, unsigned *flags)
+{
+    char page[TMEM_PAGE_SIZE];
+    unsigned fl = 0;
+    int r;
+    switch (pk->enc) {
+    case TMEM_PACK_FILL:
+        if (pk->len != 0)
+            return -EINVAL;
+        *out = fill_blob(bs, pk->fill, &fl);
+        r = 0;
+        break;
+    case TMEM_PACK_RAW: {
+        if (pk->len != TMEM_PAGE_SIZE)
+            return -EINVAL;
+        /* LZ4 was tried with our bound: do not try it again */
+        struct put_in in = {.page = data, .codec = codec,
+                            .poor = codec == TMEM_COMPRESS_LZ4,
+                            .hash = tmem__page_hash(data)};
+        r = put_in(bs, &in, out, &fl);
+        break;
     }
-    if (ref) {
-        found(bs, s, ref, out, &fl);
-        goto out;
+    case TMEM_PACK_LZ4: {
+        if (pk->len == 0 || pk->len > TMEM_CODEC_MAX_OUT)
+            return -EINVAL;
+        if (codec == TMEM_COMPRESS_LZ4) {
+            struct put_in in = {.z = data, .zlen = pk->len, .hash = hash};
+            r = put_in(bs, &in, out, &fl);
+            break;
+        }
+        /* another codec for this client: decode, then as a raw page */
+        if (tmem__unpack(pk, data, page) < 0)
+            return -EINVAL;
+        return tmem__blob_put(bs, page, codec, out, flags);
     }
-    r = store_new(bs, page, codec, h, out, &fl);
-    if (r < 0)
-        cnt_inc(&bs->cnt[s].alloc_failed, 1);
-out:
+    default:
+        return -EINVAL;
+    }
     if (flags && r == 0)
         *flags = fl;
     return r;

@@ -63,6 +63,19 @@ void tmem__blobstore_destroy(tmem_blobstore *bs);
  * and *flags (TMEM_BLOB_PUT_*; may be NULL), or TMEM_ENOMEM. */
 int tmem__blob_put(tmem_blobstore *bs, const void *page, tmem_compress codec,
                    tmem_blob *out, unsigned *flags);
+/* As tmem__blob_put for a page the caller packed (tmem__pack): fill and
+ * raw pages as above (a raw one is not compressed with LZ4 again); LZ4
+ * bytes, for an LZ4 codec, are stored as given under hash (the caller's
+ * tmem__page_hash of the page), for another codec decoded and stored as
+ * a raw page would be.  Dedup stays exact whatever hash claims: a
+ * candidate matches only with the same bytes or, decoded, the same page.
+ * LZ4 bytes are not decoded otherwise: data that does not decode makes
+ * later reads of this blob fail with -EIO.  Returns as tmem__blob_put,
+ * or -EINVAL for an encoding or length out of bounds, or LZ4 data found
+ * not to decode. */
+int tmem__blob_put_packed(tmem_blobstore *bs, const tmem_packed *pk,
+                          const void *data, uint32_t hash, tmem_compress codec,
+                          tmem_blob *out, unsigned *flags);
 /* Writes the page content of b into page[TMEM_PAGE_SIZE].  The caller holds
  * a reference.  Returns 0, or -EIO if stored data fails to decompress, or
  * TMEM_ENOMEM if this thread's zstd context could not be allocated (the

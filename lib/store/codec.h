@@ -9,10 +9,13 @@
 
 #include <tmem/store.h>
 
+#include "common/pack.h"
+
 /* A page whose compressed form would exceed this is stored raw: above 3/4
  * of a page compression saves under 25% while every read still pays the
- * decompression; zram's "huge class" cut is about the same. */
-#define TMEM_CODEC_MAX_OUT (TMEM_PAGE_SIZE * 3 / 4)
+ * decompression; zram's "huge class" cut is about the same.  Tenants that
+ * pack their own pages use the same bound. */
+#define TMEM_CODEC_MAX_OUT TMEM_PACK_LZ4_MAX
 
 /* Compresses page[TMEM_PAGE_SIZE] into dst[TMEM_CODEC_MAX_OUT].  Returns
  * the compressed size (> 0), 0 if it would not fit (store raw), or

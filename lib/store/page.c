@@ -179,15 +179,23 @@ static int install(tmem_pool *p, tmem_client *c, const tmem_oid *oid,
     return 0;
 }
 
-int tmem_page_put(tmem_client *c, int pool, const tmem_oid *oid,
-                  uint32_t index, const void *page)
+/* A put's content: a raw page, or one packed by the caller. */
+struct put_src {
+    const void *page; /* raw page, or NULL */
+    const tmem_packed *pk;
+    const void *data;
+    uint32_t hash;
+};
+
+static int put_src(tmem_client *c, int pool, const tmem_oid *oid,
+                   uint32_t index, const struct put_src *src)
 {
     tmem_store *s = c->store;
     int r;
     scnt_add(&s->st.total_ops, 1);
     pthread_rwlock_rdlock(&c->lock);
     tmem_pool *p = pool_of(c, pool);
-    if (!p || !oid || !page) {
+    if (!p || !oid || !(src->page || (src->pk && src->data))) {
         cnt_add(&s->st.errored_ops, 1);
         r = p ? TMEM_EINVAL : TMEM_ENODEV;
         goto out_unlock;
@@ -205,8 +213,15 @@ int tmem_page_put(tmem_client *c, int pool, const tmem_oid *oid,
         goto out_unlock;
     }
     tmem_blob b;
-    r = tmem__blob_put(s->blobs, page,
-                       (tmem_compress)atomic_load(&c->compress), &b, NULL);
+    tmem_compress codec = (tmem_compress)atomic_load(&c->compress);
+    r = src->page ? tmem__blob_put(s->blobs, src->page, codec, &b, NULL)
+                  : tmem__blob_put_packed(s->blobs, src->pk, src->data,
+                                          src->hash, codec, &b, NULL);
+    if (r == -EINVAL) {
+        cnt_add(&s->st.errored_ops, 1);
+        r = put_fail(p, oid, index, TMEM_EINVAL);
+        goto out_unlock;
+    }
     if (r < 0) {
         cnt_add(&s->st.reject_nomem, 1);
         cnt_add(&p->st.puts_nomem, 1);
@@ -252,6 +267,21 @@ int tmem_page_put(tmem_client *c, int pool, const tmem_oid *oid,
 out_unlock:
     pthread_rwlock_unlock(&c->lock);
     return r;
+}
+
+int tmem_page_put(tmem_client *c, int pool, const tmem_oid *oid,
+                  uint32_t index, const void *page)
+{
+    struct put_src src = {.page = page};
+    return put_src(c, pool, oid, index, &src);
+}
+
+int tmem_page_put_packed(tmem_client *c, int pool, const tmem_oid *oid,
+                         uint32_t index, const tmem_packed *pk,
+                         const void *data, uint32_t hash)
+{
+    struct put_src src = {.pk = pk, .data = data, .hash = hash};
+    return put_src(c, pool, oid, index, &src);
 }
 
 /* Under the shard lock: takes the page out of (pool, oid, index) for an

@@ -292,7 +292,9 @@ int main(int argc, char **argv)
     tmem_store_config_init(&cfg);
     cfg.budget_bytes = o.budget;
     cfg.compress = o.compress;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     struct tmemd d = {.uid = geteuid(),
+                      .ncpu = ncpu > 0 ? (int)ncpu : 1,
                       .lock = PTHREAD_MUTEX_INITIALIZER,
                       .drained = PTHREAD_COND_INITIALIZER};
     int rc = tmem_store_create(&cfg, &d.store);

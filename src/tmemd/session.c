@@ -29,6 +29,12 @@
  * the next batch usually follows at once: spin up to this long more before
  * the usual spin-then-sleep, rather than pay a ~100 us wake-up. */
 #define SRV_TAKE_SPIN_NS 1000000
+/* Within a batch, while the tenant is expected to take this long or more
+ * to write the entries still missing (it packs puts: ~4 us a page), the
+ * ring thread sleeps at once instead of spinning: the tenant wakes it
+ * when little is left (conn.c, CLI_WAKE_AHEAD_NS), so its CPU goes to
+ * tenants meanwhile. */
+#define SRV_BLOCK_MIN_NS 150000u
 #define SEND_TIMEOUT_S 5
 #define CQ_READY_STEP 8 /* results published per cq_ready update */
 
@@ -138,10 +144,12 @@ static void h_page(struct tmemd_session *s, const tmem__req *q, int *passfd,
 
 /* ---- the ring ------------------------------------------------------------ */
 
-/* Waits until entry i is written (sq_ready > i); after a wait, *t is
- * the time it ended.  Returns false when the session is stopping. */
+/* Waits until entry i of count is written (sq_ready > i); after a wait,
+ * *t is the time it ended.  per: the expected time the tenant takes per
+ * entry.  Returns false when the session is stopping. */
 static bool ring_entry_ready(struct tmemd_session *s, uint32_t i,
-                             uint32_t *ready, uint64_t *t)
+                             uint32_t count, uint32_t per, uint32_t *ready,
+                             uint64_t *t)
 {
     tmem__ring_hdr *h = s->ring.hdr;
     while (*ready <= i) {
@@ -152,11 +160,41 @@ static bool ring_entry_ready(struct tmemd_session *s, uint32_t i,
         }
         if (atomic_load(&s->ring_stop))
             return false;
+        uint32_t left = count > cur ? count - cur : 0;
+        bool block = (uint64_t)left * per >= SRV_BLOCK_MIN_NS &&
+                     2 * atomic_load_explicit(&s->d->rings_busy,
+                                              memory_order_relaxed) >
+                         s->d->ncpu;
         tmem__ring_wait(&h->sq_ready, cur, &h->srv_sleeping,
-                        TMEM_RING_W_SQ_READY, SRV_SPIN_NS, SRV_WAIT_NS);
+                        TMEM_RING_W_SQ_READY, block ? 0 : SRV_SPIN_NS,
+                        SRV_WAIT_NS);
         *t = tmem__now_ns();
     }
     return true;
+}
+
+/* A ring PUT: the tenant packed the page (tmem__pack).  Its bytes are
+ * copied once out of the slot (the tenant may rewrite it under us), then
+ * stored as they are; the store checks the encoding and length. */
+static int ring_put(struct tmemd_session *s, const tmem__ring_sqe *e)
+{
+    if (!pool_ok(e->pool))
+        return -ENODEV;
+    if (e->len > TMEM_PAGE_SIZE)
+        return -EINVAL;
+    memcpy(s->ring_page, tmem__ring_slot(&s->ring, e->slot), e->len);
+    tmem_oid o;
+    memcpy(o.oid, e->oid, sizeof o.oid);
+    tmem_packed pk = {.enc = e->enc, .len = e->len, .fill = e->fill};
+    return tmem_page_put_packed(s->client, e->pool, &o, e->index, &pk,
+                                s->ring_page, e->hash);
+}
+
+/* *avg moves a quarter of the way to v. */
+static void ewma(uint32_t *avg, uint64_t v)
+{
+    v = *avg ? (3 * (uint64_t)*avg + v) / 4 : v;
+    *avg = v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
 }
 
 /* Runs a batch.  Entries run back to back, so one clock read per entry
@@ -165,25 +203,30 @@ static void ring_batch(struct tmemd_session *s, uint32_t count)
 {
     tmem__ring *rg = &s->ring;
     uint64_t t0 = tmem__now_ns(), t = t0;
-    uint32_t ready = 0;
+    uint32_t ready = 0, kind = 0, *per = &s->fill_ns[0];
+    bool paced = false;
     for (uint32_t i = 0; i < count; i++) {
-        if (!ring_entry_ready(s, i, &ready, &t))
+        if (!ring_entry_ready(s, i, count, i ? *per : 0, &ready, &t))
             return;
+        if (ready >= count && !paced && kind) { /* the tenant's pace */
+            ewma(per, (tmem__now_ns() - t0) / count);
+            paced = true;
+        }
         tmem__ring_sqe e;
         tmem_packed pk = {0};
         int rc = tmem__ring_sqe_fetch(rg, i, &e);
+        if (i == 0 && rc == 0) {
+            kind = e.op;
+            per = &s->fill_ns[kind];
+        }
         if (rc == 0) {
-            void *slot = NULL; /* the slot is valid for PUT and GET only */
-            if (e.op == TMEM_OP_PUT) {
-                /* copy once: the tenant may rewrite the slot under us */
-                memcpy(s->ring_page, tmem__ring_slot(rg, e.slot),
-                       TMEM_PAGE_SIZE);
-                slot = s->ring_page;
-            } else if (e.op == TMEM_OP_GET) {
-                slot = tmem__ring_slot(rg, e.slot);
-            }
-            /* a GET is left packed: the tenant decodes it */
-            rc = page_op(s->client, e.op, e.pool, e.oid, e.index, slot, &pk);
+            if (e.op == TMEM_OP_PUT)
+                rc = ring_put(s, &e);
+            else /* a GET is left packed in its slot: the tenant decodes it */
+                rc = page_op(s->client, e.op, e.pool, e.oid, e.index,
+                             e.op == TMEM_OP_GET ? tmem__ring_slot(rg, e.slot)
+                                                 : NULL,
+                             &pk);
             uint64_t now = tmem__now_ns();
             tmemd_lat_record(op_lat[e.op], now - t);
             t = now;
@@ -199,16 +242,18 @@ static void ring_batch(struct tmemd_session *s, uint32_t count)
 
 /* Waits for the batch after `last`.  Right after a batch (fresh), while
  * the tenant has not yet taken its results, it spins (bounded): the next
- * batch usually follows at once.  Then spin-then-sleep as usual. */
-static void wait_next(tmem__ring_hdr *h, uint32_t last, bool fresh)
+ * batch usually follows at once.  Then spin-then-sleep as usual.  Returns
+ * true when the next batch came during that first spin. */
+static bool wait_next(tmem__ring_hdr *h, uint32_t last, bool fresh)
 {
     uint32_t taken = atomic_load((_Atomic uint32_t *)&h->cq_taken);
     if (fresh && taken != last &&
         tmem__ring_spin_while(&h->sq_seq, last, &h->cq_taken, taken,
                               SRV_TAKE_SPIN_NS))
-        return;
+        return true;
     tmem__ring_wait(&h->sq_seq, last, &h->srv_sleeping, TMEM_RING_W_SQ_SEQ,
                     SRV_SPIN_NS, SRV_WAIT_NS);
+    return false;
 }
 
 static void *ring_main(void *arg)
@@ -217,23 +262,34 @@ static void *ring_main(void *arg)
     tmem__ring_hdr *h = s->ring.hdr;
     uint32_t last = s->ring_seq0;
     bool fresh = false; /* a batch just ended */
+    bool busy = false;  /* counted in rings_busy: from a batch until an
+                           idle wait */
     while (!atomic_load(&s->ring_stop)) {
         uint32_t cur = atomic_load((_Atomic uint32_t *)&h->sq_seq);
         if (cur == last) {
-            wait_next(h, last, fresh);
+            if (!wait_next(h, last, fresh) && busy) {
+                atomic_fetch_sub(&s->d->rings_busy, 1);
+                busy = false;
+            }
             fresh = false;
             continue;
         }
         uint32_t count = *(volatile uint32_t *)&h->sq_count; /* read once */
         int st = tmem__ring_count_check(&s->ring, count);
-        if (st == 0)
+        if (st == 0) {
+            if (!busy)
+                atomic_fetch_add(&s->d->rings_busy, 1);
+            busy = true;
             ring_batch(s, count);
+        }
         h->cq_status = st;
         tmem__ring_post(&h->cq_seq, cur, &h->cli_sleeping,
                         TMEM_RING_W_CQ_SEQ);
         last = cur;
         fresh = true;
     }
+    if (busy)
+        atomic_fetch_sub(&s->d->rings_busy, 1);
     return NULL;
 }
 

@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <proto/conn.h>
 #include <proto/proto.h>
 #include <tmem/store.h>
 
@@ -36,6 +37,11 @@ struct tmemd {
     struct tmemd_session *sessions;
     int nsessions;
     atomic_int stopping;
+    /* ring threads inside a batch now, and the CPUs we may run on: each
+     * busy ring has its tenant busy too, so past ncpu / 2 of them a
+     * waiting ring thread sleeps rather than spins (session.c) */
+    _Alignas(64) atomic_int rings_busy;
+    int ncpu;
 };
 
 struct tmemd_session {
@@ -51,6 +57,9 @@ struct tmemd_session {
     tmem__ring ring;
     pthread_t ring_thr;
     uint32_t ring_seq0; /* sq_seq when the ring was set up */
+    /* moving average of the time the tenant takes to write one entry,
+     * by the batch's first op (ring thread only) */
+    uint32_t fill_ns[TMEM_OP_FLUSH_OBJECT + 1];
     atomic_int ring_stop;
     struct tmemd_session *next, *prev; /* tmemd.sessions, under tmemd.lock */
     unsigned char req[TMEM_MSG_REQ_MAX];

@@ -241,6 +241,17 @@ static int ring_kick(tmem__ring *r, uint32_t count)
     return -ETIMEDOUT;
 }
 
+/* Writes a packed put of page into entry e's slot, as the library does. */
+static void ring_put_entry(tmem__ring *r, tmem__ring_sqe *e, const void *page)
+{
+    static _Alignas(8) unsigned char state[TMEM_PACK_STATE_SIZE];
+    tmem_packed pk;
+    tmem__pack(page, state, tmem__ring_slot(r, e->slot), &pk, &e->hash);
+    e->enc = pk.enc;
+    e->len = pk.len;
+    e->fill = pk.fill;
+}
+
 static int raw_with_ring(world *w, tmem__ring *r, int *pool)
 {
     int fd = th_raw(&w->d), m;
@@ -261,10 +272,44 @@ TEST(tmemd_hostile_ring_entries)
     tmem__ring r;
     int pool, fd = raw_with_ring(&w, &r, &pool);
     tmem__ring_sqe *e = &r.sq[0];
+    unsigned char fill[TMEM_PAGE_SIZE];
+    memset(fill, 0x5a, TMEM_PAGE_SIZE);
     *e = (tmem__ring_sqe){.op = TMEM_OP_PUT, .pool = pool, .slot = 0};
-    memset(tmem__ring_slot(&r, 0), 0x5a, TMEM_PAGE_SIZE);
+    ring_put_entry(&r, e, fill);
+    ASSERT_EQ(e->enc, TMEM_PACK_FILL);
     ASSERT_EQ(ring_kick(&r, 1), 0);
     ASSERT_EQ(r.cq[0].result, 1);
+    /* packed puts with a bad encoding or length: that entry fails */
+    uint32_t bad[][2] = {{9, 0},
+                         {TMEM_PACK_RAW, 100},
+                         {TMEM_PACK_FILL, 8},
+                         {TMEM_PACK_LZ4, 0},
+                         {TMEM_PACK_LZ4, TMEM_PAGE_SIZE},
+                         {TMEM_PACK_LZ4, UINT32_MAX}};
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        *e = (tmem__ring_sqe){.op = TMEM_OP_PUT, .pool = pool, .index = 9,
+                              .enc = bad[k][0], .len = bad[k][1]};
+        ASSERT_EQ(ring_kick(&r, 1), 0);
+        ASSERT_EQ(r.cq[0].result, -EINVAL);
+    }
+    /* LZ4 bytes that do not decode: stored, and the tenant's own decode
+     * of them fails */
+    *e = (tmem__ring_sqe){.op = TMEM_OP_PUT, .pool = pool, .index = 10,
+                          .enc = TMEM_PACK_LZ4, .len = 64, .hash = 77};
+    memset(tmem__ring_slot(&r, 0), 0xff, 64);
+    ASSERT_EQ(ring_kick(&r, 1), 0);
+    ASSERT_EQ(r.cq[0].result, 1);
+    e->op = TMEM_OP_GET;
+    ASSERT_EQ(ring_kick(&r, 1), 0);
+    ASSERT_EQ(r.cq[0].result, 1);
+    {
+        tmem_packed pk = {r.cq[0].enc, r.cq[0].len, r.cq[0].fill};
+        unsigned char out[TMEM_PAGE_SIZE];
+        ASSERT_EQ(pk.enc, TMEM_PACK_LZ4);
+        ASSERT_EQ(tmem__unpack(&pk, tmem__ring_slot(&r, 0), out), -EIO);
+    }
+    *e = (tmem__ring_sqe){.op = TMEM_OP_PUT, .pool = pool, .slot = 0};
+    ring_put_entry(&r, e, fill);
     ASSERT_EQ(ring_kick(&r, 0), -EINVAL); /* empty batch */
     ASSERT_EQ(ring_kick(&r, 9), -EINVAL); /* count > entries */
     ASSERT_EQ(ring_kick(&r, 1u << 31), -EINVAL);
@@ -299,7 +344,7 @@ TEST(tmemd_hostile_ring_entries)
     }
     for (uint32_t k = 0; k < 2; k++) {
         *e = (tmem__ring_sqe){.op = TMEM_OP_PUT, .pool = pool, .index = k + 1};
-        memcpy(tmem__ring_slot(&r, 0), want[k], TMEM_PAGE_SIZE);
+        ring_put_entry(&r, e, want[k]);
         ASSERT_EQ(ring_kick(&r, 1), 0);
         ASSERT_EQ(r.cq[0].result, 1);
         e->op = TMEM_OP_GET;
