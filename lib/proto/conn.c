@@ -231,13 +231,6 @@ static bool daemon_gone(tmem__conn *c)
 #define READY_STEP 8 /* entries per sq_ready update */
 
 /* Writes the entries, publishing progress so the daemon can start. */
-/* *avg moves a quarter of the way to v. */
-static void ewma(uint32_t *avg, uint64_t v)
-{
-    v = *avg ? (3 * (uint64_t)*avg + v) / 4 : v;
-    *avg = v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
-}
-
 /* The kind of a batch, for its time per entry: its first op (0: bad). */
 static unsigned kind_of(const tmem__op *ops)
 {
@@ -277,7 +270,7 @@ static void ring_fill(tmem__conn *c, const tmem__op *ops, uint32_t n)
         else
             atomic_store((_Atomic uint32_t *)&h->sq_ready, i + 1);
     }
-    ewma(per, (tmem__now_ns() - t0) / n);
+    tmem__ewma(per, (tmem__now_ns() - t0) / n);
 }
 
 /* Takes the results of entries [from, to) out of the ring. */
@@ -353,7 +346,7 @@ static int ring_run(tmem__conn *c, tmem__op *ops, uint32_t n)
     int rc = ring_complete(c, ops, n, seq);
     atomic_store_explicit((_Atomic uint32_t *)&h->cq_taken, seq,
                           memory_order_release);
-    ewma(&c->ns_per_entry[kind_of(ops)], (tmem__now_ns() - t0) / n);
+    tmem__ewma(&c->ns_per_entry[kind_of(ops)], (tmem__now_ns() - t0) / n);
     return rc;
 }
 

@@ -271,6 +271,13 @@ bool tmem__ring_spin_while(uint32_t *word, uint32_t old, uint32_t *hold,
 void tmem__ring_post(uint32_t *word, uint32_t val, uint32_t *sleeping,
                      uint32_t tag);
 
+/* A moving average of times: *avg moves a quarter of the way to v. */
+static inline void tmem__ewma(uint32_t *avg, uint64_t v)
+{
+    v = *avg ? (3 * (uint64_t)*avg + v) / 4 : v;
+    *avg = v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+}
+
 /* Wakes a sleeper on *word without changing it (used to stop a thread). */
 void tmem__ring_wake(uint32_t *word);
 

@@ -360,8 +360,8 @@ static int store_new(tmem_blobstore *bs, struct match_ctx *m, tmem_blob *out,
 /* Looks for the content in the index, else stores it.  Returns 0,
  * TMEM_ENOMEM, or -EINVAL (packed input that does not decode, found while
  * comparing with a candidate). */
-static int put_in(tmem_blobstore *bs, struct put_in *in, tmem_blob *out,
-                  unsigned *fl)
+static int put_content(tmem_blobstore *bs, struct put_in *in,
+                       tmem_blob *out, unsigned *fl)
 {
     unsigned s = shard_self();
     char dec[TMEM_PAGE_SIZE];
@@ -403,7 +403,7 @@ int tmem__blob_put(tmem_blobstore *bs, const void *page, tmem_compress codec,
     } else {
         struct put_in in = {.page = page, .codec = codec,
                             .hash = tmem__page_hash(page)};
-        r = put_in(bs, &in, out, &fl);
+        r = put_content(bs, &in, out, &fl);
     }
     if (flags && r == 0)
         *flags = fl;
@@ -431,7 +431,7 @@ int tmem__blob_put_packed(tmem_blobstore *bs, const tmem_packed *pk,
         struct put_in in = {.page = data, .codec = codec,
                             .poor = codec == TMEM_COMPRESS_LZ4,
                             .hash = tmem__page_hash(data)};
-        r = put_in(bs, &in, out, &fl);
+        r = put_content(bs, &in, out, &fl);
         break;
     }
     case TMEM_PACK_LZ4: {
@@ -439,7 +439,7 @@ int tmem__blob_put_packed(tmem_blobstore *bs, const tmem_packed *pk,
             return -EINVAL;
         if (codec == TMEM_COMPRESS_LZ4) {
             struct put_in in = {.z = data, .zlen = pk->len, .hash = hash};
-            r = put_in(bs, &in, out, &fl);
+            r = put_content(bs, &in, out, &fl);
             break;
         }
         /* another codec for this client: decode, then as a raw page */

@@ -190,13 +190,6 @@ static int ring_put(struct tmemd_session *s, const tmem__ring_sqe *e)
                                 s->ring_page, e->hash);
 }
 
-/* *avg moves a quarter of the way to v. */
-static void ewma(uint32_t *avg, uint64_t v)
-{
-    v = *avg ? (3 * (uint64_t)*avg + v) / 4 : v;
-    *avg = v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
-}
-
 /* Runs a batch.  Entries run back to back, so one clock read per entry
  * times it (from the previous entry's end, or the end of a wait). */
 static void ring_batch(struct tmemd_session *s, uint32_t count)
@@ -209,7 +202,7 @@ static void ring_batch(struct tmemd_session *s, uint32_t count)
         if (!ring_entry_ready(s, i, count, i ? *per : 0, &ready, &t))
             return;
         if (ready >= count && !paced && kind) { /* the tenant's pace */
-            ewma(per, (tmem__now_ns() - t0) / count);
+            tmem__ewma(per, (tmem__now_ns() - t0) / count);
             paced = true;
         }
         tmem__ring_sqe e;
