@@ -50,6 +50,7 @@
 #include "client/json.h"
 #include "cmds.h"
 #include "common/corpus.h"
+#include "opt_table.h"
 #include "proto/conn.h"
 
 #define MAX_CLIENTS 64
@@ -67,56 +68,41 @@ struct dopts {
 
 /* ---- options: one table ------------------------------------------------- */
 
-static int opt_int(const char *v, int lo, int hi, int *out)
+static int o_corpus(void *o, const char *v)
 {
-    char *end;
-    errno = 0;
-    long n = strtol(v, &end, 10);
-    if (errno || end == v || *end || n < lo || n > hi)
-        return TMEM_EINVAL;
-    *out = (int)n;
+    ((struct dopts *)o)->corpus = v;
+    return 0;
+}
+static int o_clients(void *o, const char *v)
+{
+    return opt_int(v, 1, MAX_CLIENTS, &((struct dopts *)o)->clients);
+}
+static int o_batch(void *o, const char *v)
+{
+    return opt_int(v, 1, MAX_BATCH, &((struct dopts *)o)->batch);
+}
+static int o_rounds(void *o, const char *v)
+{
+    return opt_int(v, 1, 100, &((struct dopts *)o)->rounds);
+}
+static int o_repeat(void *o, const char *v)
+{
+    return opt_int(v, 1, MAX_REPEAT, &((struct dopts *)o)->repeat);
+}
+static int o_json(void *o, const char *v)
+{
+    (void)v;
+    ((struct dopts *)o)->json = true;
+    return 0;
+}
+static int o_help(void *o, const char *v)
+{
+    (void)v;
+    ((struct dopts *)o)->help = true;
     return 0;
 }
 
-static int o_corpus(struct dopts *o, const char *v)
-{
-    o->corpus = v;
-    return 0;
-}
-static int o_clients(struct dopts *o, const char *v)
-{
-    return opt_int(v, 1, MAX_CLIENTS, &o->clients);
-}
-static int o_batch(struct dopts *o, const char *v)
-{
-    return opt_int(v, 1, MAX_BATCH, &o->batch);
-}
-static int o_rounds(struct dopts *o, const char *v)
-{
-    return opt_int(v, 1, 100, &o->rounds);
-}
-static int o_repeat(struct dopts *o, const char *v)
-{
-    return opt_int(v, 1, MAX_REPEAT, &o->repeat);
-}
-static int o_json(struct dopts *o, const char *v)
-{
-    (void)v;
-    o->json = true;
-    return 0;
-}
-static int o_help(struct dopts *o, const char *v)
-{
-    (void)v;
-    o->help = true;
-    return 0;
-}
-
-static const struct dopt {
-    const char *name, *arg;
-    int (*set)(struct dopts *, const char *);
-    const char *help;
-} dopts_table[] = {
+static const struct opt_spec dopts_table[] = {
     {"--corpus", "FILE", o_corpus,
      "4 KiB pages, raw or .zst (default: the"
      " shared corpus)"},
@@ -136,41 +122,16 @@ static void dusage(FILE *f)
                "[options]\n\nPuts and gets the corpus through tmemd from N "
                "tenant processes in batches,\nand the same batches on an "
                "embedded store, in one run.\n\noptions:\n");
-    for (size_t i = 0; i < NDOPTS; i++) {
-        char left[48];
-        snprintf(left, sizeof left, "%s%s%s", dopts_table[i].name,
-                 dopts_table[i].arg ? " " : "",
-                 dopts_table[i].arg ? dopts_table[i].arg : "");
-        fprintf(f, "  %-20s %s\n", left, dopts_table[i].help);
-    }
+    opt_usage(f, dopts_table, NDOPTS, 20);
 }
 
 static int dparse(struct dopts *o, int argc, char **argv)
 {
     *o = (struct dopts){.clients = 1, .batch = 64, .rounds = 3, .repeat = 8};
-    for (int i = 1; i < argc; i++) {
-        const struct dopt *d = NULL;
-        for (size_t k = 0; k < NDOPTS; k++)
-            if (strcmp(argv[i], dopts_table[k].name) == 0)
-                d = &dopts_table[k];
-        if (!d) {
-            fprintf(stderr, "tmem bench daemon: unknown argument '%s'\n",
-                    argv[i]);
-            return CLI_USAGE;
-        }
-        const char *v = NULL;
-        if (d->arg && ++i >= argc) {
-            fprintf(stderr, "tmem bench daemon: %s needs %s\n", d->name,
-                    d->arg);
-            return CLI_USAGE;
-        }
-        if (d->arg)
-            v = argv[i];
-        if (d->set(o, v) < 0) {
-            fprintf(stderr, "tmem bench daemon: bad %s '%s'\n", d->name, v);
-            return CLI_USAGE;
-        }
-    }
+    int rc = opt_parse("tmem bench daemon", dopts_table, NDOPTS, o, argc,
+                       argv);
+    if (rc)
+        return rc;
     if (!o->corpus)
         o->corpus = tmem__corpus_default();
     return 0;

@@ -28,6 +28,7 @@
 
 #include "cmds.h"
 #include "common/corpus.h"
+#include "opt_table.h"
 
 #define MAX_THREADS 256
 #define BLOCK_PAGES 64 /* pages dealt to a thread at a time */
@@ -47,30 +48,26 @@ struct bench_opts {
 
 /* ---- argument parsing: one table of options --------------------------- */
 
-static int opt_corpus(struct bench_opts *o, const char *v)
+static int opt_corpus(void *o, const char *v)
 {
-    o->corpus = v;
+    ((struct bench_opts *)o)->corpus = v;
     return 0;
 }
 
-static int opt_threads(struct bench_opts *o, const char *v)
+static int opt_threads(void *o, const char *v)
 {
-    char *end;
-    errno = 0;
-    long n = strtol(v, &end, 10);
-    if (errno || end == v || *end || n < 1 || n > MAX_THREADS)
-        return TMEM_EINVAL;
-    o->threads = (int)n;
-    return 0;
+    return opt_int(v, 1, MAX_THREADS, &((struct bench_opts *)o)->threads);
 }
 
-static int opt_compress(struct bench_opts *o, const char *v)
+static int opt_compress(void *o, const char *v)
 {
-    return tmem_compress_parse(v, &o->compress) < 0 ? TMEM_EINVAL : 0;
+    return tmem_compress_parse(v, &((struct bench_opts *)o)->compress) < 0
+               ? TMEM_EINVAL
+               : 0;
 }
 
 /* SIZE: bytes, or with a binary suffix K, M, G, T (optionally "iB"/"B"). */
-static int opt_budget(struct bench_opts *o, const char *v)
+static int opt_budget(void *o, const char *v)
 {
     static const char units[] = "KMGT";
     char *end;
@@ -92,38 +89,33 @@ static int opt_budget(struct bench_opts *o, const char *v)
     }
     if (*end)
         return TMEM_EINVAL;
-    o->budget = n;
+    ((struct bench_opts *)o)->budget = n;
     return 0;
 }
 
-static int opt_oid(struct bench_opts *o, const char *v)
+static int opt_oid(void *o, const char *v)
 {
     if (strcmp(v, "shared") && strcmp(v, "per-thread"))
         return TMEM_EINVAL;
-    o->shared_oid = strcmp(v, "shared") == 0;
+    ((struct bench_opts *)o)->shared_oid = strcmp(v, "shared") == 0;
     return 0;
 }
 
-static int opt_json(struct bench_opts *o, const char *v)
+static int opt_json(void *o, const char *v)
 {
     (void)v;
-    o->json = true;
+    ((struct bench_opts *)o)->json = true;
     return 0;
 }
 
-static int opt_help(struct bench_opts *o, const char *v)
+static int opt_help(void *o, const char *v)
 {
     (void)v;
-    o->help = true;
+    ((struct bench_opts *)o)->help = true;
     return 0;
 }
 
-static const struct bench_opt {
-    const char *name;
-    const char *arg; /* NULL: a flag */
-    int (*set)(struct bench_opts *, const char *);
-    const char *help;
-} bench_opts_table[] = {
+static const struct opt_spec bench_opts_table[] = {
     {"--corpus", "FILE", opt_corpus, "4 KiB pages, raw or .zst (required)"},
     {"--threads", "N", opt_threads,
      "threads putting/getting (1-256, default 1)"},
@@ -145,56 +137,16 @@ static void bench_usage(FILE *f)
                " one persistent\npool), gets them all back verifying every"
                " byte, and reports memory used\nand per-operation latency.\n\n"
                "options:\n");
-    for (size_t i = 0; i < NOPTS; i++) {
-        const struct bench_opt *b = &bench_opts_table[i];
-        char left[64];
-        snprintf(left, sizeof left, "%s%s%s", b->name, b->arg ? " " : "",
-                 b->arg ? b->arg : "");
-        fprintf(f, "  %-32s %s\n", left, b->help);
-    }
-}
-
-/* Applies one option at argv[*i] (advancing *i past its value); returns 0,
- * or CLI_USAGE after printing why. */
-static int parse_one(struct bench_opts *o, int argc, char **argv, int *i)
-{
-    const char *a = argv[*i];
-    for (size_t k = 0; k < NOPTS; k++) {
-        const struct bench_opt *b = &bench_opts_table[k];
-        size_t len = strlen(b->name);
-        if (strncmp(a, b->name, len) || (a[len] && a[len] != '='))
-            continue;
-        const char *v = a[len] == '=' ? a + len + 1 : NULL;
-        if (b->arg && !v) {
-            if (*i + 1 >= argc) {
-                fprintf(stderr, "tmem bench store: %s needs %s\n", b->name,
-                        b->arg);
-                return CLI_USAGE;
-            }
-            v = argv[++*i];
-        } else if (!b->arg && v) {
-            fprintf(stderr, "tmem bench store: %s takes no value\n", b->name);
-            return CLI_USAGE;
-        }
-        if (b->set(o, v) < 0) {
-            fprintf(stderr, "tmem bench store: bad %s '%s' (expected %s)\n",
-                    b->name, v, b->arg);
-            return CLI_USAGE;
-        }
-        return 0;
-    }
-    fprintf(stderr, "tmem bench store: unknown argument '%s'\n", a);
-    return CLI_USAGE;
+    opt_usage(f, bench_opts_table, NOPTS, 32);
 }
 
 static int parse_args(struct bench_opts *o, int argc, char **argv)
 {
     *o = (struct bench_opts){.threads = 1, .compress = TMEM_COMPRESS_LZ4};
-    for (int i = 1; i < argc; i++) {
-        int rc = parse_one(o, argc, argv, &i);
-        if (rc)
-            return rc;
-    }
+    int rc = opt_parse("tmem bench store", bench_opts_table, NOPTS, o, argc,
+                       argv);
+    if (rc)
+        return rc;
     if (!o->help && !o->corpus) {
         fprintf(stderr, "tmem bench store: --corpus FILE is required\n");
         return CLI_USAGE;

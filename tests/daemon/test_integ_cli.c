@@ -329,5 +329,15 @@ TEST(integ_cli_bench_daemon)
     ASSERT_EQ(integ_cli(&d, NULL, 0, NULL, 0, "bench", "daemon", "--clients",
                         "0", NULL),
               2);
+    /* the shared option parser: --name=VALUE, flags take no value */
+    ASSERT_EQ(integ_cli(&d, NULL, 0, NULL, 0, "bench", "daemon",
+                        "--batch=2000", NULL),
+              2);
+    ASSERT_EQ(integ_cli(&d, NULL, 0, NULL, 0, "bench", "daemon", "--json=1",
+                        NULL),
+              2);
+    ASSERT_EQ(integ_cli(&d, NULL, 0, NULL, 0, "bench", "daemon", "--rounds",
+                        NULL),
+              2);
     ASSERT_EQ(th_stop(&d), 0);
 }
