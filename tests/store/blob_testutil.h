@@ -11,16 +11,9 @@
 
 #include "../runner.h"
 #include "common/corpus.h"
+#include "store_testutil.h" /* tu_rand */
 
 #define PG 4096
-
-static inline uint64_t bt_rand(uint64_t *s)
-{
-    uint64_t x = *s += 0x9e3779b97f4a7c15ull;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
 
 /* Text-like page, different for each seed, compresses ~3-5x. */
 static inline void bt_text(void *page, uint64_t seed)
@@ -32,7 +25,7 @@ static inline void bt_text(void *page, uint64_t seed)
     size_t n = 0;
     n += (size_t)snprintf(p, PG, "seed=%llu ", (unsigned long long)seed);
     while (n < PG) {
-        const char *x = w[bt_rand(&s) % 8];
+        const char *x = w[tu_rand(&s) % 8];
         size_t l = strlen(x);
         if (n + l > PG)
             l = PG - n;
@@ -46,7 +39,7 @@ static inline void bt_random(void *page, uint64_t seed)
 {
     uint64_t *q = page, s = seed;
     for (int i = 0; i < PG / 8; i++)
-        q[i] = bt_rand(&s);
+        q[i] = tu_rand(&s);
 }
 
 static inline double bt_now_us(void)

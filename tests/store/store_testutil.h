@@ -74,6 +74,25 @@ static inline void tu_expect_page(tmem_client *c, int pool, uint64_t obj,
     ASSERT_MEM_EQ(got, want, TMEM_PAGE_SIZE);
 }
 
+/* A store with this budget (0: none) and default codec for its clients. */
+static inline tmem_store *tu_store(uint64_t budget, tmem_compress codec)
+{
+    tmem_store_config cfg;
+    tmem_store *s = NULL;
+    tmem_store_config_init(&cfg);
+    cfg.budget_bytes = budget;
+    cfg.compress = codec;
+    ASSERT_EQ(tmem_store_create(&cfg, &s), 0);
+    return s;
+}
+
+static inline tmem_client *tu_client(tmem_store *s)
+{
+    tmem_client *c = NULL;
+    ASSERT_GE(tmem_client_create(s, &c), 0);
+    return c;
+}
+
 static inline int tu_put(tmem_client *c, int pool, uint64_t obj,
                          uint32_t idx, uint64_t seed)
 {

@@ -336,7 +336,7 @@ static void shuffle(uint32_t *ix, uint32_t n, uint64_t seed)
     for (uint32_t i = 0; i < n; i++)
         ix[i] = i;
     for (uint32_t i = n; i > 1; i--) {
-        uint32_t j = (uint32_t)(bt_rand(&seed) % i), t = ix[i - 1];
+        uint32_t j = (uint32_t)(tu_rand(&seed) % i), t = ix[i - 1];
         ix[i - 1] = ix[j];
         ix[j] = t;
     }

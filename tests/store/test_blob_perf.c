@@ -63,7 +63,7 @@ static void drop(tmem_blobstore *bs, struct slot *s)
 static void stress_op(struct stress *st, struct slot *sl, uint64_t *rng)
 {
     unsigned char pg[PG];
-    uint64_t r = bt_rand(rng);
+    uint64_t r = tu_rand(rng);
     struct slot *a = &sl[r % SLOTS], *b = &sl[(r >> 8) % SLOTS];
     switch ((r >> 16) % 8) {
     case 0:

@@ -11,22 +11,16 @@
 #include "common/pack.h"
 #include "store/blob.h"
 #include "store/dedup.h"
-#include "store_testutil.h"
+#include "blob_testutil.h"
 
 static tmem_store *mkstore(tmem_compress codec)
 {
-    tmem_store_config cfg;
-    tmem_store *s = NULL;
-    tmem_store_config_init(&cfg);
-    cfg.compress = codec;
-    ASSERT_EQ(tmem_store_create(&cfg, &s), 0);
-    return s;
+    return tu_store(0, codec);
 }
 
 static tmem_client *mkclient(tmem_store *s, int *pool)
 {
-    tmem_client *c = NULL;
-    ASSERT_GE(tmem_client_create(s, &c), 0);
+    tmem_client *c = tu_client(s);
     *pool = tmem_pool_new(c, NULL, PERS, NULL);
     ASSERT_GE(*pool, 0);
     return c;
@@ -48,6 +42,14 @@ static void pack(const void *page, struct packed *out)
 {
     static _Alignas(8) unsigned char state[TMEM_PACK_STATE_SIZE];
     tmem__pack(page, state, out->data, &out->pk, &out->hash);
+}
+
+/* 64 bytes claimed to be LZ4 that do not decode, under hash. */
+static struct packed junk_lz4(uint32_t hash)
+{
+    struct packed j = {.pk = {TMEM_PACK_LZ4, 64, 0}, .hash = hash};
+    memset(j.data, 0xff, 64);
+    return j;
 }
 
 static int put_packed(tmem_client *c, int pool, uint64_t obj, uint32_t idx,
@@ -90,9 +92,7 @@ TEST(packed_pack_picks_the_encoding)
     ASSERT_EQ(p.hash, tmem__page_hash(page));
     ASSERT_EQ(tmem__unpack(&p.pk, p.data, back), 0);
     ASSERT_MEM_EQ(back, page, TMEM_PAGE_SIZE);
-    uint64_t x = 7;
-    for (size_t i = 0; i < TMEM_PAGE_SIZE; i++)
-        page[i] = (unsigned char)(tu_rand(&x) >> 56);
+    bt_random(page, 7);
     pack(page, &p);
     ASSERT_EQ(p.pk.enc, TMEM_PACK_RAW);
     ASSERT_EQ(p.pk.len, TMEM_PAGE_SIZE);
@@ -108,9 +108,7 @@ TEST(packed_roundtrip_and_dedup_with_raw_puts)
     struct packed p[3];
     text_page(page[0], 1);
     memset(page[1], 0x77, TMEM_PAGE_SIZE);
-    uint64_t x = 3;
-    for (size_t i = 0; i < TMEM_PAGE_SIZE; i++)
-        page[2][i] = (unsigned char)(tu_rand(&x) >> 56);
+    bt_random(page[2], 3);
     for (int k = 0; k < 3; k++) {
         pack(page[k], &p[k]);
         ASSERT_EQ(put_packed(a, pa, 1, (uint32_t)k, &p[k]), 1);
@@ -199,9 +197,7 @@ TEST(packed_lying_hash_stays_exact)
     expect_page(b, pb, 1, 1, victim);
     /* LZ4 bytes that do not decode, under a hash that has a candidate:
      * caught while comparing, refused */
-    struct packed junk = p;
-    memset(junk.data, 0xff, 64);
-    junk.pk.len = 64;
+    struct packed junk = junk_lz4(p.hash);
     ASSERT_EQ(put_packed(a, pa, 2, 0, &junk), TMEM_EINVAL);
     tmem_store_destroy(s);
 }
@@ -213,8 +209,7 @@ TEST(packed_corrupt_data_fails_only_its_reader)
     tmem_store *s = mkstore(TMEM_COMPRESS_LZ4);
     int pa, pb;
     tmem_client *a = mkclient(s, &pa), *b = mkclient(s, &pb);
-    struct packed junk = {.pk = {TMEM_PACK_LZ4, 64, 0}, .hash = 12345};
-    memset(junk.data, 0xff, 64);
+    struct packed junk = junk_lz4(12345);
     ASSERT_EQ(put_packed(a, pa, 1, 0, &junk), 1);
     tmem_oid oid = {{1, 0, 0}};
     unsigned char got[TMEM_PAGE_SIZE];
@@ -257,8 +252,7 @@ TEST(packed_other_codecs_recode)
             ASSERT_LT(g.data_bytes, TMEM_PAGE_SIZE / 2);
         else
             ASSERT_EQ(g.data_bytes, TMEM_PAGE_SIZE);
-        struct packed junk = {.pk = {TMEM_PACK_LZ4, 64, 0}, .hash = 1};
-        memset(junk.data, 0xff, 64);
+        struct packed junk = junk_lz4(1);
         ASSERT_EQ(put_packed(c, pool, 2, 0, &junk), TMEM_EINVAL);
         tmem_store_destroy(s);
     }

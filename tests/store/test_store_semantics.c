@@ -5,33 +5,16 @@
  */
 #include "store_testutil.h"
 
-static tmem_store *mkstore(uint64_t budget)
-{
-    tmem_store_config cfg;
-    tmem_store *s = NULL;
-    tmem_store_config_init(&cfg);
-    cfg.budget_bytes = budget;
-    ASSERT_EQ(tmem_store_create(&cfg, &s), 0);
-    return s;
-}
-
-static tmem_client *mkclient(tmem_store *s)
-{
-    tmem_client *c = NULL;
-    ASSERT_GE(tmem_client_create(s, &c), 0);
-    return c;
-}
-
 TEST(store_create_destroy_null)
 {
     tmem_store_destroy(NULL);
     tmem_client_destroy(NULL);
-    tmem_store *s = mkstore(0);
-    tmem_client *a = mkclient(s), *b = mkclient(s);
+    tmem_store *s = tu_store(0, TMEM_COMPRESS_LZ4);
+    tmem_client *a = tu_client(s), *b = tu_client(s);
     ASSERT_EQ(tmem_client_id(a), 0);
     ASSERT_EQ(tmem_client_id(b), 1);
     tmem_client_destroy(a);
-    tmem_client *c = mkclient(s);
+    tmem_client *c = tu_client(s);
     ASSERT_EQ(tmem_client_id(c), 2); /* ids never reused */
     int ids[4];
     ASSERT_EQ(tmem_store_list_clients(s, ids, 4), 2);
@@ -56,8 +39,8 @@ TEST(store_config_refused)
 
 TEST(pool_flags_refused)
 {
-    tmem_store *s = mkstore(0);
-    tmem_client *c = mkclient(s);
+    tmem_store *s = tu_store(0, TMEM_COMPRESS_LZ4);
+    tmem_client *c = tu_client(s);
     uint64_t u[2] = {1, 2};
     ASSERT_EQ(tmem_pool_new(c, u, TMEM_POOL_FLAGS(TMEM_POOL_SHARED |
                                                   TMEM_POOL_PERSIST), NULL),
@@ -76,8 +59,8 @@ TEST(pool_flags_refused)
 
 TEST(pool_limit_and_bad_ids)
 {
-    tmem_store *s = mkstore(0);
-    tmem_client *c = mkclient(s);
+    tmem_store *s = tu_store(0, TMEM_COMPRESS_LZ4);
+    tmem_client *c = tu_client(s);
     for (int i = 0; i < TMEM_MAX_POOLS; i++)
         ASSERT_EQ(tmem_pool_new(c, NULL, i % 2 ? PERS : EPH, NULL), i);
     ASSERT_EQ(tmem_pool_new(c, NULL, PERS, NULL), TMEM_ENOSPC);
@@ -99,8 +82,8 @@ TEST(pool_limit_and_bad_ids)
 
 TEST(persistent_get_not_exclusive)
 {
-    tmem_store *s = mkstore(0);
-    tmem_client *c = mkclient(s);
+    tmem_store *s = tu_store(0, TMEM_COMPRESS_LZ4);
+    tmem_client *c = tu_client(s);
     int p = tmem_pool_new(c, NULL, PERS, NULL);
     for (uint64_t seed = 0; seed < 10; seed++)
         ASSERT_EQ(tu_put(c, p, 3, (uint32_t)seed, seed), 1);
@@ -122,8 +105,8 @@ TEST(persistent_get_not_exclusive)
 
 TEST(private_ephemeral_get_exclusive)
 {
-    tmem_store *s = mkstore(0);
-    tmem_client *c = mkclient(s);
+    tmem_store *s = tu_store(0, TMEM_COMPRESS_LZ4);
+    tmem_client *c = tu_client(s);
     int p = tmem_pool_new(c, NULL, EPH, NULL);
     ASSERT_EQ(tu_put(c, p, 1, 0, 2), 1);
     tu_expect_page(c, p, 1, 0, 2);
@@ -140,8 +123,8 @@ TEST(private_ephemeral_get_exclusive)
 
 TEST(duplicate_put_replaces)
 {
-    tmem_store *s = mkstore(0);
-    tmem_client *c = mkclient(s);
+    tmem_store *s = tu_store(0, TMEM_COMPRESS_LZ4);
+    tmem_client *c = tu_client(s);
     int p = tmem_pool_new(c, NULL, PERS, NULL);
     ASSERT_EQ(tu_put(c, p, 1, 7, 2), 1);
     ASSERT_EQ(tu_put(c, p, 1, 7, 3), 1);
@@ -156,8 +139,8 @@ TEST(duplicate_put_replaces)
 
 TEST(frozen_put_fails_and_flushes_old)
 {
-    tmem_store *s = mkstore(0);
-    tmem_client *c = mkclient(s);
+    tmem_store *s = tu_store(0, TMEM_COMPRESS_LZ4);
+    tmem_client *c = tu_client(s);
     int id = tmem_client_id(c);
     int p = tmem_pool_new(c, NULL, PERS, NULL);
     ASSERT_EQ(tu_put(c, p, 1, 0, 2), 1);
@@ -184,8 +167,8 @@ TEST(frozen_put_fails_and_flushes_old)
 
 TEST(flush_page_and_object)
 {
-    tmem_store *s = mkstore(0);
-    tmem_client *c = mkclient(s);
+    tmem_store *s = tu_store(0, TMEM_COMPRESS_LZ4);
+    tmem_client *c = tu_client(s);
     int p = tmem_pool_new(c, NULL, PERS, NULL);
     for (uint32_t i = 0; i < 20; i++)
         ASSERT_EQ(tu_put(c, p, 1, i, i + 2), 1);
@@ -214,8 +197,8 @@ TEST(flush_page_and_object)
 
 TEST(big_object_many_pages)
 {
-    tmem_store *s = mkstore(0);
-    tmem_client *c = mkclient(s);
+    tmem_store *s = tu_store(0, TMEM_COMPRESS_LZ4);
+    tmem_client *c = tu_client(s);
     int p = tmem_pool_new(c, NULL, PERS, NULL);
     for (uint32_t i = 0; i < 5000; i++)
         ASSERT_EQ(tu_put(c, p, 1, i * 7919u, i), 1);
@@ -233,8 +216,8 @@ TEST(big_object_many_pages)
 
 TEST(shared_pool_auth_and_leave)
 {
-    tmem_store *s = mkstore(0);
-    tmem_client *a = mkclient(s), *b = mkclient(s), *x = mkclient(s);
+    tmem_store *s = tu_store(0, TMEM_COMPRESS_LZ4);
+    tmem_client *a = tu_client(s), *b = tu_client(s), *x = tu_client(s);
     uint64_t u[2] = {0x1111, 0x2222};
     ASSERT_EQ(tmem_store_auth(s, tmem_client_id(a), u, true), 0);
     ASSERT_EQ(tmem_store_auth(s, tmem_client_id(b), u, true), 0);
@@ -286,8 +269,8 @@ TEST(shared_pool_auth_and_leave)
 
 TEST(cap_persistent_refused_ephemeral_evicts_own)
 {
-    tmem_store *s = mkstore(0);
-    tmem_client *c = mkclient(s);
+    tmem_store *s = tu_store(0, TMEM_COMPRESS_LZ4);
+    tmem_client *c = tu_client(s);
     int id = tmem_client_id(c);
     int pp = tmem_pool_new(c, NULL, PERS, NULL);
     int pe = tmem_pool_new(c, NULL, EPH, NULL);
@@ -323,8 +306,8 @@ TEST(cap_persistent_refused_ephemeral_evicts_own)
 TEST(budget_evicts_oldest_never_persistent)
 {
     /* budget fits a few hundred random pages */
-    tmem_store *s = mkstore(1u << 20);
-    tmem_client *c = mkclient(s);
+    tmem_store *s = tu_store(1u << 20, TMEM_COMPRESS_LZ4);
+    tmem_client *c = tu_client(s);
     int pp = tmem_pool_new(c, NULL, PERS, NULL);
     int pe = tmem_pool_new(c, NULL, EPH, NULL);
     int stored = 0;
@@ -361,8 +344,8 @@ TEST(budget_evicts_oldest_never_persistent)
 /* The victim is the client furthest over its weighted share. */
 TEST(eviction_fairness_by_weight)
 {
-    tmem_store *s = mkstore(2u << 20);
-    tmem_client *a = mkclient(s), *b = mkclient(s);
+    tmem_store *s = tu_store(2u << 20, TMEM_COMPRESS_LZ4);
+    tmem_client *a = tu_client(s), *b = tu_client(s);
     int pa = tmem_pool_new(a, NULL, EPH, NULL);
     int pb = tmem_pool_new(b, NULL, EPH, NULL);
     ASSERT_EQ(tmem_store_set_weight(s, tmem_client_id(b), 3), 0);
@@ -386,8 +369,8 @@ TEST(eviction_fairness_by_weight)
 
 TEST(dedup_across_clients_and_zero_pages)
 {
-    tmem_store *s = mkstore(0);
-    tmem_client *a = mkclient(s), *b = mkclient(s);
+    tmem_store *s = tu_store(0, TMEM_COMPRESS_LZ4);
+    tmem_client *a = tu_client(s), *b = tu_client(s);
     int pa = tmem_pool_new(a, NULL, PERS, NULL);
     int pb = tmem_pool_new(b, NULL, EPH, NULL);
     ASSERT_EQ(tmem_store_set_compress(s, tmem_client_id(b),
@@ -415,8 +398,8 @@ TEST(codecs_round_trip)
     static const tmem_compress cc[] = {TMEM_COMPRESS_NONE, TMEM_COMPRESS_LZ4,
                                        TMEM_COMPRESS_ZSTD};
     for (int k = 0; k < 3; k++) {
-        tmem_store *s = mkstore(0);
-        tmem_client *c = mkclient(s);
+        tmem_store *s = tu_store(0, TMEM_COMPRESS_LZ4);
+        tmem_client *c = tu_client(s);
         ASSERT_EQ(tmem_store_set_compress(s, tmem_client_id(c), cc[k]), 0);
         int p = tmem_pool_new(c, NULL, PERS, NULL);
         for (uint32_t i = 0; i < 40; i++)
@@ -429,8 +412,8 @@ TEST(codecs_round_trip)
 
 TEST(kill_client_by_admin)
 {
-    tmem_store *s = mkstore(0);
-    tmem_client *a = mkclient(s), *b = mkclient(s);
+    tmem_store *s = tu_store(0, TMEM_COMPRESS_LZ4);
+    tmem_client *a = tu_client(s), *b = tu_client(s);
     int pa = tmem_pool_new(a, NULL, PERS, NULL);
     int pb = tmem_pool_new(b, NULL, PERS, NULL);
     ASSERT_EQ(tu_put(a, pa, 1, 0, 2), 1);
@@ -453,8 +436,8 @@ TEST(kill_client_by_admin)
 
 TEST(flush_mib_and_freeable)
 {
-    tmem_store *s = mkstore(0);
-    tmem_client *c = mkclient(s);
+    tmem_store *s = tu_store(0, TMEM_COMPRESS_LZ4);
+    tmem_client *c = tu_client(s);
     int pe = tmem_pool_new(c, NULL, EPH, NULL);
     int pp = tmem_pool_new(c, NULL, PERS, NULL);
     for (uint32_t i = 0; i < 1024; i++)
@@ -474,9 +457,9 @@ TEST(flush_mib_and_freeable)
 
 TEST(used_bytes_returns_when_emptied)
 {
-    tmem_store *s = mkstore(0);
+    tmem_store *s = tu_store(0, TMEM_COMPRESS_LZ4);
     tmem_global_stats g0, g;
-    tmem_client *c = mkclient(s);
+    tmem_client *c = tu_client(s);
     int p = tmem_pool_new(c, NULL, PERS, NULL);
     tmem_store_stats(s, &g0);
     for (uint32_t i = 0; i < 2000; i++)
@@ -497,8 +480,8 @@ TEST(used_bytes_returns_when_emptied)
 
 TEST(stats_json_snprintf_contract)
 {
-    tmem_store *s = mkstore(0);
-    tmem_client *c = mkclient(s);
+    tmem_store *s = tu_store(0, TMEM_COMPRESS_LZ4);
+    tmem_client *c = tu_client(s);
     int p = tmem_pool_new(c, NULL, PERS, NULL);
     ASSERT_EQ(tu_put(c, p, 1, 0, 2), 1);
     int need = tmem_store_stats_json(s, NULL, 0);
