@@ -30,6 +30,13 @@ uint32_t tmem__page_hash(const void *page)
     return (uint32_t)XXH3_64bits(page, TMEM_PAGE_SIZE);
 }
 
+int tmem__pack_lz4(const void *page, void *state, void *out)
+{
+    int n = LZ4_compress_fast_extState(state, page, out, TMEM_PAGE_SIZE,
+                                       TMEM_PACK_LZ4_MAX, 1);
+    return n > 0 ? n : 0;
+}
+
 void tmem__pack(const void *page, void *state, void *out, tmem_packed *pk,
                 uint32_t *hash)
 {
@@ -40,8 +47,7 @@ void tmem__pack(const void *page, void *state, void *out, tmem_packed *pk,
         return;
     }
     *hash = tmem__page_hash(page);
-    int n = LZ4_compress_fast_extState(state, page, out, TMEM_PAGE_SIZE,
-                                       TMEM_PACK_LZ4_MAX, 1);
+    int n = tmem__pack_lz4(page, state, out);
     if (n > 0) {
         *pk = (tmem_packed){.enc = TMEM_PACK_LZ4, .len = (uint32_t)n};
         return;

@@ -33,6 +33,13 @@ int tmem__unpack(const tmem_packed *pk, const void *src, void *page);
 void tmem__pack(const void *page, void *state, void *out, tmem_packed *pk,
                 uint32_t *hash);
 
+/* LZ4-compresses page[TMEM_PAGE_SIZE] into out with the caller's state
+ * (TMEM_PACK_STATE_SIZE bytes).  Returns the length (at most
+ * TMEM_PACK_LZ4_MAX), or 0 when it would be longer.  The store's codec
+ * and tmem__pack both compress with this one call, so a page makes the
+ * same bytes on either side (packed puts dedup by bytes first). */
+int tmem__pack_lz4(const void *page, void *state, void *out);
+
 /* The content hash the store deduplicates by: the low 32 bits of XXH3. */
 uint32_t tmem__page_hash(const void *page);
 

@@ -81,11 +81,8 @@ static struct zctx *zstd_get(int want_c)
 int tmem__codec_compress(tmem_compress c, const void *page, void *dst)
 {
     switch (c) {
-    case TMEM_COMPRESS_LZ4: {
-        int n = LZ4_compress_fast_extState(&lz4_tls, page, dst, TMEM_PAGE_SIZE,
-                                           TMEM_CODEC_MAX_OUT, 1);
-        return n > 0 ? n : 0;
-    }
+    case TMEM_COMPRESS_LZ4:
+        return tmem__pack_lz4(page, &lz4_tls, dst);
     case TMEM_COMPRESS_ZSTD: {
         struct zctx *z = zstd_get(1);
         if (!z)

@@ -10,6 +10,7 @@
 
 #include "common/pack.h"
 #include "store/blob.h"
+#include "store/codec.h"
 #include "store/dedup.h"
 #include "blob_testutil.h"
 
@@ -92,6 +93,10 @@ TEST(packed_pack_picks_the_encoding)
     ASSERT_EQ(p.hash, tmem__page_hash(page));
     ASSERT_EQ(tmem__unpack(&p.pk, p.data, back), 0);
     ASSERT_MEM_EQ(back, page, TMEM_PAGE_SIZE);
+    /* the same bytes as the store's own LZ4: dedup compares bytes first */
+    ASSERT_EQ(tmem__codec_compress(TMEM_COMPRESS_LZ4, page, back),
+              (int)p.pk.len);
+    ASSERT_MEM_EQ(back, p.data, p.pk.len);
     bt_random(page, 7);
     pack(page, &p);
     ASSERT_EQ(p.pk.enc, TMEM_PACK_RAW);
