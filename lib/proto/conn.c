@@ -230,7 +230,6 @@ static bool daemon_gone(tmem__conn *c)
 
 #define READY_STEP 8 /* entries per sq_ready update */
 
-/* Writes the entries, publishing progress so the daemon can start. */
 /* The kind of a batch, for its time per entry: its first op (0: bad). */
 static unsigned kind_of(const tmem__op *ops)
 {

@@ -88,11 +88,13 @@ static void h_pool_destroy(struct tmemd_session *s, const tmem__req *q,
 }
 
 /* Runs one page operation (untimed); shared by the socket and the ring
- * paths.  page is a private copy for PUT, the destination for GET; with pk
- * a GET leaves the page packed (tmem_page_get_packed). */
+ * paths.  page is a private copy for PUT, the destination for GET.  With
+ * pk the page is packed both ways: a PUT's page is pk's bytes, with the
+ * tenant's content hash (tmem_page_put_packed), and a GET leaves the page
+ * packed (tmem_page_get_packed). */
 static int page_op(tmem_client *c, uint8_t op, int32_t pool,
                    const uint64_t oid[3], uint32_t index, void *page,
-                   tmem_packed *pk)
+                   tmem_packed *pk, uint32_t hash)
 {
     tmem_oid o;
     memcpy(o.oid, oid, sizeof o.oid);
@@ -100,7 +102,8 @@ static int page_op(tmem_client *c, uint8_t op, int32_t pool,
         return -ENODEV;
     switch (op) {
     case TMEM_OP_PUT:
-        return tmem_page_put(c, pool, &o, index, page);
+        return pk ? tmem_page_put_packed(c, pool, &o, index, pk, page, hash)
+                  : tmem_page_put(c, pool, &o, index, page);
     case TMEM_OP_GET:
         return pk ? tmem_page_get_packed(c, pool, &o, index, page, pk)
                   : tmem_page_get(c, pool, &o, index, page);
@@ -134,7 +137,7 @@ static void h_page(struct tmemd_session *s, const tmem__req *q, int *passfd,
         memcpy(s->page, q->page, TMEM_PAGE_SIZE);
     uint64_t t0 = tmem__now_ns();
     r->status = page_op(s->client, op, q->args.pool, q->args.oid, q->args.index,
-                        s->page, NULL);
+                        s->page, NULL, 0);
     timed(op_lat[op], t0, 0);
     if (op == TMEM_OP_GET && r->status == 1) {
         r->payload = s->page;
@@ -178,16 +181,12 @@ static bool ring_entry_ready(struct tmemd_session *s, uint32_t i,
  * stored as they are; the store checks the encoding and length. */
 static int ring_put(struct tmemd_session *s, const tmem__ring_sqe *e)
 {
-    if (!pool_ok(e->pool))
-        return -ENODEV;
     if (e->len > TMEM_PAGE_SIZE)
         return -EINVAL;
     memcpy(s->ring_page, tmem__ring_slot(&s->ring, e->slot), e->len);
-    tmem_oid o;
-    memcpy(o.oid, e->oid, sizeof o.oid);
     tmem_packed pk = {.enc = e->enc, .len = e->len, .fill = e->fill};
-    return tmem_page_put_packed(s->client, e->pool, &o, e->index, &pk,
-                                s->ring_page, e->hash);
+    return page_op(s->client, e->op, e->pool, e->oid, e->index, s->ring_page,
+                   &pk, e->hash);
 }
 
 /* Runs a batch.  Entries run back to back, so one clock read per entry
@@ -219,7 +218,7 @@ static void ring_batch(struct tmemd_session *s, uint32_t count)
                 rc = page_op(s->client, e.op, e.pool, e.oid, e.index,
                              e.op == TMEM_OP_GET ? tmem__ring_slot(rg, e.slot)
                                                  : NULL,
-                             &pk);
+                             &pk, 0);
             uint64_t now = tmem__now_ns();
             tmemd_lat_record(op_lat[e.op], now - t);
             t = now;

@@ -292,6 +292,11 @@ TEST(tmemd_hostile_ring_entries)
         ASSERT_EQ(ring_kick(&r, 1), 0);
         ASSERT_EQ(r.cq[0].result, -EINVAL);
     }
+    /* a well-packed put to a pool outside 0..15 */
+    *e = (tmem__ring_sqe){.op = TMEM_OP_PUT, .pool = -5, .slot = 0};
+    ring_put_entry(&r, e, fill);
+    ASSERT_EQ(ring_kick(&r, 1), 0);
+    ASSERT_EQ(r.cq[0].result, -ENODEV);
     /* LZ4 bytes that do not decode: stored, and the tenant's own decode
      * of them fails */
     *e = (tmem__ring_sqe){.op = TMEM_OP_PUT, .pool = pool, .index = 10,
