@@ -30,6 +30,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <common/sysfile.h>
+
 #define CYCLES 3
 #define FILE_MB 300
 #define ANON_MB 256
@@ -49,21 +51,6 @@ static double now_s(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int put(const char *dir, const char *file, const char *text)
-{
-    char path[512];
-    int fd, rc = 0;
-
-    snprintf(path, sizeof path, "%s/%s", dir, file);
-    fd = open(path, O_WRONLY | O_TRUNC);
-    if (fd < 0)
-        return -errno;
-    if (write(fd, text, strlen(text)) < 0)
-        rc = -errno;
-    close(fd);
-    return rc;
 }
 
 static long long get(const char *dir, const char *file, const char *key)
@@ -139,8 +126,8 @@ static int zram_on(void)
     zram_id[n] = '\0';
     zram_id[strcspn(zram_id, "\n")] = '\0';
     snprintf(sys, sizeof sys, "/sys/block/zram%s", zram_id);
-    put(sys, "comp_algorithm", "lz4");
-    if (put(sys, "disksize", "2G") < 0)
+    tmem__write_text(sys, "comp_algorithm", "lz4");
+    if (tmem__write_text(sys, "disksize", "2G") < 0)
         return -1;
     snprintf(dev, sizeof dev, "/dev/zram%s", zram_id);
     snprintf(cmd, sizeof cmd, "mkswap %s >/dev/null 2>&1", dev);
@@ -158,8 +145,8 @@ static void zram_off(void)
     snprintf(dev, sizeof dev, "/dev/zram%s", zram_id);
     swapoff(dev);
     snprintf(sys, sizeof sys, "/sys/block/zram%s", zram_id);
-    put(sys, "reset", "1");
-    put("/sys/class/zram-control", "hot_remove", zram_id);
+    tmem__write_text(sys, "reset", "1");
+    tmem__write_text("/sys/class/zram-control", "hot_remove", zram_id);
 }
 
 static void make_files(void)
@@ -263,7 +250,7 @@ static int run_mode(struct result *r, int ctl, int no_psi, int argc,
     w = fork();
     if (w == 0) {
         snprintf(self, sizeof self, "%d", (int)getpid());
-        if (put(cg, "cgroup.procs", self) < 0)
+        if (tmem__write_text(cg, "cgroup.procs", self) < 0)
             _exit(4);
         work();
     }

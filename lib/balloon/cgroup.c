@@ -53,6 +53,7 @@
 
 #include "balloon/drain.h"
 #include "common/mem.h"
+#include "common/sysfile.h"
 
 #define CG_PAGE ((uint64_t)4096)
 #define CG_PATH (PATH_MAX + 64) /* dir + "/" + a file name */
@@ -279,17 +280,10 @@ static int cg_read(void *self, tmem_balloon_input *in)
 /* Writes pages (bytes) to the allowance file.  Returns 0 or -errno. */
 static int write_limit(struct cg_self *c, uint64_t pages)
 {
-    char path[CG_PATH], text[32];
-    int fd, n, rc = 0;
+    char text[32];
 
-    snprintf(path, sizeof path, "%s/%s", c->dir, limit_file(c));
-    n = snprintf(text, sizeof text, "%" PRIu64 "\n", pages * CG_PAGE);
-    fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
-    if (fd < 0 || write(fd, text, (size_t)n) != n)
-        rc = -errno;
-    if (fd >= 0)
-        close(fd);
-    return rc;
+    snprintf(text, sizeof text, "%" PRIu64 "\n", pages * CG_PAGE);
+    return tmem__write_text(c->dir, limit_file(c), text);
 }
 
 static int cg_apply(void *self, uint64_t target)
@@ -377,16 +371,9 @@ static const char *cg_why(void *self)
 static void cg_destroy(void *self)
 {
     struct cg_self *c = self;
-    char path[CG_PATH];
-    int fd;
 
-    snprintf(path, sizeof path, "%s/%s", c->dir, limit_file(c));
-    fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
-    if (fd >= 0) {
-        if (write(fd, c->start_text, strlen(c->start_text)) < 0)
-            c->why[0] = '\0'; /* best effort: the cgroup may be gone */
-        close(fd);
-    }
+    /* best effort: the cgroup may be gone */
+    (void)tmem__write_text(c->dir, limit_file(c), c->start_text);
     tmem__free(c);
 }
 

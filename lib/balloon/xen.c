@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "common/mem.h"
+#include "common/sysfile.h"
 
 #define XEN_TARGET TMEM_BALLOON_XEN_DIR "/target_kb"
 #define XEN_CURRENT TMEM_BALLOON_XEN_DIR "/info/current_kb"
@@ -367,7 +368,7 @@ static int xen_apply(void *self, uint64_t target)
     struct xen_self *x = self;
     char path[sizeof x->root + 64], text[32];
     uint64_t kb;
-    int fd, len, err = 0;
+    int err;
 
     x->why[0] = '\0';
     if (target == 0 || target > UINT64_MAX / 4 - x->offset) {
@@ -376,21 +377,10 @@ static int xen_apply(void *self, uint64_t target)
     }
     kb = (target + x->offset) * 4;
     snprintf(path, sizeof path, "%s%s", x->root, XEN_TARGET);
-    len = snprintf(text, sizeof text, "%" PRIu64 "\n", kb);
-    fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
-    if (fd < 0) {
-        err = -errno;
-        fail(x, "xen: %s: %s", path, strerror(errno));
-        return err;
-    }
-    if (write(fd, text, (size_t)len) != len) {
-        err = errno ? -errno : -EIO;
+    snprintf(text, sizeof text, "%" PRIu64 "\n", kb);
+    err = tmem__write_text(path, NULL, text);
+    if (err < 0)
         fail(x, "xen: %s: %s", path, strerror(-err));
-    }
-    if (close(fd) != 0 && !err) {
-        err = -errno;
-        fail(x, "xen: %s: %s", path, strerror(errno));
-    }
     return err;
 }
 

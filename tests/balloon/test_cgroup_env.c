@@ -38,21 +38,6 @@ void env_guard_note(const char *kind, const char *what)
         perror("guardian");
 }
 
-int env_write(const char *dir, const char *file, const char *text)
-{
-    char path[512];
-    int fd, rc = 0;
-
-    snprintf(path, sizeof path, "%s/%s", dir, file);
-    fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    if (write(fd, text, strlen(text)) < 0)
-        rc = -errno;
-    close(fd);
-    return rc;
-}
-
 static void kill_cgroup(const char *dir)
 {
     char path[512];
@@ -91,8 +76,8 @@ static void undo(char *line)
         snprintf(dev, sizeof dev, "/dev/zram%s", arg);
         swapoff(dev);
         snprintf(dev, sizeof dev, "/sys/block/zram%s", arg);
-        env_write(dev, "reset", "1");
-        env_write("/sys/class/zram-control", "hot_remove", arg);
+        tmem__write_text(dev, "reset", "1");
+        tmem__write_text("/sys/class/zram-control", "hot_remove", arg);
     } else if (strcmp(line, "file") == 0) {
         unlink(arg);
     }
@@ -160,9 +145,9 @@ int env_zram_swap(unsigned size_mb)
     id[strcspn(id, "\n")] = '\0';
     env_guard_note("zram", id);
     snprintf(sys, sizeof sys, "/sys/block/zram%s", id);
-    env_write(sys, "comp_algorithm", "lz4"); /* default if refused */
+    tmem__write_text(sys, "comp_algorithm", "lz4"); /* default if refused */
     snprintf(size, sizeof size, "%uM", size_mb);
-    if (env_write(sys, "disksize", size) < 0)
+    if (tmem__write_text(sys, "disksize", size) < 0)
         return -EIO;
     snprintf(dev, sizeof dev, "/dev/zram%s", id);
     for (int i = 0; i < 50 && access(dev, F_OK) != 0; i++)
@@ -197,7 +182,7 @@ int env_cgroup(int version, const char *name, char *path, size_t cap)
     snprintf(path, cap, "%s/%s", root, name);
     kill_cgroup(path); /* a leftover of a killed run */
     if (version == 2)
-        env_write(root, "cgroup.subtree_control", "+memory");
+        tmem__write_text(root, "cgroup.subtree_control", "+memory");
     if (mkdir(path, 0755) < 0)
         return -errno;
     env_guard_note("cg", path);
@@ -345,7 +330,7 @@ static void tenant_main(int cmd, int reply, const char *cgdir)
 
     if (cgdir) {
         snprintf(self, sizeof self, "%d", (int)getpid());
-        if (env_write(cgdir, "cgroup.procs", self) < 0)
+        if (tmem__write_text(cgdir, "cgroup.procs", self) < 0)
             _exit(3);
     }
     alarm(0);

@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <common/sysfile.h> /* tmem__write_text for control files */
+
 /* Starts the guardian (once per test).  Returns 0 or -errno. */
 int env_guard_start(void);
 /* Registers something to undo: "cg PATH", "zram ID", "file PATH". */
@@ -45,7 +47,5 @@ int env_cold_file(const char *path, unsigned mb);
 /* A number from a cgroup file, or of "key value" in it when key != NULL;
  * -1 when absent. */
 long long env_read_ll(const char *dir, const char *file, const char *key);
-/* Writes text to dir/file.  Returns 0 or -errno. */
-int env_write(const char *dir, const char *file, const char *text);
 
 #endif
