@@ -335,7 +335,10 @@ static double min_d(double a, double b)
  * shared with other work, so wall time alone cannot show it: the test
  * also sums each thread's CPU time, which grows only with contention
  * (spinning, cache-line bouncing), and compares both with XXH3 + LZ4
- * alone measured in the same run.  CPU-bound scaling = 2 * cpu1 / cpu2. */
+ * alone measured in the same run.  CPU-bound scaling = 2 * cpu1 / cpu2.
+ * When the machine itself gave less (the reference, which shares
+ * nothing, scaled under 1.6 / 0.9), the store must come within 10% of
+ * the reference: what is judged is the store's own contention. */
 TEST(blob_perf_two_thread_put_scaling)
 {
     size_t n;
@@ -359,8 +362,11 @@ TEST(blob_perf_two_thread_put_scaling)
             "(xxh3+lz4 alone %.2fx)\n",
             k, t1 / 1e3, t2 / 1e3, t1 / t2, r1 / r2, 2 * c1 / c2,
             2 * cr1 / cr2);
+    double want = 0.9 * (2 * cr1 / cr2);
+    if (want > 1.6)
+        want = 1.6;
     if (!BT_SANITIZED)
-        ASSERT_TRUE(2 * c1 / c2 >= 1.6);
+        ASSERT_TRUE(2 * c1 / c2 >= want);
     free(w);
     tmem__corpus_free(pages, n);
 }
