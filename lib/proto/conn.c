@@ -238,9 +238,11 @@ static unsigned kind_of(const tmem__op *ops)
 }
 
 /* Writes the entries, raising sq_ready after the first, every READY_STEP
- * and at the end.  A sleeping daemon is woken only once the rest should
- * take less than CLI_WAKE_AHEAD_NS, and always at the end. */
-static void ring_fill(tmem__conn *c, const tmem__op *ops, uint32_t n)
+ * and at the end.  When the daemon may be waiting (wake), a sleeping
+ * daemon is woken once the rest should take less than CLI_WAKE_AHEAD_NS,
+ * and always at the end. */
+static void ring_fill(tmem__conn *c, const tmem__op *ops, uint32_t n,
+                      bool wake)
 {
     tmem__ring_hdr *h = c->ring.hdr;
     uint32_t *per = &c->fill_ns[kind_of(ops)];
@@ -263,7 +265,8 @@ static void ring_fill(tmem__conn *c, const tmem__op *ops, uint32_t n)
         }
         if (i != 0 && (i + 1) % READY_STEP != 0 && i + 1 != n)
             continue;
-        if (i + 1 == n || (uint64_t)(n - i - 1) * *per < CLI_WAKE_AHEAD_NS)
+        if (wake && (i + 1 == n ||
+                     (uint64_t)(n - i - 1) * *per < CLI_WAKE_AHEAD_NS))
             tmem__ring_post(&h->sq_ready, i + 1, &h->srv_sleeping,
                             TMEM_RING_W_SQ_READY);
         else
@@ -332,6 +335,30 @@ static int ring_complete(tmem__conn *c, tmem__op *ops, uint32_t n, uint32_t seq)
     }
 }
 
+/* Crowded (the daemon says busy rings outnumber half the CPUs): one
+ * hand-over each way, no spinning.  The batch is written whole before
+ * sq_seq is bumped, then we sleep until cq_seq says it is done. */
+static int ring_run_crowded(tmem__conn *c, tmem__op *ops, uint32_t n,
+                            uint32_t seq)
+{
+    tmem__ring_hdr *h = c->ring.hdr;
+    ring_fill(c, ops, n, false);
+    tmem__ring_post(&h->sq_seq, seq, &h->srv_sleeping, TMEM_RING_W_SQ_SEQ);
+    for (;;) {
+        uint32_t cur = atomic_load((_Atomic uint32_t *)&h->cq_seq);
+        if (cur == seq)
+            break;
+        if (tmem__ring_wait(&h->cq_seq, cur, &h->cli_sleeping,
+                            TMEM_RING_W_CQ_SEQ, 0, CLI_WAIT_NS) < 0 &&
+            daemon_gone(c))
+            return -EPIPE;
+    }
+    if (h->cq_status < 0)
+        return -EPROTO;
+    ring_reap(c, ops, 0, n);
+    return 0;
+}
+
 static int ring_run(tmem__conn *c, tmem__op *ops, uint32_t n)
 {
     tmem__ring_hdr *h = c->ring.hdr;
@@ -340,9 +367,16 @@ static int ring_run(tmem__conn *c, tmem__op *ops, uint32_t n)
     h->sq_count = n;
     uint32_t seq = h->sq_seq + 1;
     uint64_t t0 = tmem__now_ns();
-    tmem__ring_post(&h->sq_seq, seq, &h->srv_sleeping, TMEM_RING_W_SQ_SEQ);
-    ring_fill(c, ops, n);
-    int rc = ring_complete(c, ops, n, seq);
+    int rc;
+    if (atomic_load_explicit((_Atomic uint32_t *)&h->crowded,
+                             memory_order_relaxed)) {
+        rc = ring_run_crowded(c, ops, n, seq);
+    } else {
+        tmem__ring_post(&h->sq_seq, seq, &h->srv_sleeping,
+                        TMEM_RING_W_SQ_SEQ);
+        ring_fill(c, ops, n, true);
+        rc = ring_complete(c, ops, n, seq);
+    }
     atomic_store_explicit((_Atomic uint32_t *)&h->cq_taken, seq,
                           memory_order_release);
     tmem__ewma(&c->ns_per_entry[kind_of(ops)], (tmem__now_ns() - t0) / n);

@@ -174,7 +174,10 @@ typedef struct tmem__ring_hdr {
     char pad3[TMEM_RING_CACHELINE - 4];
     uint32_t cq_seq;   /* daemon: = sq_seq when the batch is done */
     int32_t cq_status; /* daemon: 0 or -EINVAL (bad count) */
-    char pad4[TMEM_RING_CACHELINE - 8];
+    uint32_t crowded;  /* daemon: 1 while busy rings outnumber half the
+                          CPUs (a hint: the tenant then writes a whole
+                          batch before bumping sq_seq, and sleeps at once) */
+    char pad4[TMEM_RING_CACHELINE - 12];
     uint32_t cq_ready; /* daemon: results 0..cq_ready-1 are final
                           (the tenant zeroes it before each batch) */
     char pad7[TMEM_RING_CACHELINE - 4];

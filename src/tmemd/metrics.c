@@ -308,6 +308,19 @@ static void emit_histograms(text *t)
     }
 }
 
+/* The daemon's own: its rings' hand-over mode (session.c, crowded). */
+static void emit_daemon(text *t, struct tmemd *d)
+{
+    put(t, "# TYPE tmemd_rings_busy gauge\ntmemd_rings_busy %d\n",
+        atomic_load(&d->rings_busy));
+    put(t, "# TYPE tmemd_ring_batches_total counter\n"
+           "tmemd_ring_batches_total %llu\n",
+        (unsigned long long)atomic_load(&d->ring_batches));
+    put(t, "# TYPE tmemd_ring_batches_crowded_total counter\n"
+           "tmemd_ring_batches_crowded_total %llu\n",
+        (unsigned long long)atomic_load(&d->ring_batches_crowded));
+}
+
 int tmemd_prometheus(struct tmemd *d, char **out)
 {
     text t = {.p = malloc(8192), .cap = 8192};
@@ -315,6 +328,7 @@ int tmemd_prometheus(struct tmemd *d, char **out)
         return -ENOMEM;
     t.p[0] = 0;
     emit_global(&t, d);
+    emit_daemon(&t, d);
     emit_clients(&t, d);
     emit_histograms(&t);
     if (t.oom) {

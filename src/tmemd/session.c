@@ -29,12 +29,9 @@
  * the next batch usually follows at once: spin up to this long more before
  * the usual spin-then-sleep, rather than pay a ~100 us wake-up. */
 #define SRV_TAKE_SPIN_NS 1000000
-/* Within a batch, while the tenant is expected to take this long or more
- * to write the entries still missing (it packs puts: ~4 us a page), the
- * ring thread sleeps at once instead of spinning: the tenant wakes it
- * when little is left (conn.c, CLI_WAKE_AHEAD_NS), so its CPU goes to
- * tenants meanwhile. */
-#define SRV_BLOCK_MIN_NS 150000u
+/* A ring counts as busy (tmemd.rings_busy) from a batch until it has
+ * waited this long for the next one. */
+#define SRV_IDLE_NS 2000000u
 #define SEND_TIMEOUT_S 5
 #define CQ_READY_STEP 8 /* results published per cq_ready update */
 
@@ -147,12 +144,20 @@ static void h_page(struct tmemd_session *s, const tmem__req *q, int *passfd,
 
 /* ---- the ring ------------------------------------------------------------ */
 
-/* Waits until entry i of count is written (sq_ready > i); after a wait,
- * *t is the time it ended.  per: the expected time the tenant takes per
- * entry.  Returns false when the session is stopping. */
+/* Crowded: more busy rings than half the CPUs.  Each busy ring has a busy
+ * tenant too, so its threads outnumber the CPUs, and a thread that spins
+ * takes the CPU the thread it waits for needs: both ends of every ring
+ * then sleep at once instead (see docs/protocol.md, "Waiting"). */
+static bool crowded(const struct tmemd_session *s)
+{
+    return 2 * atomic_load_explicit(&s->d->rings_busy, memory_order_relaxed) >
+           s->d->ncpu;
+}
+
+/* Waits until entry i is written (sq_ready > i); after a wait, *t is the
+ * time it ended.  Returns false when the session is stopping. */
 static bool ring_entry_ready(struct tmemd_session *s, uint32_t i,
-                             uint32_t count, uint32_t per, uint32_t *ready,
-                             uint64_t *t)
+                             uint32_t *ready, uint64_t *t)
 {
     tmem__ring_hdr *h = s->ring.hdr;
     while (*ready <= i) {
@@ -163,13 +168,8 @@ static bool ring_entry_ready(struct tmemd_session *s, uint32_t i,
         }
         if (atomic_load(&s->ring_stop))
             return false;
-        uint32_t left = count > cur ? count - cur : 0;
-        bool block = (uint64_t)left * per >= SRV_BLOCK_MIN_NS &&
-                     2 * atomic_load_explicit(&s->d->rings_busy,
-                                              memory_order_relaxed) >
-                         s->d->ncpu;
         tmem__ring_wait(&h->sq_ready, cur, &h->srv_sleeping,
-                        TMEM_RING_W_SQ_READY, block ? 0 : SRV_SPIN_NS,
+                        TMEM_RING_W_SQ_READY, crowded(s) ? 0 : SRV_SPIN_NS,
                         SRV_WAIT_NS);
         *t = tmem__now_ns();
     }
@@ -195,22 +195,13 @@ static void ring_batch(struct tmemd_session *s, uint32_t count)
 {
     tmem__ring *rg = &s->ring;
     uint64_t t0 = tmem__now_ns(), t = t0;
-    uint32_t ready = 0, kind = 0, *per = &s->fill_ns[0];
-    bool paced = false;
+    uint32_t ready = 0;
     for (uint32_t i = 0; i < count; i++) {
-        if (!ring_entry_ready(s, i, count, i ? *per : 0, &ready, &t))
+        if (!ring_entry_ready(s, i, &ready, &t))
             return;
-        if (ready >= count && !paced && kind) { /* the tenant's pace */
-            tmem__ewma(per, (tmem__now_ns() - t0) / count);
-            paced = true;
-        }
         tmem__ring_sqe e;
         tmem_packed pk = {0};
         int rc = tmem__ring_sqe_fetch(rg, i, &e);
-        if (i == 0 && rc == 0) {
-            kind = e.op;
-            per = &s->fill_ns[kind];
-        }
         if (rc == 0) {
             if (e.op == TMEM_OP_PUT)
                 rc = ring_put(s, &e);
@@ -234,18 +225,18 @@ static void ring_batch(struct tmemd_session *s, uint32_t count)
 
 /* Waits for the batch after `last`.  Right after a batch (fresh), while
  * the tenant has not yet taken its results, it spins (bounded): the next
- * batch usually follows at once.  Then spin-then-sleep as usual.  Returns
- * true when the next batch came during that first spin. */
-static bool wait_next(tmem__ring_hdr *h, uint32_t last, bool fresh)
+ * batch usually follows at once.  Then spin (spin_ns) then sleep, for at
+ * most timeout_ns. */
+static void wait_next(tmem__ring_hdr *h, uint32_t last, bool fresh,
+                      uint64_t spin_ns, uint64_t timeout_ns)
 {
     uint32_t taken = atomic_load((_Atomic uint32_t *)&h->cq_taken);
     if (fresh && taken != last &&
         tmem__ring_spin_while(&h->sq_seq, last, &h->cq_taken, taken,
                               SRV_TAKE_SPIN_NS))
-        return true;
+        return;
     tmem__ring_wait(&h->sq_seq, last, &h->srv_sleeping, TMEM_RING_W_SQ_SEQ,
-                    SRV_SPIN_NS, SRV_WAIT_NS);
-    return false;
+                    spin_ns, timeout_ns);
 }
 
 static void *ring_main(void *arg)
@@ -254,16 +245,20 @@ static void *ring_main(void *arg)
     tmem__ring_hdr *h = s->ring.hdr;
     uint32_t last = s->ring_seq0;
     bool fresh = false; /* a batch just ended */
-    bool busy = false;  /* counted in rings_busy: from a batch until an
-                           idle wait */
+    bool busy = false;  /* counted in rings_busy: from a batch until
+                           SRV_IDLE_NS without one */
+    uint64_t idle_from = 0; /* when the last batch ended */
     while (!atomic_load(&s->ring_stop)) {
         uint32_t cur = atomic_load((_Atomic uint32_t *)&h->sq_seq);
         if (cur == last) {
-            if (!wait_next(h, last, fresh) && busy) {
+            bool crowd = crowded(s);
+            wait_next(h, last, fresh && !crowd, crowd ? 0 : SRV_SPIN_NS,
+                      busy ? SRV_IDLE_NS : SRV_WAIT_NS);
+            fresh = false;
+            if (busy && tmem__now_ns() - idle_from >= SRV_IDLE_NS) {
                 atomic_fetch_sub(&s->d->rings_busy, 1);
                 busy = false;
             }
-            fresh = false;
             continue;
         }
         uint32_t count = *(volatile uint32_t *)&h->sq_count; /* read once */
@@ -272,6 +267,15 @@ static void *ring_main(void *arg)
             if (!busy)
                 atomic_fetch_add(&s->d->rings_busy, 1);
             busy = true;
+            /* a hint for the tenant's next batch: how to hand it over */
+            uint32_t crowd = crowded(s);
+            if (*(volatile uint32_t *)&h->crowded != crowd)
+                h->crowded = crowd;
+            atomic_fetch_add_explicit(&s->d->ring_batches, 1,
+                                      memory_order_relaxed);
+            if (crowd)
+                atomic_fetch_add_explicit(&s->d->ring_batches_crowded, 1,
+                                          memory_order_relaxed);
             ring_batch(s, count);
         }
         h->cq_status = st;
@@ -279,6 +283,7 @@ static void *ring_main(void *arg)
                         TMEM_RING_W_CQ_SEQ);
         last = cur;
         fresh = true;
+        idle_from = tmem__now_ns();
     }
     if (busy)
         atomic_fetch_sub(&s->d->rings_busy, 1);

@@ -37,11 +37,13 @@ struct tmemd {
     struct tmemd_session *sessions;
     int nsessions;
     atomic_int stopping;
-    /* ring threads inside a batch now, and the CPUs we may run on: each
-     * busy ring has its tenant busy too, so past ncpu / 2 of them a
-     * waiting ring thread sleeps rather than spins (session.c) */
+    /* rings with a batch in the last SRV_IDLE_NS, and the CPUs we may run
+     * on: each busy ring has its tenant busy too, so past ncpu / 2 of
+     * them both ends of a ring sleep rather than spin (session.c) */
     _Alignas(64) atomic_int rings_busy;
     int ncpu;
+    /* ring batches run, and those run crowded (metrics.c) */
+    atomic_ullong ring_batches, ring_batches_crowded;
 };
 
 struct tmemd_session {
@@ -57,9 +59,6 @@ struct tmemd_session {
     tmem__ring ring;
     pthread_t ring_thr;
     uint32_t ring_seq0; /* sq_seq when the ring was set up */
-    /* moving average of the time the tenant takes to write one entry,
-     * by the batch's first op (ring thread only) */
-    uint32_t fill_ns[TMEM_OP_FLUSH_OBJECT + 1];
     atomic_int ring_stop;
     struct tmemd_session *next, *prev; /* tmemd.sessions, under tmemd.lock */
     unsigned char req[TMEM_MSG_REQ_MAX];

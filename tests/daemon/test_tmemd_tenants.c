@@ -2,7 +2,7 @@
  * Several tenant processes against one tmemd: private pools, a shared pool
  * joined after admin authorisation, a tenant killed with kill -9 while
  * another keeps reading its pages, a tenant running as nobody refused
- * control operations.
+ * control operations, rings crowded by more busy tenants than CPUs.
  */
 #include <errno.h>
 #include <pwd.h>
@@ -56,6 +56,130 @@ TEST(tmemd_many_tenants)
     }
     for (int i = 0; i < 4; i++)
         ASSERT_EQ(wait_ok(kids[i]), 0);
+    ASSERT_EQ(th_stop(&d), 0);
+}
+
+/* A metric's value in Prometheus text ("name value" at a line's start),
+ * or -1 when absent. */
+static long long metric(const char *text, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = text; (p = strstr(p, name)) != NULL; p += n)
+        if ((p == text || p[-1] == '\n') && p[n] == ' ')
+            return strtoll(p + n + 1, NULL, 10);
+    return -1;
+}
+
+static long long daemon_metric(const th_daemon *d, const char *name)
+{
+    tmem__conn *c = th_conn(d);
+    char *pr = NULL;
+    long long v = tmem__conn_prometheus(c, &pr) == 0 ? metric(pr, name) : -1;
+    free(pr);
+    tmem__conn_close(c);
+    return v;
+}
+
+#define BT_N 64 /* pages per batch */
+
+/* Runs one batch of op over pages base..base+BT_N-1 of oid {seed}; every
+ * entry must succeed, and gets must read back th_fill's pattern. */
+static int tenant_batch(tmem__conn *c, int pool, uint8_t op, uint32_t seed,
+                        uint32_t base, unsigned char (*pages)[TMEM_PAGE_SIZE])
+{
+    tmem__op ops[BT_N];
+    for (uint32_t i = 0; i < BT_N; i++) {
+        if (op == TMEM_OP_PUT)
+            th_fill(pages[i], seed, base + i);
+        else
+            memset(pages[i], 0xee, TMEM_PAGE_SIZE);
+        ops[i] = (tmem__op){.op = op, .pool = pool, .oid = {{seed, 0, 0}},
+                            .index = base + i, .page = pages[i]};
+    }
+    if (tmem__conn_batch(c, ops, BT_N) < 0)
+        return -1;
+    for (uint32_t i = 0; i < BT_N; i++)
+        if (ops[i].result != 1 ||
+            (op == TMEM_OP_GET && !th_check(pages[i], seed, base + i)))
+            return -1;
+    return 0;
+}
+
+/* Puts and reads back pages of oid {seed} in batches until run_ms have
+ * passed (at least one batch of each).  Returns 0 or a failing step. */
+static int run_batches(tmem__conn *c, int pool, uint32_t seed, unsigned run_ms)
+{
+    static unsigned char pages[BT_N][TMEM_PAGE_SIZE];
+    uint64_t end = tmem__now_ns() + (uint64_t)run_ms * 1000000u;
+    for (uint32_t base = 0; base == 0 || tmem__now_ns() < end; base += BT_N) {
+        if (tenant_batch(c, pool, TMEM_OP_PUT, seed, base, pages) < 0)
+            return 12;
+        if (tenant_batch(c, pool, TMEM_OP_GET, seed, base, pages) < 0)
+            return 13;
+    }
+    return 0;
+}
+
+/* A tenant process: its own pool, run_batches. */
+static int batch_tenant(const th_daemon *d, uint32_t seed, unsigned run_ms)
+{
+    tmem__conn *c;
+    if (tmem__conn_open(d->sock, &c) < 0)
+        return 10;
+    int p = tmem__conn_pool_new(c, NULL, PERS, NULL);
+    if (p < 0)
+        return 11;
+    int rc = run_batches(c, p, seed, run_ms);
+    tmem__conn_close(c);
+    return rc;
+}
+
+/* tmemd_rings_busy once it is 0, or its last value after a second. */
+static long long rings_busy_settled(const th_daemon *d)
+{
+    long long busy = -1;
+    for (int i = 0; i < 100 && busy != 0; i++) {
+        busy = daemon_metric(d, "tmemd_rings_busy");
+        if (busy != 0)
+            usleep(10000);
+    }
+    return busy;
+}
+
+/* Rings of tenants busy at once: while they outnumber half the CPUs,
+ * tmemd runs their batches crowded (both ends sleep rather than spin,
+ * the tenant hands each batch over whole), and every page still comes
+ * back intact; one tenant alone is not crowded on 2 CPUs or more; the
+ * busy count falls back to 0 once rings go idle (SRV_IDLE_NS), connected
+ * or gone. */
+TEST(tmemd_crowded_rings)
+{
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    if (ncpu > 16)
+        TEST_SKIP("more than 16 CPUs: too many tenants to crowd them");
+    th_daemon d;
+    th_start(&d, NULL);
+    if (ncpu >= 2) {
+        tmem__conn *c = th_conn(&d);
+        int p = tmem__conn_pool_new(c, NULL, PERS, NULL);
+        ASSERT_TRUE(p >= 0);
+        ASSERT_EQ(run_batches(c, p, 7, 100), 0);
+        ASSERT_TRUE(daemon_metric(&d, "tmemd_ring_batches_total") >= 2);
+        ASSERT_EQ(daemon_metric(&d, "tmemd_ring_batches_crowded_total"), 0);
+        ASSERT_EQ(rings_busy_settled(&d), 0); /* idle, still connected */
+        tmem__conn_close(c);
+    }
+    int n = (int)ncpu / 2 + 1;
+    pid_t kids[9];
+    for (int i = 0; i < n; i++) {
+        kids[i] = fork();
+        if (kids[i] == 0)
+            _exit(batch_tenant(&d, 200 + (uint32_t)i, 600));
+    }
+    for (int i = 0; i < n; i++)
+        ASSERT_EQ(wait_ok(kids[i]), 0);
+    ASSERT_TRUE(daemon_metric(&d, "tmemd_ring_batches_crowded_total") > 0);
+    ASSERT_EQ(rings_busy_settled(&d), 0);
     ASSERT_EQ(th_stop(&d), 0);
 }
 
