@@ -93,4 +93,22 @@ echo "2 tenants through tmemd do $(jget put_ratio_vs_embedded "$c2") of its" \
     "puts and $(jget get_ratio_vs_embedded "$c2") of its gets; 1 tenant keeps" \
     "$(jget put_cpus "$c1") / $(jget get_cpus "$c1") CPUs busy (spinning" \
     "included) in puts / gets"
+# What 1.5x asks of this run, and what 2 tenants cost in CPU per page:
+# the embedded store's 2 threads bound what 2 tenants can do on 2 CPUs.
+need() {
+    awk -v a="$(jget "$1" "$c1")" -v b="$(jget "$2" "$c2")" \
+        'BEGIN { printf "%.2f", (b > 0 ? 1.5 * a / b : 0) }'
+}
+us_per_page() { # CPUS PAGES_PER_S
+    awk -v c="$1" -v r="$2" 'BEGIN { printf "%.2f", (r > 0 ? c / r * 1e6 : 0) }'
+}
+th=$(jget clients "$c2"); nc=$(jget cpus "$c2"); [ "$th" -lt "$nc" ] && nc=$th
+echo "1.5x needs 2 tenants at $(need put_pages_per_s embedded_put_pages_per_s)" \
+    "/ $(need get_pages_per_s embedded_get_pages_per_s) of the embedded" \
+    "2-thread rate (puts / gets); CPU per page with 2 tenants:" \
+    "$(us_per_page "$(jget put_cpus "$c2")" "$(jget put_pages_per_s "$c2")") /" \
+    "$(us_per_page "$(jget get_cpus "$c2")" "$(jget get_pages_per_s "$c2")") us" \
+    "through tmemd, at most" \
+    "$(us_per_page "$nc" "$(jget embedded_put_pages_per_s "$c2")") /" \
+    "$(us_per_page "$nc" "$(jget embedded_get_pages_per_s "$c2")") us embedded"
 exit $rc
