@@ -16,7 +16,7 @@ if [ ! -e /sys/class/zram-control/hot_add ]; then
     echo "balloon bench: no zram hot_add, skipped"; exit 0; fi
 out=$BUILD/bench
 mkdir -p "$out"
-cc -std=c11 -O2 -Wall -Wextra -Ilib -o "$out/balloon_bench" bench/balloon_bench.c \
+cc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Ilib -o "$out/balloon_bench" bench/balloon_bench.c \
     lib/common/sysfile.c || exit 1
 # the controller's logs (one line per decision) land in $out/balloon-*.log
 BALLOON_BENCH_LOGS=$out exec "$out/balloon_bench" "$BUILD/tmem" --interval 1 \

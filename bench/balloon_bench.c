@@ -15,7 +15,6 @@
  * Own zram swap device (hot_add, lz4, priority 100), removed at the end.
  * Usage: balloon_bench TMEM_BINARY [controller options...]
  */
-#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -51,25 +50,6 @@ static double now_s(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static long long get(const char *dir, const char *file, const char *key)
-{
-    char path[512], line[256];
-    long long v = -1;
-    size_t k = key ? strlen(key) : 0;
-    FILE *f;
-
-    snprintf(path, sizeof path, "%s/%s", dir, file);
-    if (!(f = fopen(path, "r")))
-        return -1;
-    while (fgets(line, sizeof line, f))
-        if (!key || (strncmp(line, key, k) == 0 && line[k] == ' ')) {
-            v = atoll(key ? line + k + 1 : line);
-            break;
-        }
-    fclose(f);
-    return v;
 }
 
 /* ---- the workload ---- */
@@ -256,10 +236,10 @@ static int run_mode(struct result *r, int ctl, int no_psi, int argc,
     }
     memset(r, 0, sizeof *r);
     while (waitpid(w, &st, WNOHANG) == 0) {
-        double u = (double)get(cg, usage_f, NULL) / MIB;
+        double u = (double)tmem__read_ll(cg, usage_f, NULL) / MIB;
         double s = (double)(version == 2
-                                ? get(cg, "memory.swap.current", NULL)
-                                : get(cg, "memory.stat", "total_swap")) / MIB;
+                                ? tmem__read_ll(cg, "memory.swap.current", NULL)
+                                : tmem__read_ll(cg, "memory.stat", "total_swap")) / MIB;
         sum += u;
         n++;
         if (u > r->peak)
@@ -270,8 +250,8 @@ static int run_mode(struct result *r, int ctl, int no_psi, int argc,
     }
     r->runtime = now_s() - t0;
     r->mean = n ? sum / (double)n : 0;
-    r->ooms = version == 2 ? get(cg, "memory.events", "oom_kill")
-                           : get(cg, "memory.oom_control", "oom_kill");
+    r->ooms = version == 2 ? tmem__read_ll(cg, "memory.events", "oom_kill")
+                           : tmem__read_ll(cg, "memory.oom_control", "oom_kill");
     r->exit_ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
     if (c > 0) {
         kill(c, SIGTERM);

@@ -57,7 +57,6 @@
 
 #define CG_PAGE ((uint64_t)4096)
 #define CG_PATH (PATH_MAX + 64) /* dir + "/" + a file name */
-#define CG_FILE_MAX 16384
 #define CG_STEP_MIN TMEM_MB_PAGES(32)
 
 struct cg_self {
@@ -83,27 +82,6 @@ static void fail(struct cg_self *c, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(c->why, sizeof c->why, fmt, ap);
     va_end(ap);
-}
-
-/* Reads dir/name into buf (NUL-terminated).  Returns length or -errno. */
-static int read_file(const char *dir, const char *name, char *buf, size_t cap)
-{
-    char path[CG_PATH];
-    ssize_t n;
-    int fd;
-
-    if (snprintf(path, sizeof path, "%s/%s", dir, name) >= PATH_MAX)
-        return -ENAMETOOLONG;
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    n = read(fd, buf, cap - 1);
-    if (n < 0)
-        n = -errno;
-    close(fd);
-    if (n >= 0)
-        buf[n] = '\0';
-    return (int)n;
 }
 
 static bool file_exists(const char *dir, const char *name)
@@ -139,26 +117,13 @@ static int parse_bytes(const char *s, uint64_t *pages)
 static int read_pages(struct cg_self *c, const char *name, uint64_t *pages)
 {
     char buf[64];
-    int rc = read_file(c->dir, name, buf, sizeof buf);
+    int rc = tmem__read_text(c->dir, name, buf, sizeof buf);
 
     if (rc >= 0)
         rc = parse_bytes(buf, pages);
     if (rc < 0)
         fail(c, "%s/%s: %s", c->dir, name, strerror(-rc));
     return rc;
-}
-
-/* Finds "key value" in a memory.stat text.  Returns 1 found, 0 absent. */
-static int stat_field(const char *text, const char *key, uint64_t *bytes)
-{
-    size_t k = strlen(key);
-
-    for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : p)
-        if (strncmp(p, key, k) == 0 && p[k] == ' ') {
-            *bytes = strtoull(p + k + 1, NULL, 10);
-            return 1;
-        }
-    return 0;
 }
 
 static uint64_t pages_of(uint64_t bytes)
@@ -181,14 +146,14 @@ static int read_v1_stat(struct cg_self *c, const char *st,
 {
     uint64_t rss = 0, swap = 0, kmem = 0, memsw;
 
-    if (!stat_field(st, "total_rss", &rss) && !stat_field(st, "rss", &rss)) {
+    if (!tmem__text_field(st, "total_rss", &rss) && !tmem__text_field(st, "rss", &rss)) {
         fail(c, "%s/memory.stat: no rss field", c->dir);
         return -EINVAL;
     }
     in->committed = pages_of(rss);
     if (read_pages(c, "memory.kmem.usage_in_bytes", &kmem) == 0)
         in->committed += kmem;
-    if (stat_field(st, "total_swap", &swap) || stat_field(st, "swap", &swap))
+    if (tmem__text_field(st, "total_swap", &swap) || tmem__text_field(st, "swap", &swap))
         in->frontswap = pages_of(swap);
     else if (read_pages(c, "memory.memsw.usage_in_bytes", &memsw) == 0)
         in->frontswap = memsw > c->usage ? memsw - c->usage : 0;
@@ -206,16 +171,16 @@ static int read_v2_stat(struct cg_self *c, const char *st,
     static const char *const kparts[] = {"slab_unreclaimable", "kernel_stack",
                                          "pagetables", "percpu"};
 
-    if (!stat_field(st, "anon", &anon)) {
+    if (!tmem__text_field(st, "anon", &anon)) {
         fail(c, "%s/memory.stat: no anon field", c->dir);
         return -EINVAL;
     }
-    if (stat_field(st, "kernel", &kernel)) {
-        if (stat_field(st, "slab_reclaimable", &v) && v <= kernel)
+    if (tmem__text_field(st, "kernel", &kernel)) {
+        if (tmem__text_field(st, "slab_reclaimable", &v) && v <= kernel)
             kernel -= v;
     } else {
         for (size_t i = 0; i < sizeof kparts / sizeof kparts[0]; i++)
-            if (stat_field(st, kparts[i], &v))
+            if (tmem__text_field(st, kparts[i], &v))
                 kernel += v;
     }
     in->committed = pages_of(anon) + pages_of(kernel);
@@ -254,14 +219,14 @@ static uint64_t backend_reserve(void)
 static int cg_read(void *self, tmem_balloon_input *in)
 {
     struct cg_self *c = self;
-    char st[CG_FILE_MAX];
+    char st[TMEM_SYSFILE_MAX];
     int rc;
 
     memset(in, 0, sizeof *in);
     if ((rc = read_pages(c, usage_file(c), &c->usage)) < 0 ||
         (rc = read_limit(c, &c->limit)) < 0)
         return rc;
-    rc = read_file(c->dir, "memory.stat", st, sizeof st);
+    rc = tmem__read_text(c->dir, "memory.stat", st, sizeof st);
     if (rc < 0) {
         fail(c, "%s/memory.stat: %s", c->dir, strerror(-rc));
         return rc;
@@ -466,7 +431,7 @@ static int cg_setup(struct cg_self *c)
         c->mem_total = UINT64_MAX;
     if ((rc = check_tenant(c)) < 0)
         return rc;
-    rc = read_file(c->dir, limit_file(c), c->start_text, sizeof c->start_text);
+    rc = tmem__read_text(c->dir, limit_file(c), c->start_text, sizeof c->start_text);
     if (rc < 0) {
         fail(c, "%s/%s: %s", c->dir, limit_file(c), strerror(-rc));
         return rc;

@@ -211,31 +211,6 @@ int env_cold_file(const char *path, unsigned mb)
     return 0;
 }
 
-long long env_read_ll(const char *dir, const char *file, const char *key)
-{
-    char path[512], line[256];
-    long long v = -1;
-    size_t k = key ? strlen(key) : 0;
-    FILE *f;
-
-    snprintf(path, sizeof path, "%s/%s", dir, file);
-    f = fopen(path, "r");
-    if (!f)
-        return -1;
-    while (fgets(line, sizeof line, f)) {
-        if (!key) {
-            v = strncmp(line, "max", 3) == 0 ? -1 : atoll(line);
-            break;
-        }
-        if (strncmp(line, key, k) == 0 && line[k] == ' ') {
-            v = atoll(line + k + 1);
-            break;
-        }
-    }
-    fclose(f);
-    return v;
-}
-
 /* ---- the tenant -------------------------------------------------------- */
 
 #define T_MAX_REGIONS 16

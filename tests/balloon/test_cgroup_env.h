@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include <common/sysfile.h> /* tmem__write_text for control files */
+#include <common/sysfile.h> /* tmem__write_text, tmem__read_ll */
 
 /* Starts the guardian (once per test).  Returns 0 or -errno. */
 int env_guard_start(void);
@@ -44,8 +44,5 @@ void tenant_stop(struct tenant *t);
 
 /* A file of mb MiB at path, not in the page cache. */
 int env_cold_file(const char *path, unsigned mb);
-/* A number from a cgroup file, or of "key value" in it when key != NULL;
- * -1 when absent. */
-long long env_read_ll(const char *dir, const char *file, const char *key);
 
 #endif

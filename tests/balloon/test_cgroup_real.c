@@ -49,8 +49,8 @@ static double now_s(void)
 static long long swap_bytes(struct real *r)
 {
     if (r->version == 2)
-        return env_read_ll(r->cg, "memory.swap.current", NULL);
-    return env_read_ll(r->cg, "memory.stat", "total_swap");
+        return tmem__read_ll(r->cg, "memory.swap.current", NULL);
+    return tmem__read_ll(r->cg, "memory.stat", "total_swap");
 }
 
 static long long committed_bytes(struct real *r)
@@ -58,22 +58,22 @@ static long long committed_bytes(struct real *r)
     long long k;
 
     if (r->version == 2)
-        return env_read_ll(r->cg, "memory.stat", "anon") +
-               env_read_ll(r->cg, "memory.stat", "kernel");
-    k = env_read_ll(r->cg, "memory.kmem.usage_in_bytes", NULL);
-    return env_read_ll(r->cg, "memory.stat", "total_rss") + (k > 0 ? k : 0);
+        return tmem__read_ll(r->cg, "memory.stat", "anon") +
+               tmem__read_ll(r->cg, "memory.stat", "kernel");
+    k = tmem__read_ll(r->cg, "memory.kmem.usage_in_bytes", NULL);
+    return tmem__read_ll(r->cg, "memory.stat", "total_rss") + (k > 0 ? k : 0);
 }
 
 static long long cache_bytes(struct real *r)
 {
-    return env_read_ll(r->cg, "memory.stat",
+    return tmem__read_ll(r->cg, "memory.stat",
                        r->version == 2 ? "file" : "total_cache");
 }
 
 static long long oom_kills(struct real *r)
 {
-    return r->version == 2 ? env_read_ll(r->cg, "memory.events", "oom_kill")
-                           : env_read_ll(r->cg, "memory.oom_control",
+    return r->version == 2 ? tmem__read_ll(r->cg, "memory.events", "oom_kill")
+                           : tmem__read_ll(r->cg, "memory.oom_control",
                                          "oom_kill");
 }
 
@@ -135,7 +135,7 @@ static void setup(struct real *r, int version)
     char cmd[160];
     snprintf(cmd, sizeof cmd, "cache %s", r->file);
     ASSERT_EQ(tenant_cmd(&r->t, cmd, 60), 500);
-    usage = env_read_ll(r->cg, r->usage_file, NULL);
+    usage = tmem__read_ll(r->cg, r->usage_file, NULL);
     printf("  start: usage %lld MiB, cache %lld MiB, committed %lld MiB\n",
            usage / MIB, cache_bytes(r) / MIB, committed_bytes(r) / MIB);
     ASSERT_GE(usage, 750 * MIB);
@@ -149,7 +149,7 @@ static void phase_a(struct real *r, long long start_usage)
 
     while ((t = now_s() - t0) < 30) {
         sleep(1);
-        limit = env_read_ll(r->cg, r->limit_file, NULL);
+        limit = tmem__read_ll(r->cg, r->limit_file, NULL);
         goal = committed_bytes(r) + reserved + 4 * MIB;
         if (limit > 0 && limit <= goal + goal / 10 &&
             cache_bytes(r) <= 120 * MIB)
@@ -165,7 +165,7 @@ static void phase_a(struct real *r, long long start_usage)
 /* (b): a burst past the limit: swap, psi, no OOM kill. */
 static void phase_b(struct real *r, long long *peak_swap)
 {
-    long long kills = oom_kills(r), limit0 = env_read_ll(r->cg, r->limit_file,
+    long long kills = oom_kills(r), limit0 = tmem__read_ll(r->cg, r->limit_file,
                                                          NULL);
     double t0 = now_s();
 
@@ -180,13 +180,13 @@ static void phase_b(struct real *r, long long *peak_swap)
             *peak_swap = s;
     }
     printf("  (b) swap %lld MiB, limit now %lld MiB, oom_kill %lld -> %lld\n",
-           *peak_swap / MIB, env_read_ll(r->cg, r->limit_file, NULL) / MIB,
+           *peak_swap / MIB, tmem__read_ll(r->cg, r->limit_file, NULL) / MIB,
            kills, oom_kills(r));
     ASSERT_GT(*peak_swap, 0);
     ASSERT_TRUE(log_has(r, "\"reason\":\"psi\""));
     ASSERT_EQ(oom_kills(r), kills);
     if (r->version == 1)
-        ASSERT_EQ(env_read_ll(r->cg, "memory.oom_control", "under_oom"), 0);
+        ASSERT_EQ(tmem__read_ll(r->cg, "memory.oom_control", "under_oom"), 0);
     ASSERT_TRUE(tenant_alive(&r->t));
 }
 
@@ -216,8 +216,8 @@ static void stop_controller(struct real *r)
     ASSERT_EQ(waitpid(r->ctl, &st, 0), r->ctl);
     ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     ASSERT_TRUE(access(r->sock, F_OK) != 0); /* socket removed */
-    ASSERT_EQ(env_read_ll(r->cg, r->limit_file, NULL) >= (1ll << 40) ||
-                  env_read_ll(r->cg, r->limit_file, NULL) == -1,
+    ASSERT_EQ(tmem__read_ll(r->cg, r->limit_file, NULL) >= (1ll << 40) ||
+                  tmem__read_ll(r->cg, r->limit_file, NULL) == -1,
               1); /* restored: no limit */
 }
 
@@ -227,7 +227,7 @@ static void real_run(int version)
     long long start, peak_swap = 0;
 
     setup(&r, version);
-    start = env_read_ll(r.cg, r.usage_file, NULL);
+    start = tmem__read_ll(r.cg, r.usage_file, NULL);
     start_controller(&r);
     phase_a(&r, start);
     phase_b(&r, &peak_swap);
@@ -241,7 +241,7 @@ TEST(cgroup_real_v1_squeeze_burst_shrink)
 {
     if (geteuid() != 0)
         TEST_SKIP("needs root");
-    if (env_read_ll("/sys/fs/cgroup/memory", "memory.stat", "total_swap") < 0)
+    if (tmem__read_ll("/sys/fs/cgroup/memory", "memory.stat", "total_swap") < 0)
         TEST_SKIP("no cgroup v1 memory controller with swap accounting at "
                   "/sys/fs/cgroup/memory");
     real_run(1);

@@ -57,20 +57,20 @@ TEST(drain_cgroup_v1_swap_counter_falls)
     int64_t n;
 
     need_root();
-    if (env_read_ll("/sys/fs/cgroup/memory", "memory.stat", "total_swap") < 0)
+    if (tmem__read_ll("/sys/fs/cgroup/memory", "memory.stat", "total_swap") < 0)
         TEST_SKIP("no cgroup v1 memory controller with swap accounting");
     ASSERT_GE(env_zram_swap(256), 0);
     ASSERT_EQ(env_cgroup(1, "tmem-test-drain", cg, sizeof cg), 0);
     ASSERT_EQ(tenant_start(&t, cg), 0);
     ASSERT_EQ(tenant_cmd(&t, "anon 48", 30), 0);
-    for (int i = 0; i < 5 && env_read_ll(cg, "memory.stat", "total_swap") <
+    for (int i = 0; i < 5 && tmem__read_ll(cg, "memory.stat", "total_swap") <
                                  (44ll << 20); i++)
         ASSERT_EQ(tenant_cmd(&t, "pageout", 30), 0);
-    swap = env_read_ll(cg, "memory.stat", "total_swap");
+    swap = tmem__read_ll(cg, "memory.stat", "total_swap");
     ASSERT_GE(swap, 24ll << 20);
     n = tmem_balloon_drain_cgroup(cg, 0, NULL);
     ASSERT_GE(n, swap / 4096 - 16);
-    swap = env_read_ll(cg, "memory.stat", "total_swap");
+    swap = tmem__read_ll(cg, "memory.stat", "total_swap");
     ASSERT_LE(swap, 1ll << 20);
     ASSERT_EQ(tenant_cmd(&t, "check", 60), 0);
     tenant_stop(&t);

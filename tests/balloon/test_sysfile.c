@@ -1,6 +1,7 @@
 /*
- * tmem__write_text, the one writer of control files (cgroup, sysfs, Xen
- * trees): replaces the content, reports every failure as -errno.
+ * lib/common/sysfile.c, the one writer and reader of control files
+ * (cgroup, sysfs, Xen trees): replaces content, reads it back, finds
+ * "key value" lines, reports every failure as -errno.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -13,6 +14,7 @@
 #include <common/sysfile.h>
 
 #include "../runner.h"
+#include "test_files.h"
 
 static int slurp(const char *path, char *buf, size_t cap)
 {
@@ -30,10 +32,7 @@ TEST(sysfile_write_replaces_and_reports)
     char dir[] = "/tmp/tmem-sysfile-XXXXXX", path[128], buf[64];
     ASSERT_TRUE(mkdtemp(dir) != NULL);
     snprintf(path, sizeof path, "%s/memory.max", dir);
-    int fd = open(path, O_CREAT | O_WRONLY, 0644);
-    ASSERT_TRUE(fd >= 0);
-    ASSERT_EQ(write(fd, "a much longer old value\n", 24), 24);
-    close(fd);
+    tf_put(dir, "memory.max", "a much longer old value\n");
 
     ASSERT_EQ(tmem__write_text(dir, "memory.max", "4096\n"), 0);
     ASSERT_EQ(slurp(path, buf, sizeof buf), 5);
@@ -60,5 +59,51 @@ TEST(sysfile_write_replaces_and_reports)
 
     snprintf(path, sizeof path, "%s/memory.max", dir);
     unlink(path);
+    rmdir(dir);
+}
+
+TEST(sysfile_read_text_field_and_number)
+{
+    char dir[] = "/tmp/tmem-sysfile-XXXXXX", buf[16];
+    uint64_t v = 7;
+    ASSERT_TRUE(mkdtemp(dir) != NULL);
+    static const char *files[] = {"memory.stat", "memory.max",
+                                  "memory.current", "empty"};
+    static const char *texts[] = {"cache 4096\nrss 8192\nrss_huge 0\n"
+                                  "total_swap 12288\n",
+                                  "max\n", "123456\n", ""};
+    char path[128];
+    for (int i = 0; i < 4; i++)
+        tf_put(dir, files[i], texts[i]);
+
+    /* read whole, or cut to the buffer, always NUL-terminated */
+    ASSERT_EQ(tmem__read_text(dir, "memory.current", buf, sizeof buf), 7);
+    ASSERT_EQ(strcmp(buf, "123456\n"), 0);
+    ASSERT_EQ(tmem__read_text(dir, "memory.stat", buf, sizeof buf), 15);
+    ASSERT_EQ(strlen(buf), 15);
+    ASSERT_EQ(tmem__read_text(dir, "absent", buf, sizeof buf), -ENOENT);
+
+    /* a key matches a whole name at a line's start */
+    const char *st = texts[0];
+    ASSERT_EQ(tmem__text_field(st, "rss", &v), 1);
+    ASSERT_EQ(v, 8192);
+    ASSERT_EQ(tmem__text_field(st, "rss_huge", &v), 1);
+    ASSERT_EQ(v, 0);
+    ASSERT_EQ(tmem__text_field(st, "swap", &v), 0); /* only total_swap */
+    ASSERT_EQ(tmem__text_field(st, "cach", &v), 0);
+    ASSERT_EQ(tmem__text_field("", "rss", &v), 0);
+
+    /* numbers: first line or a key; -1 for absent, empty and "max" */
+    ASSERT_EQ(tmem__read_ll(dir, "memory.current", NULL), 123456);
+    ASSERT_EQ(tmem__read_ll(dir, "memory.stat", "total_swap"), 12288);
+    ASSERT_EQ(tmem__read_ll(dir, "memory.stat", "pgfault"), -1);
+    ASSERT_EQ(tmem__read_ll(dir, "memory.max", NULL), -1);
+    ASSERT_EQ(tmem__read_ll(dir, "empty", NULL), -1);
+    ASSERT_EQ(tmem__read_ll(dir, "absent", NULL), -1);
+
+    for (int i = 0; i < 4; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        unlink(path);
+    }
     rmdir(dir);
 }
