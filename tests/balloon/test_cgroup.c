@@ -14,20 +14,9 @@
 
 #include "balloon/cgroup.h"
 #include "../runner.h"
+#include "test_files.h"
 
 #define MIB (1024ull * 1024ull)
-
-static void put(const char *dir, const char *file, const char *text)
-{
-    char path[PATH_MAX];
-    FILE *f;
-
-    snprintf(path, sizeof path, "%s/%s", dir, file);
-    f = fopen(path, "w");
-    ASSERT_TRUE(f != NULL);
-    fputs(text, f);
-    fclose(f);
-}
 
 static long long get_ll(const char *dir, const char *file)
 {
@@ -51,10 +40,10 @@ static void fake_tree(char *tmp, char *ten)
     ASSERT_TRUE(mkdtemp(tmp) != NULL);
     snprintf(parent, PATH_MAX, "%s/parent", tmp);
     ASSERT_EQ(mkdir(parent, 0755), 0);
-    put(parent, "cgroup.procs", "");
+    tf_put(parent, "cgroup.procs", "");
     snprintf(ten, PATH_MAX, "%.200s/ten", parent);
     ASSERT_EQ(mkdir(ten, 0755), 0);
-    put(ten, "cgroup.procs", "1\n");
+    tf_put(ten, "cgroup.procs", "1\n");
 }
 
 static void rm_tree(const char *tmp)
@@ -69,16 +58,16 @@ static void fake_v1(const char *ten, const char *limit)
 {
     char stat[512];
 
-    put(ten, "memory.limit_in_bytes", limit);
+    tf_put(ten, "memory.limit_in_bytes", limit);
     snprintf(stat, sizeof stat, "%llu\n", 400 * MIB);
-    put(ten, "memory.usage_in_bytes", stat);
+    tf_put(ten, "memory.usage_in_bytes", stat);
     snprintf(stat, sizeof stat,
              "cache 1\nrss 2\nswap 3\ntotal_cache %llu\ntotal_rss %llu\n"
              "total_swap %llu\n",
              150 * MIB, 200 * MIB, 40 * MIB);
-    put(ten, "memory.stat", stat);
+    tf_put(ten, "memory.stat", stat);
     snprintf(stat, sizeof stat, "%llu\n", 8 * MIB);
-    put(ten, "memory.kmem.usage_in_bytes", stat);
+    tf_put(ten, "memory.kmem.usage_in_bytes", stat);
 }
 
 static uint64_t reserve_pages(void)
@@ -121,7 +110,7 @@ TEST(cgroup_v1_no_limit_uses_usage_and_peak)
     ASSERT_U64_EQ(in.cur, 400 * 256);
     ASSERT_U64_EQ(in.max, 400 * 256);
     snprintf(buf, sizeof buf, "%llu\n", 300 * MIB);
-    put(ten, "memory.usage_in_bytes", buf);
+    tf_put(ten, "memory.usage_in_bytes", buf);
     ASSERT_EQ(be.read(be.self, &in), 0);
     ASSERT_U64_EQ(in.cur, 300 * 256);
     ASSERT_U64_EQ(in.max, 400 * 256); /* the peak stays */
@@ -164,9 +153,9 @@ TEST(cgroup_v1_swap_from_memsw_when_no_stat_field)
 
     fake_tree(tmp, ten);
     fake_v1(ten, "9223372036854771712\n");
-    put(ten, "memory.stat", "cache 0\nrss 104857600\n");
+    tf_put(ten, "memory.stat", "cache 0\nrss 104857600\n");
     snprintf(buf, sizeof buf, "%llu\n", 430 * MIB);
-    put(ten, "memory.memsw.usage_in_bytes", buf);
+    tf_put(ten, "memory.memsw.usage_in_bytes", buf);
     ASSERT_EQ(tmem_balloon_cgroup_open(&be, ten, NULL, 0), 0);
     ASSERT_EQ(be.read(be.self, &in), 0);
     ASSERT_U64_EQ(in.committed, 100 * 256 + 8 * 256);
@@ -182,16 +171,16 @@ TEST(cgroup_v2_parse_and_apply)
     tmem_balloon_input in;
 
     fake_tree(tmp, ten);
-    put(ten, "memory.high", "max\n");
+    tf_put(ten, "memory.high", "max\n");
     snprintf(buf, sizeof buf, "%llu\n", 600 * MIB);
-    put(ten, "memory.current", buf);
+    tf_put(ten, "memory.current", buf);
     snprintf(buf, sizeof buf,
              "anon %llu\nfile %llu\nkernel %llu\nslab_reclaimable %llu\n",
              250 * MIB, 300 * MIB, 20 * MIB, 12 * MIB);
-    put(ten, "memory.stat", buf);
+    tf_put(ten, "memory.stat", buf);
     snprintf(buf, sizeof buf, "%llu\n", 16 * MIB);
-    put(ten, "memory.swap.current", buf);
-    put(ten, "memory.pressure", "some avg10=0.00\n");
+    tf_put(ten, "memory.swap.current", buf);
+    tf_put(ten, "memory.pressure", "some avg10=0.00\n");
     ASSERT_EQ(tmem_balloon_cgroup_open(&be, ten, NULL, 0), 0);
     ASSERT_STR_EQ(be.name, "cgroup-v2");
     snprintf(pp, sizeof pp, "%s/memory.pressure", ten);
@@ -220,13 +209,13 @@ TEST(cgroup_v2_kernel_parts_without_kernel_field)
     tmem_balloon_input in;
 
     fake_tree(tmp, ten);
-    put(ten, "memory.high", "max\n");
-    put(ten, "memory.current", "104857600\n");
+    tf_put(ten, "memory.high", "max\n");
+    tf_put(ten, "memory.current", "104857600\n");
     snprintf(buf, sizeof buf,
              "anon %llu\nkernel_stack %llu\npagetables %llu\n"
              "percpu %llu\nslab_unreclaimable %llu\nslab_reclaimable 999\n",
              10 * MIB, 1 * MIB, 2 * MIB, 1 * MIB, 4 * MIB);
-    put(ten, "memory.stat", buf);
+    tf_put(ten, "memory.stat", buf);
     ASSERT_EQ(tmem_balloon_cgroup_open(&be, ten, NULL, 0), 0);
     ASSERT_EQ(be.read(be.self, &in), 0);
     ASSERT_U64_EQ(in.committed, 18 * 256);
@@ -262,15 +251,15 @@ TEST(cgroup_refuses_self_here_and_below)
     fake_tree(tmp, ten);
     fake_v1(ten, "9223372036854771712\n");
     snprintf(me, sizeof me, "1\n%d\n", (int)getpid());
-    put(ten, "cgroup.procs", me);
+    tf_put(ten, "cgroup.procs", me);
     ASSERT_EQ(tmem_balloon_cgroup_open(&be, ten, err, sizeof err), -EPERM);
     ASSERT_TRUE(strstr(err, "holds this process") != NULL);
-    put(ten, "cgroup.procs", "1\n");
+    tf_put(ten, "cgroup.procs", "1\n");
     snprintf(sub, sizeof sub, "%s/sub", ten);
     ASSERT_EQ(mkdir(sub, 0755), 0);
-    put(sub, "cgroup.procs", me);
+    tf_put(sub, "cgroup.procs", me);
     ASSERT_EQ(tmem_balloon_cgroup_open(&be, ten, err, sizeof err), -EPERM);
-    put(sub, "cgroup.procs", "");
+    tf_put(sub, "cgroup.procs", "");
     ASSERT_EQ(tmem_balloon_cgroup_open(&be, ten, err, sizeof err), 0);
     tmem_balloon_backend_close(&be);
     rm_tree(tmp);
@@ -286,11 +275,11 @@ TEST(cgroup_refuses_non_memory_dir_and_bad_stat)
     ASSERT_EQ(tmem_balloon_cgroup_open(&be, ten, err, sizeof err), -ENOENT);
     ASSERT_TRUE(strstr(err, "not a memory cgroup") != NULL);
     fake_v1(ten, "9223372036854771712\n");
-    put(ten, "memory.stat", "cache 5\n");
+    tf_put(ten, "memory.stat", "cache 5\n");
     ASSERT_EQ(tmem_balloon_cgroup_open(&be, ten, err, sizeof err), 0);
     ASSERT_EQ(be.read(be.self, &in), -EINVAL);
     ASSERT_TRUE(strstr(tmem_balloon_backend_why(&be), "no rss") != NULL);
-    put(ten, "memory.usage_in_bytes", "lots\n");
+    tf_put(ten, "memory.usage_in_bytes", "lots\n");
     ASSERT_EQ(be.read(be.self, &in), -EINVAL);
     tmem_balloon_backend_close(&be);
     rm_tree(tmp);

@@ -18,24 +18,13 @@
 #include <unistd.h>
 
 #include "../runner.h"
+#include "test_files.h"
 #include "balloon/runner.h"
 
 struct fake {
     char tmp[64], ten[160], sock[128], log[128], bin[256];
     pid_t pid;
 };
-
-static void put(const char *dir, const char *file, const char *text)
-{
-    char path[256];
-    FILE *f;
-
-    snprintf(path, sizeof path, "%s/%s", dir, file);
-    f = fopen(path, "w");
-    ASSERT_TRUE(f != NULL);
-    fputs(text, f);
-    fclose(f);
-}
 
 static void fake_make(struct fake *f)
 {
@@ -50,13 +39,13 @@ static void fake_make(struct fake *f)
     chmod(f->tmp, 0755);
     snprintf(parent, sizeof parent, "%s/p", f->tmp);
     ASSERT_EQ(mkdir(parent, 0755), 0);
-    put(parent, "cgroup.procs", "");
+    tf_put(parent, "cgroup.procs", "");
     snprintf(f->ten, sizeof f->ten, "%s/ten", parent);
     ASSERT_EQ(mkdir(f->ten, 0755), 0);
-    put(f->ten, "cgroup.procs", "1\n");
-    put(f->ten, "memory.limit_in_bytes", "9223372036854771712\n");
-    put(f->ten, "memory.usage_in_bytes", "1073741824\n"); /* 1 GiB */
-    put(f->ten, "memory.stat", "total_rss 268435456\ntotal_swap 0\n");
+    tf_put(f->ten, "cgroup.procs", "1\n");
+    tf_put(f->ten, "memory.limit_in_bytes", "9223372036854771712\n");
+    tf_put(f->ten, "memory.usage_in_bytes", "1073741824\n"); /* 1 GiB */
+    tf_put(f->ten, "memory.stat", "total_rss 268435456\ntotal_swap 0\n");
     snprintf(f->sock, sizeof f->sock, "%s/ctl.sock", f->tmp);
     snprintf(f->log, sizeof f->log, "%s/log", f->tmp);
 }
@@ -219,7 +208,7 @@ TEST(run_refuses_root_cgroup_and_bad_set)
 
     fake_make(&f);
     snprintf(root, sizeof root, "%s/p", f.tmp);
-    put(root, "memory.limit_in_bytes", "9223372036854771712\n");
+    tf_put(root, "memory.limit_in_bytes", "9223372036854771712\n");
     ASSERT_EQ(cli(&f, -1, out, sizeof out,
                   (const char *[]){"balloon", "run", "--cgroup", root, NULL}),
               1);

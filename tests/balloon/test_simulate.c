@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../runner.h"
+#include "test_files.h"
 
 #define HDR                                                                    \
     "cur_pages,committed_pages,reserve_pages,max_pages,frontswap_pages\n"
@@ -30,16 +31,6 @@ static void cleanup(void)
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0)
         fprintf(stderr, "cleanup of %s failed\n", dir);
-}
-
-static void write_file(const char *name, const char *text)
-{
-    char path[128];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    ASSERT_TRUE(f != NULL);
-    fputs(text, f);
-    fclose(f);
 }
 
 static void read_file(const char *name, char *buf, size_t cap)
@@ -138,7 +129,7 @@ TEST(simulate_outputs)
     setup();
     for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
         char args[512];
-        write_file("trace.csv", runs[i].trace);
+        tf_put(dir, "trace.csv", runs[i].trace);
         snprintf(args, sizeof args, "balloon simulate --trace @ %s",
                  runs[i].sets);
         int rc = tmem(args);
@@ -154,7 +145,7 @@ TEST(simulate_outputs)
 TEST(simulate_option_forms)
 {
     setup();
-    write_file("trace.csv", HDR "1048576,20000,1000,263144,0\n");
+    tf_put(dir, "trace.csv", HDR "1048576,20000,1000,263144,0\n");
     ASSERT_EQ(tmem("balloon simulate --trace=@"), 0);
     ASSERT_STR_EQ(out, OUT_HDR "1,125704,33744,933217,\n");
     ASSERT_EQ(tmem("balloon simulate --trace - <@"), 0);
@@ -183,7 +174,7 @@ static const struct {
 TEST(simulate_refused_set)
 {
     setup();
-    write_file("trace.csv", HDR "1048576,20000,1000,263144,0\n");
+    tf_put(dir, "trace.csv", HDR "1048576,20000,1000,263144,0\n");
     for (size_t i = 0; i < sizeof bad_sets / sizeof bad_sets[0]; i++) {
         char args[256];
         snprintf(args, sizeof args, "balloon simulate --trace @ --set '%s'",
@@ -230,7 +221,7 @@ TEST(simulate_bad_traces)
 {
     setup();
     for (size_t i = 0; i < sizeof bad_traces / sizeof bad_traces[0]; i++) {
-        write_file("trace.csv", bad_traces[i].trace);
+        tf_put(dir, "trace.csv", bad_traces[i].trace);
         int rc = tmem("balloon simulate --trace @");
         if (rc != 2 || !strstr(err, bad_traces[i].line) || out[0])
             tmem_test_fail(__FILE__, __LINE__,
@@ -243,7 +234,7 @@ TEST(simulate_bad_traces)
 TEST(simulate_usage_errors)
 {
     setup();
-    write_file("trace.csv", HDR "1,2,3,4,5\n");
+    tf_put(dir, "trace.csv", HDR "1,2,3,4,5\n");
     ASSERT_EQ(tmem("balloon simulate --trace /nonexistent/trace.csv"), 1);
     ASSERT_TRUE(strstr(err, "No such file") != NULL);
     ASSERT_EQ(tmem("balloon simulate"), 2);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "../runner.h"
+#include "test_files.h"
 #include "balloon/controller.h"
 #include "balloon/xen.h"
 #include "common/mem.h"
@@ -58,23 +59,6 @@ static const char zoneinfo[] = "Node 0, zone      DMA\n"
 
 static char root[64];
 
-static void put(const char *rel, const char *text)
-{
-    char path[256];
-    snprintf(path, sizeof path, "%s/%s", root, rel);
-    for (char *p = path + strlen(root) + 1; *p; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            mkdir(path, 0755);
-            *p = '/';
-        }
-    }
-    FILE *f = fopen(path, "w");
-    ASSERT_TRUE(f != NULL);
-    fputs(text, f);
-    fclose(f);
-}
-
 static void del(const char *rel)
 {
     char path[256];
@@ -100,13 +84,13 @@ static void make_tree(void)
 {
     snprintf(root, sizeof root, "/tmp/tmem-xen-XXXXXX");
     ASSERT_TRUE(mkdtemp(root) != NULL);
-    put(XDIR "/target_kb", "2097152\n");
-    put(XDIR "/info/current_kb", "2097152\n");
-    put(XDIR "/info/low_kb", "0\n");
-    put(XDIR "/info/high_kb", "1048576\n");
-    put("proc/meminfo", meminfo);
-    put("proc/zoneinfo", zoneinfo);
-    put("proc/xen/capabilities", "");
+    tf_put(root, XDIR "/target_kb", "2097152\n");
+    tf_put(root, XDIR "/info/current_kb", "2097152\n");
+    tf_put(root, XDIR "/info/low_kb", "0\n");
+    tf_put(root, XDIR "/info/high_kb", "1048576\n");
+    tf_put(root, "proc/meminfo", meminfo);
+    tf_put(root, "proc/zoneinfo", zoneinfo);
+    tf_put(root, "proc/xen/capabilities", "");
 }
 
 static void cleanup(void)
@@ -173,7 +157,7 @@ TEST(xen_without_info_dir)
     del(XDIR "/info/current_kb");
     del(XDIR "/info/low_kb");
     del(XDIR "/info/high_kb");
-    put(XDIR "/target_kb", "2001000\n"); /* offset (2001000-2000000)/4 */
+    tf_put(root, XDIR "/target_kb", "2001000\n"); /* offset (2001000-2000000)/4 */
     ASSERT_EQ(tmem_balloon_xen_open(&be, root, NULL, 0), 0);
     ASSERT_EQ(be.read(be.self, &in), 0);
     ASSERT_U64_EQ(in.max, 500000);
@@ -191,7 +175,7 @@ TEST(xen_rereads_each_tick)
 
     make_tree();
     ASSERT_EQ(tmem_balloon_xen_open(&be, root, NULL, 0), 0);
-    put("proc/meminfo", "MemTotal: 1000000 kB\nCommitted_AS: 4 kB\n"
+    tf_put(root, "proc/meminfo", "MemTotal: 1000000 kB\nCommitted_AS: 4 kB\n"
                         "SwapTotal: 0 kB\nSwapFree: 0 kB\n");
     ASSERT_EQ(be.read(be.self, &in), 0);
     ASSERT_U64_EQ(in.cur, 250000);
@@ -250,7 +234,7 @@ TEST(xen_refusals)
 
         make_tree();
         if (broken[i].text)
-            put(broken[i].rel, broken[i].text);
+            tf_put(root, broken[i].rel, broken[i].text);
         else
             del(broken[i].rel);
         rc = tmem_balloon_xen_open(&be, root, err, sizeof err);
@@ -270,13 +254,13 @@ TEST(xen_swap_edge_cases)
     tmem_balloon_input in;
 
     make_tree();
-    put("proc/meminfo", "MemTotal: 400 kB\nCommitted_AS: 40 kB\n"
+    tf_put(root, "proc/meminfo", "MemTotal: 400 kB\nCommitted_AS: 40 kB\n"
                         "SwapTotal: 0 kB\nSwapFree: 0 kB\n");
-    put("proc/xen/capabilities", "\n"); /* a domU's (empty) caps */
+    tf_put(root, "proc/xen/capabilities", "\n"); /* a domU's (empty) caps */
     ASSERT_EQ(tmem_balloon_xen_open(&be, root, NULL, 0), 0);
     ASSERT_TRUE(!be.frontswap_available);
     tmem_balloon_backend_close(&be);
-    put("proc/meminfo", "MemTotal: 400 kB\nCommitted_AS: 40 kB\n"
+    tf_put(root, "proc/meminfo", "MemTotal: 400 kB\nCommitted_AS: 40 kB\n"
                         "SwapTotal: 40 kB\nSwapFree: 80 kB\n");
     del("proc/xen/capabilities"); /* no xenfs: not dom0 */
     ASSERT_EQ(tmem_balloon_xen_open(&be, root, NULL, 0), 0);
