@@ -287,9 +287,7 @@ TEST(integ_cli_nobody_refused)
         tmem_oid o = {{1, 0, 0}};
         _exit(p >= 0 && tmem_conn_put(c, p, &o, 0, pg) == 1 ? 0 : 22);
     }
-    int st;
-    ASSERT_EQ(waitpid(k, &st, 0), k);
-    ASSERT_EQ(WEXITSTATUS(st), 0);
+    ASSERT_EQ(th_wait(k), 0);
     ASSERT_EQ(th_stop(&d), 0);
 }
 

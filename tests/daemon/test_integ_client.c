@@ -141,8 +141,8 @@ TEST(integ_frontswap_daemon)
     ASSERT_EQ(th_stop(&d), 0);
 }
 
-/* One tenant process: frontswap pages of its own, checked back. */
-static int tenant_child(const th_daemon *d, uint32_t seed)
+/* One tenant process: n frontswap pages of its own, checked back. */
+static int tenant_child(const th_daemon *d, uint32_t seed, unsigned n)
 {
     tmem_conn *c = NULL;
     tmem_frontswap *fs = NULL;
@@ -155,16 +155,16 @@ static int tenant_child(const th_daemon *d, uint32_t seed)
         return 10;
     int p = tmem_cleancache_init_fs(cc);
     tmem_oid ino = {{seed, 0, 0}};
-    for (uint32_t i = 0; i < 400; i++) {
+    for (uint32_t i = 0; i < n; i++) {
         th_fill(a, seed, i);
         if (tmem_frontswap_store(fs, 0, i, a) != 0)
             return 11;
         tmem_cleancache_put_page(cc, p, &ino, i, a);
     }
-    for (uint32_t i = 0; i < 400; i++)
+    for (uint32_t i = 0; i < n; i++)
         if (tmem_frontswap_load(fs, 0, i, a) != 1 || !th_check(a, seed, i))
             return 12;
-    if (tmem_frontswap_curr_pages(fs) != 400)
+    if (tmem_frontswap_curr_pages(fs) != n)
         return 13;
     tmem_frontswap_destroy(fs);
     tmem_cleancache_destroy(cc);
@@ -176,18 +176,7 @@ TEST(integ_several_tenants)
 {
     th_daemon d;
     th_start(&d, NULL);
-    pid_t kids[4];
-    for (int i = 0; i < 4; i++) {
-        kids[i] = fork();
-        if (kids[i] == 0)
-            _exit(tenant_child(&d, 100 + (uint32_t)i));
-    }
-    for (int i = 0; i < 4; i++) {
-        int st;
-        ASSERT_EQ(waitpid(kids[i], &st, 0), kids[i]);
-        ASSERT_TRUE(WIFEXITED(st));
-        ASSERT_EQ(WEXITSTATUS(st), 0);
-    }
+    ASSERT_EQ(th_tenants(&d, 4, tenant_child, 100, 400), 0);
     ASSERT_TRUE(th_alive(&d));
     ASSERT_EQ(th_stop(&d), 0);
 }

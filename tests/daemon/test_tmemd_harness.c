@@ -70,6 +70,35 @@ void th_start(th_daemon *d, const char *const *extra)
     tmem_test_fail(__FILE__, __LINE__, "tmemd did not start (log %s)", d->log);
 }
 
+int th_wait(pid_t pid)
+{
+    int st;
+    if (waitpid(pid, &st, 0) != pid)
+        return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+int th_tenants(const th_daemon *d, int n, th_tenant_fn fn, uint32_t seed0,
+               unsigned arg)
+{
+    pid_t kids[64];
+    int first = 0;
+    ASSERT_TRUE(n >= 1 && n <= 64);
+    fflush(stdout); /* children must not repeat buffered output */
+    for (int i = 0; i < n; i++) {
+        kids[i] = fork();
+        ASSERT_TRUE(kids[i] >= 0);
+        if (kids[i] == 0)
+            _exit(fn(d, seed0 + (uint32_t)i, arg));
+    }
+    for (int i = 0; i < n; i++) {
+        int st = th_wait(kids[i]);
+        if (st != 0 && first == 0)
+            first = st;
+    }
+    return first;
+}
+
 bool th_alive(const th_daemon *d)
 {
     int st;

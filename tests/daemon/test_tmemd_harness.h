@@ -34,6 +34,15 @@ tmem__conn *th_conn(const th_daemon *d);
 int th_raw(const th_daemon *d);
 /* Sends a valid hello on a raw socket and reads the reply; returns status. */
 int th_raw_hello(int fd);
+/* The exit status of child pid once it ends (128 + signal if killed). */
+int th_wait(pid_t pid);
+/* A tenant process's body: returns its exit status (0: all went well). */
+typedef int (*th_tenant_fn)(const th_daemon *d, uint32_t seed, unsigned arg);
+/* Runs fn(d, seed0 + i, arg) in n child processes at once (n <= 64) and
+ * waits for them all.  Returns 0 when every one exited 0, else the first
+ * other status. */
+int th_tenants(const th_daemon *d, int n, th_tenant_fn fn, uint32_t seed0,
+               unsigned arg);
 /* Fills a page with a pattern derived from (seed, index). */
 void th_fill(void *page, uint32_t seed, uint32_t index);
 /* Checks a page against th_fill's pattern. */

@@ -21,15 +21,8 @@
 #define PERS TMEM_POOL_FLAGS(TMEM_POOL_PERSIST)
 #define SHARED TMEM_POOL_FLAGS(TMEM_POOL_SHARED)
 
-static int wait_ok(pid_t pid)
-{
-    int st;
-    waitpid(pid, &st, 0);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 /* A tenant process: private persistent pool, n pages, read back twice. */
-static int tenant(const th_daemon *d, uint32_t seed, uint32_t n)
+static int tenant(const th_daemon *d, uint32_t seed, unsigned n)
 {
     tmem__conn *c;
     if (tmem__conn_open(d->sock, &c) < 0)
@@ -48,14 +41,7 @@ TEST(tmemd_many_tenants)
 {
     th_daemon d;
     th_start(&d, NULL);
-    pid_t kids[4];
-    for (int i = 0; i < 4; i++) {
-        kids[i] = fork();
-        if (kids[i] == 0)
-            _exit(tenant(&d, 100 + (uint32_t)i, 300));
-    }
-    for (int i = 0; i < 4; i++)
-        ASSERT_EQ(wait_ok(kids[i]), 0);
+    ASSERT_EQ(th_tenants(&d, 4, tenant, 100, 300), 0);
     ASSERT_EQ(th_stop(&d), 0);
 }
 
@@ -169,15 +155,7 @@ TEST(tmemd_crowded_rings)
         ASSERT_EQ(rings_busy_settled(&d), 0); /* idle, still connected */
         tmem__conn_close(c);
     }
-    int n = (int)ncpu / 2 + 1;
-    pid_t kids[9];
-    for (int i = 0; i < n; i++) {
-        kids[i] = fork();
-        if (kids[i] == 0)
-            _exit(batch_tenant(&d, 200 + (uint32_t)i, 600));
-    }
-    for (int i = 0; i < n; i++)
-        ASSERT_EQ(wait_ok(kids[i]), 0);
+    ASSERT_EQ(th_tenants(&d, (int)ncpu / 2 + 1, batch_tenant, 200, 600), 0);
     ASSERT_TRUE(daemon_metric(&d, "tmemd_ring_batches_crowded_total") > 0);
     ASSERT_EQ(rings_busy_settled(&d), 0);
     ASSERT_EQ(th_stop(&d), 0);
@@ -240,7 +218,7 @@ TEST(tmemd_kill9_tenant)
     ASSERT_EQ(kill(victim, SIGKILL), 0);
     for (int round = 0; round < 5; round++)
         ASSERT_EQ(th_count_intact(c, p, 42, 500), 500);
-    ASSERT_EQ(wait_ok(victim), 128 + SIGKILL);
+    ASSERT_EQ(th_wait(victim), 128 + SIGKILL);
     usleep(200000);
     ASSERT_TRUE(th_alive(&d));
     char *js = NULL;
@@ -299,7 +277,7 @@ TEST(tmemd_nobody_refused_admin)
     pid_t k = fork();
     if (k == 0)
         _exit(nobody_tenant(&d, pw->pw_uid, pw->pw_gid));
-    ASSERT_EQ(wait_ok(k), 0);
+    ASSERT_EQ(th_wait(k), 0);
     /* the daemon logged the refusals, and root is still admin */
     ASSERT_GE(tmem__conn_freeable_mib(admin), 0);
     char cmd[256];
