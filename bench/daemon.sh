@@ -81,9 +81,10 @@ verdict "put pages/s 2 clients / 1 client" \
 verdict "get pages/s 2 clients / 1 client" \
     "$(awk -v a="$(jget get_pages_per_s "$c2")" \
         -v b="$(jget get_pages_per_s "$c1")" 'BEGIN{print a / b}')" 1.5
+# ratio KEY_A FILE_A KEY_B FILE_B [SCALE]: SCALE (default 1) x A / B.
 ratio() {
-    awk -v a="$(jget "$1" "$2")" -v b="$(jget "$3" "$4")" \
-        'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'
+    awk -v a="$(jget "$1" "$2")" -v b="$(jget "$3" "$4")" -v s="${5:-1}" \
+        'BEGIN { printf "%.2f", (b > 0 ? s * a / b : 0) }'
 }
 echo "the machine (same run): the embedded store with 2 threads does" \
     "$(ratio embedded_put_pages_per_s "$c2" embedded_put_pages_per_s "$c1")x" \
@@ -95,16 +96,13 @@ echo "2 tenants through tmemd do $(jget put_ratio_vs_embedded "$c2") of its" \
     "included) in puts / gets"
 # What 1.5x asks of this run, and what 2 tenants cost in CPU per page:
 # the embedded store's 2 threads bound what 2 tenants can do on 2 CPUs.
-need() {
-    awk -v a="$(jget "$1" "$c1")" -v b="$(jget "$2" "$c2")" \
-        'BEGIN { printf "%.2f", (b > 0 ? 1.5 * a / b : 0) }'
-}
 us_per_page() { # CPUS PAGES_PER_S
     awk -v c="$1" -v r="$2" 'BEGIN { printf "%.2f", (r > 0 ? c / r * 1e6 : 0) }'
 }
 th=$(jget clients "$c2"); nc=$(jget cpus "$c2"); [ "$th" -lt "$nc" ] && nc=$th
-echo "1.5x needs 2 tenants at $(need put_pages_per_s embedded_put_pages_per_s)" \
-    "/ $(need get_pages_per_s embedded_get_pages_per_s) of the embedded" \
+echo "1.5x needs 2 tenants at" \
+    "$(ratio put_pages_per_s "$c1" embedded_put_pages_per_s "$c2" 1.5) /" \
+    "$(ratio get_pages_per_s "$c1" embedded_get_pages_per_s "$c2" 1.5) of the embedded" \
     "2-thread rate (puts / gets); CPU per page with 2 tenants:" \
     "$(us_per_page "$(jget put_cpus "$c2")" "$(jget put_pages_per_s "$c2")") /" \
     "$(us_per_page "$(jget get_cpus "$c2")" "$(jget get_pages_per_s "$c2")") us" \
