@@ -191,9 +191,25 @@ int64_t tmem_frontswap_store_batch(tmem_frontswap *fs, unsigned type,
 int64_t tmem_frontswap_load_batch(tmem_frontswap *fs, unsigned type,
                                   const uint64_t *offsets, void *const *pages,
                                   size_t n, int *results);
+/* Loads a page without using the connection: from the tenant's own
+ * read-only mapping of its private arena (docs/layout.md), or from the
+ * fill word kept when a same-filled page was stored.  Takes no lock,
+ * allocates nothing and makes no system call, so it may run in a signal
+ * handler, and in a child after fork() (the mapping is inherited; the
+ * connection must not be used there).  Returns 1 found, 0 not stored,
+ * TMEM_EAGAIN when the page is stored but cannot be read this way (use
+ * tmem_frontswap_load), or TMEM_EINVAL. */
+int tmem_frontswap_load_direct(tmem_frontswap *fs, unsigned type,
+                               uint64_t offset, void *page);
 /* Forgets one page.  Returns 1 removed, 0 none, negative error. */
 int tmem_frontswap_invalidate_page(tmem_frontswap *fs, unsigned type,
                                    uint64_t offset);
+/* Forgets n pages of one type in as few round trips as possible.
+ * results[i] (may be NULL) receives what invalidate_page would return.
+ * Returns the pages removed, or a negative transport error. */
+int64_t tmem_frontswap_invalidate_batch(tmem_frontswap *fs, unsigned type,
+                                        const uint64_t *offsets, size_t n,
+                                        int *results);
 /* Forgets a whole type (a swapoff): destroys its pool.  Returns 0 or an
  * error. */
 int tmem_frontswap_invalidate_area(tmem_frontswap *fs, unsigned type);

@@ -31,6 +31,7 @@ extern "C" {
 #define TMEM_EINVAL (-EINVAL)
 #define TMEM_ERANGE (-ERANGE)
 #define TMEM_EEXIST (-EEXIST)
+#define TMEM_EAGAIN (-EAGAIN)
 #define TMEM_EFROZEN (-1000)
 #define TMEM_EEMPTY (-1001)
 

@@ -211,6 +211,24 @@ int tmem_frontswap_load(tmem_frontswap *fs, unsigned type, uint64_t offset,
     return rc;
 }
 
+int tmem_frontswap_load_direct(tmem_frontswap *fs, unsigned type,
+                               uint64_t offset, void *page)
+{
+    struct fs_type *t = slot(fs, type, offset);
+    if (!t)
+        return TMEM_EINVAL;
+    if (!bit_test(t, offset))
+        return 0;
+    if (!tmem_conn_is_embedded(fs->conn))
+        return TMEM_EAGAIN;
+    tmem_oid oid;
+    uint32_t index;
+    key_of(offset, &oid, &index);
+    int rc = tmem_conn_get(fs->conn, t->pool, &oid, index, page);
+    add(rc == 1 ? &fs->loads : &fs->failed_loads, 1);
+    return rc;
+}
+
 /* One batch of at most FS_CHUNK pages of type t (store when put). */
 static int64_t batch_chunk(tmem_frontswap *fs, struct fs_type *t, bool put,
                            const uint64_t *offs, void *const *pages, size_t n,
@@ -306,6 +324,44 @@ int tmem_frontswap_invalidate_page(tmem_frontswap *fs, unsigned type,
     if (rc >= 0 && bit_clear(fs, t, offset))
         add(&fs->invalidates, 1);
     return rc;
+}
+
+int64_t tmem_frontswap_invalidate_batch(tmem_frontswap *fs, unsigned type,
+                                        const uint64_t *offsets, size_t n,
+                                        int *results)
+{
+    tmem_op ops[FS_CHUNK];
+    size_t map[FS_CHUNK];
+    int64_t removed = 0;
+    if (type >= TMEM_FRONTSWAP_MAX_TYPES || !fs->types[type].active)
+        return TMEM_EINVAL;
+    struct fs_type *t = &fs->types[type];
+    for (size_t done = 0; done < n;) {
+        size_t k = 0, end = n - done < FS_CHUNK ? done + FS_CHUNK : n;
+        for (size_t i = done; i < end; i++) {
+            int r = offsets[i] >= t->npages ? TMEM_EINVAL : 0;
+            if (results)
+                results[i] = r;
+            if (r < 0 || !bit_test(t, offsets[i]))
+                continue;
+            ops[k] = (tmem_op){.op = TMEM_FLUSH_PAGE, .pool = t->pool};
+            key_of(offsets[i], &ops[k].oid, &ops[k].index);
+            map[k++] = i;
+        }
+        int rc = k ? tmem_conn_batch(fs->conn, ops, k) : 0;
+        if (rc < 0)
+            return rc;
+        for (size_t j = 0; j < k; j++) {
+            if (results)
+                results[map[j]] = ops[j].result;
+            if (ops[j].result >= 0 && bit_clear(fs, t, offsets[map[j]])) {
+                add(&fs->invalidates, 1);
+                removed++;
+            }
+        }
+        done = end;
+    }
+    return removed;
 }
 
 int tmem_frontswap_invalidate_area(tmem_frontswap *fs, unsigned type)
