@@ -1,23 +1,24 @@
 /*
  * The blob layer (blob.h): fill detection, dedup, codecs and storage of
- * page contents.
+ * page contents in arenas.
  *
- * Owns NZ allocator shards (zalloc.h) and ND dedup shards (dedup.h).  A
- * thread stores its new blobs in "its" allocator shard (assigned round
- * robin on first use), so puts from different threads do not share a lock;
- * the dedup shard is chosen by the top hash bits.
+ * Owns the arena table (number -> arena and its ND dedup shards; number 0
+ * is the common arena) and the put counters.  A dedup shard is chosen by
+ * the top hash bits; its table holds 28-bit refs (handle + 1) of DATA
+ * records, never of aliases.
  *
  * Values: a fill page is ((uint64_t)word << 32) | 1; a stored blob is
- * ((idx + 1) << 3) | (shard << 1) (low bit 0, never 0).  In the dedup
- * index the same blob is the 28-bit ref ((shard << 26) | idx) + 1.
+ * (arena << 36) | ((handle + 1) << 3) (low bit 0, never 0).
  *
- * Lifetime: an entry's ref counts references; when it drops to 0 the entry
- * is dead for good (puts never revive it: they only take references while
- * it is nonzero), is removed from the index under the dedup lock, then its
- * storage is freed.  A put compares candidates under the dedup lock, so a
- * candidate's storage cannot be freed during the compare.
+ * Lifetime: a handle's ref counts the references held on it (a name, a
+ * reader, an alias on its target); when it drops to 0 the handle is dead
+ * for good (puts never revive it: they only take references while it is
+ * nonzero), is removed from the index under the dedup lock, then freed.
+ * A put compares candidates under the dedup lock, so a candidate cannot
+ * be freed during the compare (it may be moved: reads are seqlock reads).
+ * An alias handle's aux names its target, whose reference it holds.
  *
- * Lock order: dedup shard -> zalloc move (read) -> zalloc lock.
+ * Lock order: dedup shard -> arena (arena.h).
  */
 #include <errno.h>
 #include <malloc.h>
@@ -29,28 +30,42 @@
 #include "store/blob.h"
 #include "store/codec.h"
 #include "store/dedup.h"
-#include "store/zalloc.h"
+#include "store/spin.h"
 
-#define NZ 4u  /* allocator shards: threads storing at once */
-#define ND 16u /* dedup shards */
+#define NC 4u          /* counter shards: threads putting at once */
+#define ND 16u         /* dedup shards per arena */
+#define APG 256u       /* arena table page */
+#define NAPG 256u      /* arena table pages: 65,536 arenas */
+#define HANDLE_BITS 33 /* handle + 1 in a blob value */
 
 struct put_counters {
     _Atomic uint64_t dedup_hits, compress_poor, fill_puts, alloc_failed;
-    _Atomic uint64_t refs;
+    _Atomic int64_t refs; /* references on DATA handles (names, readers;
+                             an alias holds one on its target) */
 } __attribute__((aligned(64)));
 
-struct tmem_blobstore {
-    tmem_zpool z[NZ];
+struct barena {
+    tmem_arena *a;
+    unsigned no;
     tmem_dedup d[ND];
-    struct put_counters cnt[NZ];
+};
+
+struct tmem_blobstore {
+    atomic_int lock; /* the arena table's free numbers and pages */
+    _Atomic(struct barena *) *pages[NAPG];
+    unsigned next_no;   /* numbers handed out so far */
+    unsigned *free_no;  /* closed numbers to reuse */
+    unsigned nfree, free_cap;
+    _Atomic uint64_t private_bytes; /* table pages, barenas */
+    struct put_counters cnt[NC];
     uint32_t ref_max;
     int force_hash;
     uint32_t forced_hash;
 };
 
-static unsigned shard_self(void)
+static struct put_counters *counters(tmem_blobstore *bs)
 {
-    return tmem__thread_slot() % NZ;
+    return &bs->cnt[tmem__thread_slot() % NC];
 }
 
 static void cnt_inc(_Atomic uint64_t *c, int64_t d)
@@ -58,39 +73,81 @@ static void cnt_inc(_Atomic uint64_t *c, int64_t d)
     atomic_fetch_add_explicit(c, (uint64_t)d, memory_order_relaxed);
 }
 
-/* ---- values --------------------------------------------------------- */
-
-static tmem_blob blob_of(unsigned shard, uint32_t idx)
+static uint64_t held_of(void *p)
 {
-    return ((uint64_t)(idx + 1) << 3) | ((uint64_t)shard << 1);
+    return p ? malloc_usable_size(p) + 8 : 0;
 }
 
-static unsigned blob_shard(tmem_blob b)
+/* ---- values and the arena table ------------------------------------- */
+
+static tmem_blob blob_of(unsigned no, uint32_t h)
 {
-    return (unsigned)(b >> 1) & 3u;
+    return (uint64_t)no << 36 | (uint64_t)(h + 1) << 3;
 }
 
-static uint32_t blob_idx(tmem_blob b)
+static unsigned blob_no(tmem_blob b)
 {
-    return (uint32_t)(b >> 3) - 1;
+    return (unsigned)(b >> 36);
 }
 
-static uint32_t ref_of(unsigned shard, uint32_t idx)
+static uint32_t blob_h(tmem_blob b)
 {
-    return ((shard << 26) | idx) + 1;
+    return (uint32_t)((b >> 3) & ((1ull << HANDLE_BITS) - 1)) - 1;
 }
 
-static tmem_blob ref_blob(uint32_t ref)
+static struct barena *ba_of(tmem_blobstore *bs, unsigned no)
 {
-    return blob_of((ref - 1) >> 26, (ref - 1) & ((1u << 26) - 1));
+    _Atomic(struct barena *) *pg = bs->pages[no / APG];
+    return pg ? atomic_load_explicit(&pg[no % APG], memory_order_acquire)
+              : NULL;
 }
 
-static tmem_zent *ent_of(tmem_blobstore *bs, tmem_blob b)
+static tmem_arena_handle *ent_of(tmem_blobstore *bs, tmem_blob b)
 {
-    return tmem__zalloc_ent(&bs->z[blob_shard(b)], blob_idx(b));
+    return tmem__arena_ent(ba_of(bs, blob_no(b))->a, blob_h(b));
 }
 
-/* ---- create / destroy ----------------------------------------------- */
+tmem_arena *tmem__blob_arena(tmem_blobstore *bs, int n)
+{
+    struct barena *ba = n >= 0 ? ba_of(bs, (unsigned)n) : NULL;
+    return ba ? ba->a : NULL;
+}
+
+/* Creates arena number no (owner, flags) in the table. */
+static int arena_add_locked(tmem_blobstore *bs, unsigned no, uint32_t owner,
+                            unsigned flags)
+{
+    if (!bs->pages[no / APG]) {
+        void *pg = tmem__calloc(APG, sizeof(struct barena *));
+        if (!pg)
+            return TMEM_ENOMEM;
+        atomic_fetch_add(&bs->private_bytes, held_of(pg));
+        bs->pages[no / APG] = pg;
+    }
+    struct barena *ba = tmem__aligned_alloc(64, sizeof *ba);
+    if (!ba)
+        return TMEM_ENOMEM;
+    memset(ba, 0, sizeof *ba);
+    ba->no = no;
+    int r = tmem__arena_create(owner, flags, &ba->a);
+    if (r < 0) {
+        tmem__free(ba);
+        return r == -ENOMEM ? TMEM_ENOMEM : r;
+    }
+    atomic_fetch_add(&bs->private_bytes, held_of(ba));
+    atomic_store_explicit(&bs->pages[no / APG][no % APG], ba,
+                          memory_order_release);
+    return 0;
+}
+
+static void arena_del(tmem_blobstore *bs, struct barena *ba)
+{
+    for (unsigned i = 0; i < ND; i++)
+        tmem__dedup_fini(&ba->d[i]);
+    tmem__arena_destroy(ba->a);
+    atomic_fetch_sub(&bs->private_bytes, held_of(ba));
+    tmem__free(ba);
+}
 
 int tmem__blobstore_create(tmem_blobstore **out)
 {
@@ -99,14 +156,14 @@ int tmem__blobstore_create(tmem_blobstore **out)
         return TMEM_ENOMEM;
     memset(bs, 0, sizeof *bs);
     bs->ref_max = UINT32_MAX - 1;
-    for (unsigned i = 0; i < NZ; i++) {
-        if (tmem__zalloc_init(&bs->z[i]) < 0) {
-            while (i--)
-                tmem__zalloc_fini(&bs->z[i]);
-            tmem__free(bs);
-            return TMEM_ENOMEM;
-        }
+    int r = arena_add_locked(bs, 0, 0, 0);
+    if (r < 0) {
+        tmem__free(bs->pages[0]);
+        tmem__free(bs);
+        return r;
     }
+    bs->next_no = 1;
+    atomic_fetch_add(&bs->private_bytes, held_of(bs));
     *out = bs;
     return 0;
 }
@@ -115,23 +172,81 @@ void tmem__blobstore_destroy(tmem_blobstore *bs)
 {
     if (!bs)
         return;
-    for (unsigned i = 0; i < NZ; i++)
-        tmem__zalloc_fini(&bs->z[i]);
-    for (unsigned i = 0; i < ND; i++)
-        tmem__dedup_fini(&bs->d[i]);
+    for (unsigned p = 0; p < NAPG; p++) {
+        for (unsigned i = 0; bs->pages[p] && i < APG; i++) {
+            struct barena *ba = atomic_load(&bs->pages[p][i]);
+            if (ba)
+                arena_del(bs, ba);
+        }
+        tmem__free(bs->pages[p]);
+    }
+    tmem__free(bs->free_no);
     tmem__free(bs);
+}
+
+int tmem__blob_arena_open(tmem_blobstore *bs, uint32_t owner)
+{
+    tmem__spin_lock(&bs->lock);
+    unsigned no;
+    if (bs->nfree) {
+        no = bs->free_no[bs->nfree - 1];
+    } else if (bs->next_no < NAPG * APG) {
+        no = bs->next_no;
+    } else {
+        tmem__spin_unlock(&bs->lock);
+        return TMEM_ENOMEM;
+    }
+    int r = arena_add_locked(bs, no, owner, TMEM_ARENA_F_NAMED);
+    if (r == 0) {
+        if (bs->nfree)
+            bs->nfree--;
+        else
+            bs->next_no++;
+    }
+    tmem__spin_unlock(&bs->lock);
+    return r < 0 ? r : (int)no;
+}
+
+void tmem__blob_arena_close(tmem_blobstore *bs, int n)
+{
+    if (n <= 0)
+        return;
+    tmem__spin_lock(&bs->lock);
+    struct barena *ba = ba_of(bs, (unsigned)n);
+    if (bs->nfree == bs->free_cap) {
+        unsigned cap = bs->free_cap ? bs->free_cap * 2 : 16;
+        unsigned *f = tmem__realloc(bs->free_no, cap * sizeof *f);
+        if (f) {
+            atomic_fetch_add(&bs->private_bytes,
+                             held_of(f) - held_of(bs->free_no));
+            bs->free_no = f;
+            bs->free_cap = cap;
+        }
+    }
+    if (bs->nfree < bs->free_cap) /* else the number is not reused */
+        bs->free_no[bs->nfree++] = (unsigned)n;
+    atomic_store(&bs->pages[n / APG][n % APG], NULL);
+    tmem__spin_unlock(&bs->lock);
+    if (ba)
+        arena_del(bs, ba);
 }
 
 /* ---- reading -------------------------------------------------------- */
 
-/* Under the shard's rdlock: decompresses e into page. */
-static int read_locked(const tmem_zent *e, void *page)
+/* Copies b's DATA record (an alias is followed) into *r and buf. */
+static int copy_rec(tmem_blobstore *bs, tmem_blob b, tmem_arena_rec *r,
+                    void *buf)
 {
-    char tmp[TMEM_PAGE_SIZE];
-    uint64_t loc = atomic_load_explicit(&e->loc, memory_order_relaxed);
-    const void *src = tmem__zalloc_map(e, tmp);
-    return tmem__codec_decompress((tmem_compress)TMEM_ZA_CODEC(loc), src,
-                                  TMEM_ZA_LEN(loc), page);
+    tmem_arena *a = ba_of(bs, blob_no(b))->a;
+    return tmem__arena_read(tmem__arena_base(a), tmem__arena_map_len(a),
+                            blob_h(b), 0, TMEM_ARENA_TRUST, r, buf);
+}
+
+static int read_err(tmem_blobstore *bs, int r)
+{
+    if (r == TMEM_ENOMEM)
+        cnt_inc(&counters(bs)->alloc_failed, 1);
+    return r == 0 || r == TMEM_ENOMEM ? r : -EIO;
 }
 
 int tmem__blob_read(tmem_blobstore *bs, tmem_blob b, void *page)
@@ -140,13 +255,12 @@ int tmem__blob_read(tmem_blobstore *bs, tmem_blob b, void *page)
         tmem__fill_page(page, (uint32_t)(b >> 32));
         return 0;
     }
-    tmem_zpool *z = &bs->z[blob_shard(b)];
-    tmem__zalloc_rdlock(z);
-    int r = read_locked(tmem__zalloc_ent(z, blob_idx(b)), page);
-    tmem__zalloc_rdunlock(z);
-    if (r == TMEM_ENOMEM)
-        cnt_inc(&bs->cnt[shard_self()].alloc_failed, 1);
-    return r == 0 || r == TMEM_ENOMEM ? r : -EIO;
+    tmem_arena_rec r;
+    char buf[TMEM_PAGE_SIZE];
+    int rc = copy_rec(bs, b, &r, buf);
+    if (rc == 0)
+        rc = tmem__codec_decompress((tmem_compress)r.codec, buf, r.len, page);
+    return read_err(bs, rc);
 }
 
 int tmem__blob_read_packed(tmem_blobstore *bs, tmem_blob b, void *buf,
@@ -156,34 +270,27 @@ int tmem__blob_read_packed(tmem_blobstore *bs, tmem_blob b, void *buf,
         *pk = (tmem_packed){.enc = TMEM_PACK_FILL, .fill = (uint32_t)(b >> 32)};
         return 0;
     }
-    tmem_zpool *z = &bs->z[blob_shard(b)];
-    tmem__zalloc_rdlock(z);
-    const tmem_zent *e = tmem__zalloc_ent(z, blob_idx(b));
-    uint64_t loc = atomic_load_explicit(&e->loc, memory_order_relaxed);
-    tmem_compress c = (tmem_compress)TMEM_ZA_CODEC(loc);
-    int r = 0;
-    if (c == TMEM_COMPRESS_LZ4 || c == TMEM_COMPRESS_NONE) {
-        /* map copies a straddling object into buf itself */
-        const void *src = tmem__zalloc_map(e, buf);
-        pk->len = TMEM_ZA_LEN(loc);
-        if (src != buf)
-            memcpy(buf, src, pk->len);
-        pk->enc = c == TMEM_COMPRESS_LZ4 ? TMEM_PACK_LZ4 : TMEM_PACK_RAW;
-    } else { /* zstd: the peer would need a context; decode here */
-        r = read_locked(e, buf);
+    tmem_arena_rec r;
+    char tmp[TMEM_PAGE_SIZE];
+    int rc = copy_rec(bs, b, &r, buf);
+    if (rc == 0 && r.codec == TMEM_COMPRESS_ZSTD) {
+        /* the peer would need a context: decode here, send raw */
+        memcpy(tmp, buf, r.len);
+        rc = tmem__codec_decompress(TMEM_COMPRESS_ZSTD, tmp, r.len, buf);
         *pk = (tmem_packed){.enc = TMEM_PACK_RAW, .len = TMEM_PAGE_SIZE};
+    } else if (rc == 0) {
+        *pk = (tmem_packed){
+            .enc = r.codec == TMEM_COMPRESS_LZ4 ? TMEM_PACK_LZ4 : TMEM_PACK_RAW,
+            .len = r.len};
     }
-    tmem__zalloc_rdunlock(z);
-    if (r == TMEM_ENOMEM)
-        cnt_inc(&bs->cnt[shard_self()].alloc_failed, 1);
-    return r == 0 || r == TMEM_ENOMEM ? r : -EIO;
+    return read_err(bs, rc);
 }
 
 /* ---- references ----------------------------------------------------- */
 
 /* Takes a reference unless e is dead or full; returns 0 or -ENOSPC
  * (full) / -ENOENT (dead). */
-static int ref_get(tmem_blobstore *bs, tmem_zent *e)
+static int ref_get(tmem_blobstore *bs, tmem_arena_handle *e)
 {
     uint32_t r = atomic_load_explicit(&e->ref, memory_order_relaxed);
     do {
@@ -196,35 +303,69 @@ static int ref_get(tmem_blobstore *bs, tmem_zent *e)
     return 0;
 }
 
+static void refs_add(tmem_blobstore *bs, int64_t d)
+{
+    atomic_fetch_add_explicit(&counters(bs)->refs, d, memory_order_relaxed);
+}
+
 int tmem__blob_ref(tmem_blobstore *bs, tmem_blob b)
 {
     if (TMEM_BLOB_IS_FILL(b))
         return 0;
-    int r = ref_get(bs, ent_of(bs, b));
-    if (r == 0)
-        cnt_inc(&bs->cnt[blob_shard(b)].refs, 1);
-    return r == 0 ? 0 : TMEM_ENOSPC;
+    tmem_arena_handle *e = ent_of(bs, b);
+    if (ref_get(bs, e) != 0)
+        return TMEM_ENOSPC;
+    if (!TMEM_ALOC_ALIAS(atomic_load(&e->loc)))
+        refs_add(bs, 1);
+    return 0;
 }
 
 static uint32_t hash_cb(void *ctx, uint32_t ref)
 {
-    return ent_of(ctx, ref_blob(ref))->hash;
+    struct barena *ba = ctx;
+    return atomic_load_explicit(&tmem__arena_ent(ba->a, ref - 1)->aux,
+                                memory_order_relaxed);
+}
+
+/* Frees handle h of ba, whose last reference just went. */
+static void handle_dead(tmem_blobstore *bs, struct barena *ba, uint32_t h)
+{
+    tmem_arena_handle *e = tmem__arena_ent(ba->a, h);
+    uint64_t loc = atomic_load(&e->loc);
+    uint32_t aux = atomic_load(&e->aux);
+    if (!TMEM_ALOC_ALIAS(loc)) {
+        tmem_dedup *d = &ba->d[aux >> 28];
+        tmem__dedup_lock(d);
+        tmem__dedup_remove_locked(d, aux, h + 1, hash_cb, ba);
+        tmem__dedup_unlock(d);
+    }
+    tmem__arena_free(ba->a, h);
+    if (TMEM_ALOC_ALIAS(loc))
+        tmem__blob_release(bs, blob_of(ba->no, aux));
+    if (tmem__arena_wants_compaction(ba->a))
+        tmem__arena_compact_step(ba->a);
 }
 
 void tmem__blob_release(tmem_blobstore *bs, tmem_blob b)
 {
     if (TMEM_BLOB_IS_FILL(b) || !b)
         return;
-    unsigned s = blob_shard(b);
-    tmem_zent *e = ent_of(bs, b);
-    cnt_inc(&bs->cnt[s].refs, -1);
-    if (atomic_fetch_sub_explicit(&e->ref, 1, memory_order_acq_rel) != 1)
+    struct barena *ba = ba_of(bs, blob_no(b));
+    tmem_arena_handle *e = tmem__arena_ent(ba->a, blob_h(b));
+    if (!TMEM_ALOC_ALIAS(atomic_load(&e->loc)))
+        refs_add(bs, -1);
+    if (atomic_fetch_sub_explicit(&e->ref, 1, memory_order_acq_rel) == 1)
+        handle_dead(bs, ba, blob_h(b));
+}
+
+void tmem__blob_drop(tmem_blobstore *bs, tmem_blob b)
+{
+    if (TMEM_BLOB_IS_FILL(b) || !b)
         return;
-    tmem_dedup *d = &bs->d[e->hash >> 28];
-    tmem__dedup_lock(d);
-    tmem__dedup_remove_locked(d, e->hash, ref_of(s, blob_idx(b)), hash_cb, bs);
-    tmem__dedup_unlock(d);
-    tmem__zalloc_free(&bs->z[s], blob_idx(b));
+    struct barena *ba = ba_of(bs, blob_no(b));
+    if (tmem__arena_named(ba->a))
+        tmem__arena_name_dead(ba->a, blob_h(b));
+    tmem__blob_release(bs, b);
 }
 
 /* ---- put ------------------------------------------------------------ */
@@ -243,23 +384,13 @@ struct put_in {
 
 struct match_ctx {
     tmem_blobstore *bs;
+    struct barena *ba;
     const struct put_in *in;
     const void *raw; /* the new page decoded: in->page, or dec once filled */
     char *dec;       /* TMEM_PAGE_SIZE of the caller's, for packed input */
     int err; /* TMEM_ENOMEM: a zstd context was missing; -EINVAL: the
                 packed input does not decode; either stops the search */
 };
-
-/* Packed input: true when candidate e holds the very same LZ4 bytes. */
-static bool same_bytes(const tmem_zent *e, const struct put_in *in)
-{
-    char tmp[TMEM_PAGE_SIZE];
-    uint64_t loc = atomic_load_explicit(&e->loc, memory_order_relaxed);
-    if (TMEM_ZA_CODEC(loc) != TMEM_COMPRESS_LZ4 ||
-        TMEM_ZA_LEN(loc) != in->zlen)
-        return false;
-    return memcmp(tmem__zalloc_map(e, tmp), in->z, in->zlen) == 0;
-}
 
 /* Full compare of a candidate against the new page; takes a reference
  * when they are equal.  Called under the dedup lock.  Packed input is
@@ -269,52 +400,67 @@ static bool same_bytes(const tmem_zent *e, const struct put_in *in)
 static int match_cb(void *ctx, uint32_t ref)
 {
     struct match_ctx *m = ctx;
-    tmem_blob b = ref_blob(ref);
-    tmem_zpool *z = &m->bs->z[blob_shard(b)];
-    tmem_zent *e = tmem__zalloc_ent(z, blob_idx(b));
-    char page[TMEM_PAGE_SIZE];
-    if (e->hash != m->in->hash ||
+    tmem_arena_handle *e = tmem__arena_ent(m->ba->a, ref - 1);
+    if (atomic_load_explicit(&e->aux, memory_order_relaxed) != m->in->hash ||
         atomic_load_explicit(&e->ref, memory_order_relaxed) == 0)
         return 0;
-    tmem__zalloc_rdlock(z);
-    int r = 0, same = m->in->z && same_bytes(e, m->in);
+    tmem_arena_rec r;
+    char buf[TMEM_PAGE_SIZE], page[TMEM_PAGE_SIZE];
+    const tmem_arena *a = m->ba->a;
+    int rc = tmem__arena_read(tmem__arena_base(a), tmem__arena_map_len(a),
+                              ref - 1, 0, TMEM_ARENA_TRUST, &r, buf);
+    if (rc < 0)
+        return 0; /* freed under us: not a candidate */
+    bool same = m->in->z && r.codec == TMEM_COMPRESS_LZ4 &&
+                r.len == m->in->zlen && memcmp(buf, m->in->z, r.len) == 0;
     if (!same && !m->raw) {
         tmem_packed pk = {TMEM_PACK_LZ4, m->in->zlen, 0};
         if (tmem__unpack(&pk, m->in->z, m->dec) < 0)
-            r = -EINVAL;
+            rc = -EINVAL;
         else
             m->raw = m->dec;
     }
-    if (!same && r == 0) {
-        r = read_locked(e, page);
-        same = r == 0 && memcmp(page, m->raw, TMEM_PAGE_SIZE) == 0;
+    if (!same && rc == 0) {
+        rc = tmem__codec_decompress((tmem_compress)r.codec, buf, r.len, page);
+        same = rc == 0 && memcmp(page, m->raw, TMEM_PAGE_SIZE) == 0;
     }
-    tmem__zalloc_rdunlock(z);
-    if (r == TMEM_ENOMEM || r == -EINVAL) {
-        m->err = r;
+    if (rc == TMEM_ENOMEM || rc == -EINVAL) {
+        m->err = rc;
         return 1;
     }
     return same && ref_get(m->bs, e) == 0;
 }
 
-/* Accounts a dedup hit on ref (whose reference the match took). */
-static void found(tmem_blobstore *bs, unsigned s, uint32_t ref, tmem_blob *out,
-                  unsigned *fl)
+/* A dedup hit on target (whose reference the match took): in a named
+ * arena the new name gets an alias record holding that reference. */
+static int found(tmem_blobstore *bs, struct barena *ba,
+                 const tmem_arena_name *nm, uint32_t target, tmem_blob *out,
+                 unsigned *fl)
 {
-    cnt_inc(&bs->cnt[s].dedup_hits, 1);
-    cnt_inc(&bs->cnt[(ref - 1) >> 26].refs, 1);
-    *out = ref_blob(ref);
+    uint32_t h = target, gen;
+    if (tmem__arena_named(ba->a)) {
+        uint32_t tgen = tmem__arena_gen(ba->a, target);
+        if (tmem__arena_alias(ba->a, nm, target, tgen, &h, &gen) < 0) {
+            tmem__blob_release(bs, blob_of(ba->no, target));
+            return TMEM_ENOMEM;
+        }
+    }
+    cnt_inc(&counters(bs)->dedup_hits, 1);
+    refs_add(bs, 1); /* the one the match took */
+    *out = blob_of(ba->no, h);
     *fl = TMEM_BLOB_PUT_DEDUP;
+    return 0;
 }
 
 /* Compresses (unless packed already) and stores a page not found in the
  * index. */
-static int store_new(tmem_blobstore *bs, struct match_ctx *m, tmem_blob *out,
-                     unsigned *fl)
+static int store_new(tmem_blobstore *bs, struct match_ctx *m,
+                     const tmem_arena_name *nm, tmem_blob *out, unsigned *fl)
 {
     const struct put_in *in = m->in;
+    struct barena *ba = m->ba;
     char buf[TMEM_CODEC_MAX_OUT];
-    unsigned s = shard_self(), codec = TMEM_COMPRESS_LZ4;
+    unsigned codec = TMEM_COMPRESS_LZ4;
     const void *src = in->z;
     uint32_t len = in->zlen;
     if (in->page) {
@@ -325,75 +471,74 @@ static int store_new(tmem_blobstore *bs, struct match_ctx *m, tmem_blob *out,
         len = n > 0 ? (uint32_t)n : TMEM_PAGE_SIZE;
         codec = n > 0 ? (unsigned)in->codec : 0;
         if (n == 0 && in->codec != TMEM_COMPRESS_NONE) {
-            cnt_inc(&bs->cnt[s].compress_poor, 1);
+            cnt_inc(&counters(bs)->compress_poor, 1);
             *fl |= TMEM_BLOB_PUT_RAW;
         }
     }
-    uint32_t idx, h = in->hash;
-    if (tmem__zalloc_store(&bs->z[s], src, len, codec, h, &idx) < 0)
+    uint32_t h, gen, hash = in->hash;
+    if (tmem__arena_put(ba->a, nm, src, len, codec, hash, &h, &gen) < 0)
         return TMEM_ENOMEM;
     /* Look again under the lock: a thread putting the same page since our
      * first look must not leave two copies (dedup stays exact). */
-    tmem_dedup *d = &bs->d[h >> 28];
+    tmem_dedup *d = &ba->d[hash >> 28];
     tmem__dedup_lock(d);
     m->err = 0;
-    uint32_t ref = tmem__dedup_find_locked(d, h, match_cb, m);
+    uint32_t ref = tmem__dedup_find_locked(d, hash, match_cb, m);
     int r = 0;
     if (!ref || m->err)
-        r = tmem__dedup_insert_locked(d, h, ref_of(s, idx), hash_cb, bs);
+        r = tmem__dedup_insert_locked(d, hash, h + 1, hash_cb, ba);
     tmem__dedup_unlock(d);
-    if (r < 0 || (ref && !m->err)) {
-        atomic_store(&tmem__zalloc_ent(&bs->z[s], idx)->ref, 0);
-        tmem__zalloc_free(&bs->z[s], idx);
+    if (r < 0 || (ref && !m->err)) { /* ours is not needed, or not indexed */
+        atomic_store(&tmem__arena_ent(ba->a, h)->ref, 0);
+        tmem__arena_free(ba->a, h);
     }
     if (r < 0)
         return TMEM_ENOMEM;
-    if (ref && !m->err) {
-        found(bs, s, ref, out, fl);
-        return 0;
-    }
-    cnt_inc(&bs->cnt[s].refs, 1);
-    *out = blob_of(s, idx);
+    if (ref && !m->err)
+        return found(bs, ba, nm, ref - 1, out, fl);
+    refs_add(bs, 1);
+    *out = blob_of(ba->no, h);
     return 0;
 }
 
-/* Looks for the content in the index, else stores it.  Returns 0,
+/* Looks for the content in arena n's index, else stores it.  Returns 0,
  * TMEM_ENOMEM, or -EINVAL (packed input that does not decode, found while
  * comparing with a candidate). */
-static int put_content(tmem_blobstore *bs, struct put_in *in,
-                       tmem_blob *out, unsigned *fl)
+static int put_content(tmem_blobstore *bs, int n, const tmem_arena_name *nm,
+                       struct put_in *in, tmem_blob *out, unsigned *fl)
 {
-    unsigned s = shard_self();
+    struct barena *ba = ba_of(bs, (unsigned)n);
     char dec[TMEM_PAGE_SIZE];
+    if (!ba)
+        return -EINVAL;
     if (bs->force_hash)
         in->hash = bs->forced_hash;
-    struct match_ctx m = {bs, in, in->page, dec, 0};
-    tmem_dedup *d = &bs->d[in->hash >> 28];
+    struct match_ctx m = {bs, ba, in, in->page, dec, 0};
+    tmem_dedup *d = &ba->d[in->hash >> 28];
     tmem__dedup_lock(d);
     uint32_t ref = tmem__dedup_find_locked(d, in->hash, match_cb, &m);
     tmem__dedup_unlock(d);
     int r = m.err;
-    if (r == 0 && ref) {
-        found(bs, s, ref, out, fl);
-        return 0;
-    }
-    if (r == 0)
-        r = store_new(bs, &m, out, fl);
+    if (r == 0 && ref)
+        r = found(bs, ba, nm, ref - 1, out, fl);
+    else if (r == 0)
+        r = store_new(bs, &m, nm, out, fl);
     if (r == TMEM_ENOMEM)
-        cnt_inc(&bs->cnt[s].alloc_failed, 1);
+        cnt_inc(&counters(bs)->alloc_failed, 1);
     return r;
 }
 
 /* A fill value for word w. */
 static tmem_blob fill_blob(tmem_blobstore *bs, uint32_t w, unsigned *fl)
 {
-    cnt_inc(&bs->cnt[shard_self()].fill_puts, 1);
+    cnt_inc(&counters(bs)->fill_puts, 1);
     *fl = TMEM_BLOB_PUT_FILL;
     return (uint64_t)w << 32 | TMEM_BLOB_FILL_TAG;
 }
 
-int tmem__blob_put(tmem_blobstore *bs, const void *page, tmem_compress codec,
-                   tmem_blob *out, unsigned *flags)
+int tmem__blob_put(tmem_blobstore *bs, int n, const tmem_arena_name *nm,
+                   const void *page, tmem_compress codec, tmem_blob *out,
+                   unsigned *flags)
 {
     unsigned fl = 0;
     uint32_t word;
@@ -403,16 +548,17 @@ int tmem__blob_put(tmem_blobstore *bs, const void *page, tmem_compress codec,
     } else {
         struct put_in in = {.page = page, .codec = codec,
                             .hash = tmem__page_hash(page)};
-        r = put_content(bs, &in, out, &fl);
+        r = put_content(bs, n, nm, &in, out, &fl);
     }
     if (flags && r == 0)
         *flags = fl;
     return r;
 }
 
-int tmem__blob_put_packed(tmem_blobstore *bs, const tmem_packed *pk,
-                          const void *data, uint32_t hash, tmem_compress codec,
-                          tmem_blob *out, unsigned *flags)
+int tmem__blob_put_packed(tmem_blobstore *bs, int n, const tmem_arena_name *nm,
+                          const tmem_packed *pk, const void *data,
+                          uint32_t hash, tmem_compress codec, tmem_blob *out,
+                          unsigned *flags)
 {
     char page[TMEM_PAGE_SIZE];
     unsigned fl = 0;
@@ -431,7 +577,7 @@ int tmem__blob_put_packed(tmem_blobstore *bs, const tmem_packed *pk,
         struct put_in in = {.page = data, .codec = codec,
                             .poor = codec == TMEM_COMPRESS_LZ4,
                             .hash = tmem__page_hash(data)};
-        r = put_content(bs, &in, out, &fl);
+        r = put_content(bs, n, nm, &in, out, &fl);
         break;
     }
     case TMEM_PACK_LZ4: {
@@ -439,13 +585,13 @@ int tmem__blob_put_packed(tmem_blobstore *bs, const tmem_packed *pk,
             return -EINVAL;
         if (codec == TMEM_COMPRESS_LZ4) {
             struct put_in in = {.z = data, .zlen = pk->len, .hash = hash};
-            r = put_content(bs, &in, out, &fl);
+            r = put_content(bs, n, nm, &in, out, &fl);
             break;
         }
         /* another codec for this client: decode, then as a raw page */
         if (tmem__unpack(pk, data, page) < 0)
             return -EINVAL;
-        return tmem__blob_put(bs, page, codec, out, flags);
+        return tmem__blob_put(bs, n, nm, page, codec, out, flags);
     }
     default:
         return -EINVAL;
@@ -457,20 +603,41 @@ int tmem__blob_put_packed(tmem_blobstore *bs, const tmem_packed *pk,
 
 /* ---- queries -------------------------------------------------------- */
 
+/* The place of b's data (an alias's target's). */
+static uint64_t data_loc(tmem_blobstore *bs, tmem_blob b)
+{
+    struct barena *ba = ba_of(bs, blob_no(b));
+    tmem_arena_handle *e = tmem__arena_ent(ba->a, blob_h(b));
+    uint64_t loc = atomic_load_explicit(&e->loc, memory_order_acquire);
+    if (TMEM_ALOC_ALIAS(loc))
+        loc = atomic_load_explicit(
+            &tmem__arena_ent(ba->a, atomic_load(&e->aux))->loc,
+            memory_order_acquire);
+    return loc;
+}
+
 uint32_t tmem__blob_size(tmem_blobstore *bs, tmem_blob b)
 {
     if (TMEM_BLOB_IS_FILL(b) || !b)
         return 0;
-    return TMEM_ZA_LEN(
-        atomic_load_explicit(&ent_of(bs, b)->loc, memory_order_relaxed));
+    return TMEM_ALOC_LEN(data_loc(bs, b));
 }
 
 int tmem__blob_is_raw(tmem_blobstore *bs, tmem_blob b)
 {
     if (TMEM_BLOB_IS_FILL(b) || !b)
         return 0;
-    return TMEM_ZA_CODEC(atomic_load_explicit(&ent_of(bs, b)->loc,
-                                              memory_order_relaxed)) == 0;
+    return TMEM_ALOC_CODEC(data_loc(bs, b)) == 0;
+}
+
+int tmem__blob_where(tmem_blobstore *bs, tmem_blob b, uint32_t *handle,
+                     uint32_t *gen)
+{
+    if (TMEM_BLOB_IS_FILL(b) || !b)
+        return 0;
+    *handle = blob_h(b);
+    *gen = tmem__arena_gen(ba_of(bs, blob_no(b))->a, blob_h(b));
+    return 1;
 }
 
 #define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
@@ -478,22 +645,36 @@ int tmem__blob_is_raw(tmem_blobstore *bs, tmem_blob b)
 void tmem__blobstore_stats(tmem_blobstore *bs, tmem_blobstore_stats *out)
 {
     memset(out, 0, sizeof *out);
-    out->meta_bytes = malloc_usable_size(bs) + 8;
-    for (unsigned i = 0; i < NZ; i++) {
-        tmem_zpool *z = &bs->z[i];
+    out->meta_bytes = LD(bs->private_bytes);
+    int64_t refs = 0;
+    for (unsigned i = 0; i < NC; i++) {
         struct put_counters *c = &bs->cnt[i];
-        out->data_bytes += LD(z->data_bytes);
-        out->meta_bytes += LD(z->meta_bytes);
-        out->blobs += LD(z->objects);
-        out->raw_blobs += LD(z->raw_objects);
-        out->refs += LD(c->refs);
+        refs += LD(c->refs);
         out->dedup_hits += LD(c->dedup_hits);
         out->compress_poor += LD(c->compress_poor);
         out->fill_puts += LD(c->fill_puts);
         out->alloc_failed += LD(c->alloc_failed);
     }
-    for (unsigned i = 0; i < ND; i++)
-        out->meta_bytes += LD(bs->d[i].bytes);
+    out->refs = refs > 0 ? (uint64_t)refs : 0;
+    for (unsigned p = 0; p < NAPG; p++) {
+        for (unsigned i = 0; bs->pages[p] && i < APG; i++) {
+            struct barena *ba = ba_of(bs, p * APG + i);
+            if (!ba)
+                continue;
+            tmem_arena_stats as;
+            tmem__arena_stats(ba->a, &as);
+            out->data_bytes += as.data_bytes;
+            out->meta_bytes += as.meta_bytes;
+            out->blobs += as.records;
+            out->raw_blobs += as.raw_records;
+            out->aliases += as.aliases;
+            out->compactions += as.compactions;
+            out->moved += as.moved;
+            out->arenas += ba->no != 0;
+            for (unsigned k = 0; k < ND; k++)
+                out->meta_bytes += LD(ba->d[k].bytes);
+        }
+    }
 }
 
 /* ---- test hooks ----------------------------------------------------- */
@@ -512,11 +693,14 @@ void tmem__blob_test_ref_max(tmem_blobstore *bs, uint32_t max)
 int tmem__blobstore_compact(tmem_blobstore *bs, int force)
 {
     int total = 0;
-    for (unsigned i = 0; i < NZ; i++) {
-        int r = tmem__zalloc_compact(&bs->z[i], force);
-        if (r < 0)
-            return r;
-        total += r;
+    for (unsigned p = 0; p < NAPG; p++) {
+        for (unsigned i = 0; bs->pages[p] && i < APG; i++) {
+            struct barena *ba = ba_of(bs, p * APG + i);
+            int r;
+            while (ba && (force || tmem__arena_wants_compaction(ba->a)) &&
+                   (r = tmem__arena_compact_step(ba->a)) > 0)
+                total += r;
+        }
     }
     return total;
 }

@@ -1,24 +1,32 @@
 /*
- * Blobs: the stored contents of pages, compressed and deduplicated.
+ * Blobs: the stored contents of pages, compressed and deduplicated, in
+ * arenas (arena.h, docs/layout.md).
  *
  * The store core (store.c & co) names a page's content with a tmem_blob
- * value and never touches compressed memory itself.  A tmem_blob is:
+ * value and never touches stored bytes itself.  A tmem_blob is:
  *   0                      no content (never returned by put)
  *   TMEM_BLOB_IS_FILL(b)   a zero or same-filled page: the 32-bit pattern is
  *                          encoded in the value, no memory is held
- *   otherwise              a reference to stored data (dedup'd, refcounted)
+ *   otherwise              a handle in an arena (refcounted)
  *
- * Reference counting: tmem__blob_put returns a value holding one reference;
- * tmem__blob_ref adds one; tmem__blob_release drops one (no-op for fill
- * values); the data is freed when the last reference goes.  Identical pages
- * share one stored copy whatever the client or codec (hash + full compare).
+ * Arenas: number 0 is the common arena (ephemeral and shared pools, dedup
+ * across all clients, daemon-only); tmem__blob_arena_open makes a private,
+ * named arena for one client's persistent pools (dedup within it; every
+ * name recorded, a dedup hit as an ALIAS record; its tenant may map it
+ * read-only).  Every put says which arena and under what name.
+ *
+ * Reference counting: a put returns a value holding one reference, the
+ * name's own; tmem__blob_drop gives it back when the name goes (flush,
+ * replace, eviction), tmem__blob_ref / tmem__blob_release take and give a
+ * transient one (a reader); the data is freed when the last goes.
+ * Identical pages in one arena share one stored copy (hash + full compare).
  *
  * Thread safety: every function may be called concurrently.  A caller that
  * holds a reference may read (tmem__blob_read) without any other lock.
  *
  * Memory: tmem__blobstore_stats reports data bytes and every byte of
- * metadata the blob layer holds (allocator slack, tables, headers), so the
- * store can report used_bytes honestly.
+ * metadata the blob layer holds (record headers, segment slack, handles,
+ * dedup tables), so the store can report used_bytes honestly.
  */
 #ifndef TMEM_STORE_BLOB_H
 #define TMEM_STORE_BLOB_H
@@ -28,6 +36,8 @@
 #include <tmem/store.h>
 
 #include "common/pack.h"
+
+#include "store/arena.h"
 
 typedef uint64_t tmem_blob;
 
@@ -43,9 +53,13 @@ typedef struct tmem_blobstore tmem_blobstore;
 
 typedef struct tmem_blobstore_stats {
     uint64_t data_bytes;   /* compressed/raw payload bytes held */
-    uint64_t meta_bytes;   /* everything else held: allocator slack and
-                              headers, dedup table, handle table */
+    uint64_t meta_bytes;   /* everything else held: record headers,
+                              segment slack, handles, dedup tables */
     uint64_t blobs;        /* distinct stored contents */
+    uint64_t aliases;      /* names recorded for dedup hits (private) */
+    uint64_t arenas;       /* private arenas open */
+    uint64_t compactions;  /* compaction steps run */
+    uint64_t moved;        /* records they moved */
     uint64_t refs;         /* references held on stored contents */
     uint64_t raw_blobs;    /* blobs stored uncompressed */
     uint64_t dedup_hits;   /* puts that found their content stored */
@@ -58,11 +72,22 @@ int tmem__blobstore_create(tmem_blobstore **out);
 /* Frees everything, whatever references remain.  NULL is a no-op. */
 void tmem__blobstore_destroy(tmem_blobstore *bs);
 
-/* Stores a TMEM_PAGE_SIZE page compressed with codec (looking for an
- * identical stored page first).  Returns 0 and sets *out (one reference)
- * and *flags (TMEM_BLOB_PUT_*; may be NULL), or TMEM_ENOMEM. */
-int tmem__blob_put(tmem_blobstore *bs, const void *page, tmem_compress codec,
-                   tmem_blob *out, unsigned *flags);
+/* Opens a private arena for the client with identity owner.  Returns its
+ * number (> 0) or TMEM_ENOMEM / -errno. */
+int tmem__blob_arena_open(tmem_blobstore *bs, uint32_t owner);
+/* Closes private arena n (its blobs must all be gone): tenants mapping it
+ * see it dead.  0 is a no-op. */
+void tmem__blob_arena_close(tmem_blobstore *bs, int n);
+/* The arena of number n (0: the common one), or NULL. */
+tmem_arena *tmem__blob_arena(tmem_blobstore *bs, int n);
+
+/* Stores a TMEM_PAGE_SIZE page compressed with codec into arena n under
+ * name nm (looking for an identical stored page there first).  Returns 0
+ * and sets *out (the name's reference) and *flags (TMEM_BLOB_PUT_*; may be
+ * NULL), or TMEM_ENOMEM. */
+int tmem__blob_put(tmem_blobstore *bs, int n, const tmem_arena_name *nm,
+                   const void *page, tmem_compress codec, tmem_blob *out,
+                   unsigned *flags);
 /* As tmem__blob_put for a page the caller packed (tmem__pack): fill and
  * raw pages as above (a raw one is not compressed with LZ4 again); LZ4
  * bytes, for an LZ4 codec, are stored as given under hash (the caller's
@@ -73,9 +98,10 @@ int tmem__blob_put(tmem_blobstore *bs, const void *page, tmem_compress codec,
  * later reads of this blob fail with -EIO.  Returns as tmem__blob_put,
  * or -EINVAL for an encoding or length out of bounds, or LZ4 data found
  * not to decode. */
-int tmem__blob_put_packed(tmem_blobstore *bs, const tmem_packed *pk,
-                          const void *data, uint32_t hash, tmem_compress codec,
-                          tmem_blob *out, unsigned *flags);
+int tmem__blob_put_packed(tmem_blobstore *bs, int n, const tmem_arena_name *nm,
+                          const tmem_packed *pk, const void *data,
+                          uint32_t hash, tmem_compress codec, tmem_blob *out,
+                          unsigned *flags);
 /* Writes the page content of b into page[TMEM_PAGE_SIZE].  The caller holds
  * a reference.  Returns 0, or -EIO if stored data fails to decompress, or
  * TMEM_ENOMEM if this thread's zstd context could not be allocated (the
@@ -88,16 +114,23 @@ int tmem__blob_read(tmem_blobstore *bs, tmem_blob b, void *page);
  * TMEM_ENOMEM as tmem__blob_read. */
 int tmem__blob_read_packed(tmem_blobstore *bs, tmem_blob b, void *buf,
                            tmem_packed *pk);
-/* Adds a reference.  Returns 0, or TMEM_ENOSPC if the count would
- * overflow (then the caller must store a copy of its own instead). */
+/* Adds a transient reference.  Returns 0, or TMEM_ENOSPC if the count
+ * would overflow (then the caller must read under its own lock). */
 int tmem__blob_ref(tmem_blobstore *bs, tmem_blob b);
-/* Drops a reference; frees the content when it was the last one. */
+/* Drops a transient reference; frees the content when it was the last. */
 void tmem__blob_release(tmem_blobstore *bs, tmem_blob b);
+/* Drops the name's own reference: the name is gone (in a private arena
+ * its record says so at once); frees the content when it was the last. */
+void tmem__blob_drop(tmem_blobstore *bs, tmem_blob b);
 /* Returns the bytes of data b holds (0 for fill values); for per-client
  * accounting. */
 uint32_t tmem__blob_size(tmem_blobstore *bs, tmem_blob b);
 /* Returns nonzero if b is stored uncompressed. */
 int tmem__blob_is_raw(tmem_blobstore *bs, tmem_blob b);
+/* Where b is for a tenant reading its arena: sets *handle and *gen and
+ * returns 1, or 0 for a fill value.  The caller holds a reference. */
+int tmem__blob_where(tmem_blobstore *bs, tmem_blob b, uint32_t *handle,
+                     uint32_t *gen);
 
 void tmem__blobstore_stats(tmem_blobstore *bs, tmem_blobstore_stats *out);
 

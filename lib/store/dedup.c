@@ -12,7 +12,6 @@
 
 #include "common/mem.h"
 #include "store/dedup.h"
-#include "store/zalloc.h"
 
 #define MIN_SLOTS 64u
 #define REF_MASK ((1u << 28) - 1)

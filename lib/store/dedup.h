@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "store/blob.h"
+#include "store/spin.h"
 
 typedef uint32_t (*tmem_dedup_hash_fn)(void *ctx, uint32_t ref);
 /* Returns nonzero if ref is the page sought (and took a reference). */

@@ -61,7 +61,7 @@ void tmem__page_drop_locked(tmem_pool *p, uint64_t val)
         tmem__core_free(s, n);
     }
     account(p, owner, b, -1);
-    tmem__blob_release(s->blobs, b);
+    tmem__blob_drop(s->blobs, b);
 }
 
 struct drop_arg {
@@ -179,12 +179,14 @@ static int install(tmem_pool *p, tmem_client *c, const tmem_oid *oid,
     return 0;
 }
 
-/* A put's content: a raw page, or one packed by the caller. */
+/* A put's content: a raw page, or one packed by the caller; and where to
+ * say where it was stored (may be NULL). */
 struct put_src {
     const void *page; /* raw page, or NULL */
     const tmem_packed *pk;
     const void *data;
     uint32_t hash;
+    tmem__page_where *where;
 };
 
 static int put_src(tmem_client *c, int pool, const tmem_oid *oid,
@@ -214,9 +216,14 @@ static int put_src(tmem_client *c, int pool, const tmem_oid *oid,
     }
     tmem_blob b;
     tmem_compress codec = (tmem_compress)atomic_load(&c->compress);
-    r = src->page ? tmem__blob_put(s->blobs, src->page, codec, &b, NULL)
-                  : tmem__blob_put_packed(s->blobs, src->pk, src->data,
-                                          src->hash, codec, &b, NULL);
+    tmem_arena_name nm = {.owner = (uint32_t)c->id, .pool = (uint32_t)pool,
+                          .index = index};
+    memcpy(nm.oid, oid->oid, sizeof nm.oid);
+    r = src->page ? tmem__blob_put(s->blobs, p->arena, &nm, src->page, codec,
+                                   &b, NULL)
+                  : tmem__blob_put_packed(s->blobs, p->arena, &nm, src->pk,
+                                          src->data, src->hash, codec, &b,
+                                          NULL);
     if (r == -EINVAL) {
         cnt_add(&s->st.errored_ops, 1);
         r = put_fail(p, oid, index, TMEM_EINVAL);
@@ -229,7 +236,7 @@ static int put_src(tmem_client *c, int pool, const tmem_oid *oid,
         goto out_unlock;
     }
     if (atomic_load(&s->budget) && tmem__evict_to_budget(s) < 0) {
-        tmem__blob_release(s->blobs, b);
+        tmem__blob_drop(s->blobs, b);
         cnt_add(&s->st.reject_budget, 1);
         cnt_add(&p->st.puts_nomem, 1);
         r = put_fail(p, oid, index, TMEM_ENOSPC);
@@ -239,7 +246,7 @@ static int put_src(tmem_client *c, int pool, const tmem_oid *oid,
     if (!p->persist) {
         eph_node *n = tmem__core_alloc(s, sizeof *n);
         if (!n) {
-            tmem__blob_release(s->blobs, b);
+            tmem__blob_drop(s->blobs, b);
             cnt_add(&s->st.reject_nomem, 1);
             cnt_add(&p->st.puts_nomem, 1);
             r = put_fail(p, oid, index, TMEM_ENOMEM);
@@ -250,11 +257,18 @@ static int put_src(tmem_client *c, int pool, const tmem_oid *oid,
         n->index = index;
         val = (uint64_t)n;
     }
+    if (src->where) /* now: once installed, another thread may flush it */
+        *src->where = (tmem__page_where){0};
+    if (src->where && p->arena &&
+        tmem__blob_where(s->blobs, b, &src->where->handle, &src->where->gen))
+        src->where->direct = 1;
     r = install(p, c, oid, index, val);
     if (r < 0) {
         if (!p->persist)
             tmem__core_free(s, (void *)val);
-        tmem__blob_release(s->blobs, b);
+        tmem__blob_drop(s->blobs, b);
+        if (src->where)
+            src->where->direct = 0;
         cnt_add(&s->st.reject_nomem, 1);
         cnt_add(&p->st.puts_nomem, 1);
         r = put_fail(p, oid, index, r);
@@ -281,6 +295,16 @@ int tmem_page_put_packed(tmem_client *c, int pool, const tmem_oid *oid,
                          const void *data, uint32_t hash)
 {
     struct put_src src = {.pk = pk, .data = data, .hash = hash};
+    return put_src(c, pool, oid, index, &src);
+}
+
+int tmem__page_put_where(tmem_client *c, int pool, const tmem_oid *oid,
+                         uint32_t index, const tmem_packed *pk,
+                         const void *data, uint32_t hash,
+                         tmem__page_where *where)
+{
+    struct put_src src = {.page = pk ? NULL : data, .pk = pk, .data = data,
+                          .hash = hash, .where = where};
     return put_src(c, pool, oid, index, &src);
 }
 
@@ -347,7 +371,10 @@ static int page_get(tmem_client *c, int pool, const tmem_oid *oid,
                     : tmem__blob_read(s->blobs, b, page);
         if (rr < 0)
             r = rr;
-        tmem__blob_release(s->blobs, b);
+        if (!p->persist && !p->shared) /* exclusive: the name's reference */
+            tmem__blob_drop(s->blobs, b);
+        else
+            tmem__blob_release(s->blobs, b);
     } else if (r == 1 && pk) { /* get_locked decoded it already */
         *pk = (tmem_packed){.enc = TMEM_PACK_RAW, .len = TMEM_PAGE_SIZE};
     }

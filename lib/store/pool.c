@@ -112,10 +112,19 @@ int tmem_pool_new(tmem_client *c, const uint64_t uuid[2], uint32_t flags,
     if (i == TMEM_MAX_POOLS)
         goto out_unlock;
     r = TMEM_ENOMEM;
+    if ((flags & TMEM_POOL_PERSIST) && !c->arena) {
+        /* Persistent pages live in the client's own arena (its tenant may
+         * read them there, and they can outlive the daemon). */
+        int n = tmem__blob_arena_open(s->blobs, (uint32_t)c->id);
+        if (n < 0)
+            goto out_unlock;
+        c->arena = n;
+    }
     tmem_pool *p = (flags & TMEM_POOL_SHARED) ? shared_join(s, flags, uuid)
                                               : pool_alloc(s, c, flags, uuid);
     if (!p)
         goto out_unlock;
+    p->arena = p->persist ? c->arena : 0;
     c->pools[i] = p;
     r = i;
     if (out_flags)

@@ -206,6 +206,9 @@ static void client_kill(tmem_client *c)
     for (int i = 0; i < TMEM_MAX_POOLS; i++)
         if (c->pools[i])
             tmem__pool_release_locked(c, i);
+    /* Its arena is empty now; a tenant mapping it sees it dead. */
+    tmem__blob_arena_close(c->store->blobs, c->arena);
+    c->arena = 0;
     pthread_rwlock_unlock(&c->lock);
 }
 
@@ -232,6 +235,29 @@ void tmem_client_destroy(tmem_client *c)
             k++;
     pthread_mutex_unlock(&s->shared_lock);
     tmem__client_put(c);
+}
+
+/* ---- the private arena -------------------------------------------------- */
+
+int tmem__client_arena_fd(tmem_client *c)
+{
+    pthread_rwlock_rdlock(&c->lock);
+    tmem_arena *a = tmem__blob_arena(c->store->blobs, c->arena);
+    int fd = a && c->arena ? tmem__arena_fd_ro(a) : -ENOENT;
+    pthread_rwlock_unlock(&c->lock);
+    return fd;
+}
+
+const void *tmem__client_arena_map(tmem_client *c, size_t *len)
+{
+    pthread_rwlock_rdlock(&c->lock);
+    tmem_arena *a = c->arena ? tmem__blob_arena(c->store->blobs, c->arena)
+                             : NULL;
+    const void *base = a ? tmem__arena_base(a) : NULL;
+    if (a)
+        *len = tmem__arena_map_len(a);
+    pthread_rwlock_unlock(&c->lock);
+    return base;
 }
 
 /* ---- administration ----------------------------------------------------- */

@@ -41,6 +41,7 @@
 #include <tmem/store.h>
 
 #include "blob.h"
+#include "store_direct.h"
 #include "common/thread_slot.h"
 
 #define POOL_SHARDS 32
@@ -154,6 +155,7 @@ typedef struct tmem_pool {
     int sharers;             /* under store->shared_lock */
     struct tmem_pool *next_shared;
     struct tmem_client *owner; /* private pools: the one client */
+    int arena;               /* blob arena: 0 common, else the owner's */
     pool_counters st;
     shard shards[POOL_SHARDS];
 } tmem_pool;
@@ -164,6 +166,8 @@ struct tmem_client {
     _Atomic int refs;        /* owner + admin/evictor lookups */
     pthread_rwlock_t lock;   /* see LOCK ORDER */
     tmem_pool *pools[TMEM_MAX_POOLS];
+    int arena;               /* private arena (persistent pools), 0 none;
+                                under lock (write) */
     _Atomic bool frozen, dead;
     _Atomic uint32_t weight;
     _Atomic uint64_t cap;    /* pages; 0 = none */

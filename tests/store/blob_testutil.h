@@ -11,9 +11,14 @@
 
 #include "../runner.h"
 #include "common/corpus.h"
+#include "store/arena.h"
 #include "store_testutil.h" /* tu_rand */
 
 #define PG 4096
+
+/* The name blob-layer tests store pages under, in the common arena. */
+static const tmem_arena_name bt_nm = {0};
+#define BT_COMMON 0, &bt_nm
 
 /* Text-like page, different for each seed, compresses ~3-5x. */
 static inline void bt_text(void *page, uint64_t seed)

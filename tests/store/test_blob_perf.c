@@ -73,7 +73,7 @@ static void stress_op(struct stress *st, struct slot *sl, uint64_t *rng)
         tmem_compress c = (tmem_compress)((r >> 40) % 3);
         stress_page(pg, seed);
         drop(st->bs, a);
-        ASSERT_EQ(tmem__blob_put(st->bs, pg, c, &a->b, NULL), 0);
+        ASSERT_EQ(tmem__blob_put(st->bs, BT_COMMON, pg, c, &a->b, NULL), 0);
         a->seed = seed;
         break;
     }
@@ -160,7 +160,7 @@ static size_t work_pages(unsigned char *pages, size_t n, unsigned char **out)
         tmem_blob b;
         unsigned fl;
         ASSERT_EQ(
-            tmem__blob_put(bs, pages + i * PG, TMEM_COMPRESS_LZ4, &b, &fl), 0);
+            tmem__blob_put(bs, BT_COMMON, pages + i * PG, TMEM_COMPRESS_LZ4, &b, &fl), 0);
         if (!fl)
             memcpy(w + k++ * PG, pages + i * PG, PG);
     }
@@ -196,7 +196,7 @@ static void perf_round(unsigned char *w, size_t n, struct perf *p)
     for (size_t i = 0; i < n; i++) {
         double t0 = bt_now_us();
         ASSERT_EQ(
-            tmem__blob_put(bs, w + i * PG, TMEM_COMPRESS_LZ4, &b[i], NULL), 0);
+            tmem__blob_put(bs, BT_COMMON, w + i * PG, TMEM_COMPRESS_LZ4, &b[i], NULL), 0);
         t[i] = bt_now_us() - t0;
     }
     p->put = p50(t, n);
@@ -277,7 +277,7 @@ static void *put_thread(void *arg)
     for (size_t i = j->from; i < j->to; i++) {
         tmem_blob b;
         ASSERT_EQ(
-            tmem__blob_put(j->bs, j->w + i * PG, TMEM_COMPRESS_LZ4, &b, NULL),
+            tmem__blob_put(j->bs, BT_COMMON, j->w + i * PG, TMEM_COMPRESS_LZ4, &b, NULL),
             0);
     }
     j->cpu_us = cpu_now_us() - c0;
@@ -387,7 +387,7 @@ static void *same_thread(void *arg)
         ;
     for (int i = 0; i < 64; i++) {
         bt_text(pg, 900 + (uint64_t)i);
-        ASSERT_EQ(tmem__blob_put(j->bs, pg, TMEM_COMPRESS_LZ4, &j->b[i], NULL),
+        ASSERT_EQ(tmem__blob_put(j->bs, BT_COMMON, pg, TMEM_COMPRESS_LZ4, &j->b[i], NULL),
                   0);
     }
     return NULL;

@@ -121,20 +121,28 @@ TEST(packed_roundtrip_and_dedup_with_raw_puts)
     }
     tmem_global_stats g0 = gstats(s);
     ASSERT_EQ(g0.compress_poor, 1); /* the random page: stored raw */
-    /* the same pages put raw by another client share the stored copies */
+    /* the same pages put raw into another persistent pool of the same
+     * tenant share the stored copies (its private arena) */
+    int pa2 = tmem_pool_new(a, NULL, PERS, NULL);
+    ASSERT_GE(pa2, 0);
     tmem_oid oid = {{9, 0, 0}};
-    ASSERT_EQ(tmem_page_put(b, pb, &oid, 0, page[0]), 1);
-    ASSERT_EQ(tmem_page_put(b, pb, &oid, 2, page[2]), 1);
+    ASSERT_EQ(tmem_page_put(a, pa2, &oid, 0, page[0]), 1);
+    ASSERT_EQ(tmem_page_put(a, pa2, &oid, 2, page[2]), 1);
     tmem_global_stats g1 = gstats(s);
     ASSERT_EQ(g1.dedup_hits, g0.dedup_hits + 2);
     ASSERT_EQ(g1.data_bytes, g0.data_bytes);
+    /* another tenant's persistent pages never share them */
+    ASSERT_EQ(tmem_page_put(b, pb, &oid, 0, page[0]), 1);
+    ASSERT_EQ(gstats(s).dedup_hits, g1.dedup_hits);
+    ASSERT_GT(gstats(s).data_bytes, g1.data_bytes);
     /* and the other way round: raw first, then packed */
     text_page(page[0], 2);
-    ASSERT_EQ(tmem_page_put(b, pb, &oid, 5, page[0]), 1);
+    ASSERT_EQ(tmem_page_put(a, pa2, &oid, 5, page[0]), 1);
     pack(page[0], &p[0]);
     ASSERT_EQ(put_packed(a, pa, 2, 0, &p[0]), 1);
     ASSERT_EQ(gstats(s).dedup_hits, g1.dedup_hits + 1);
     expect_page(a, pa, 2, 0, page[0]);
+    expect_page(a, pa2, 9, 5, page[0]);
     tmem_store_destroy(s);
 }
 
@@ -277,13 +285,13 @@ TEST(packed_blob_forced_collision)
     for (int k = 0; k < 2; k++) {
         text_page(page[k], 40 + (uint64_t)k);
         pack(page[k], &p[k]);
-        ASSERT_EQ(tmem__blob_put_packed(bs, &p[k].pk, p[k].data, p[k].hash,
+        ASSERT_EQ(tmem__blob_put_packed(bs, BT_COMMON, &p[k].pk, p[k].data, p[k].hash,
                                         TMEM_COMPRESS_LZ4, &b[k], &fl),
                   0);
         ASSERT_EQ(fl, 0);
     }
     ASSERT_NE(b[0], b[1]);
-    ASSERT_EQ(tmem__blob_put(bs, page[1], TMEM_COMPRESS_LZ4, &b[2], &fl), 0);
+    ASSERT_EQ(tmem__blob_put(bs, BT_COMMON, page[1], TMEM_COMPRESS_LZ4, &b[2], &fl), 0);
     ASSERT_EQ(fl, TMEM_BLOB_PUT_DEDUP);
     ASSERT_EQ(b[2], b[1]);
     for (int k = 0; k < 2; k++) {
