@@ -16,8 +16,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <stdatomic.h>
+#include <sys/mman.h>
+
+#include "client/conn_internal.h"
 #include "common/mem.h"
 #include "proto/conn.h"
+#include "proto/proto.h"
+#include "store/store_direct.h"
 
 struct tmem_conn {
     tmem__conn *remote; /* daemon path, or NULL */
@@ -25,7 +31,17 @@ struct tmem_conn {
     tmem_client *client;
     int client_id;
     pthread_mutex_t lock; /* serialises use of remote */
+    /* the private arena, read-only, once asked for (view_len set last) */
+    const void *view;
+    _Atomic size_t view_len;
+    bool view_mapped; /* ours to unmap (daemon path) */
 };
+
+_Static_assert((int)TMEM__PUT_DIRECT == (int)TMEM_WHERE_DIRECT &&
+                   (int)TMEM__PUT_FILL == (int)TMEM_WHERE_FILL &&
+                   (int)TMEM__PUT_DIRECT == (int)TMEM__WHERE_DIRECT &&
+                   (int)TMEM__PUT_FILL == (int)TMEM__WHERE_FILL,
+               "the wire, the store and the client agree on where");
 
 _Static_assert((int)TMEM_PUT == (int)TMEM_OP_PUT &&
                    (int)TMEM_GET == (int)TMEM_OP_GET &&
@@ -110,6 +126,8 @@ void tmem_disconnect(tmem_conn *c)
 {
     if (!c)
         return;
+    if (c->view_mapped)
+        munmap((void *)c->view, atomic_load(&c->view_len));
     tmem__conn_close(c->remote);
     tmem_client_destroy(c->client);
     tmem_store_destroy(c->store);
@@ -201,11 +219,19 @@ int tmem_conn_flush_object(tmem_conn *c, int pool, const tmem_oid *oid)
     return rc;
 }
 
-static int32_t embedded_op(tmem_client *cl, const tmem_op *o)
+static int32_t embedded_op(tmem_client *cl, const tmem_op *o,
+                           tmem__put_where *w)
 {
+    tmem__page_where pw;
+    int32_t r;
     switch (o->op) {
     case TMEM_PUT:
-        return tmem_page_put(cl, o->pool, &o->oid, o->index, o->page);
+        if (!w)
+            return tmem_page_put(cl, o->pool, &o->oid, o->index, o->page);
+        r = tmem__page_put_where(cl, o->pool, &o->oid, o->index, NULL,
+                                 o->page, 0, &pw);
+        *w = (tmem__put_where){pw.kind, pw.handle, pw.gen};
+        return r;
     case TMEM_GET:
         return tmem_page_get(cl, o->pool, &o->oid, o->index, o->page);
     case TMEM_FLUSH_PAGE:
@@ -221,7 +247,8 @@ static int32_t embedded_op(tmem_client *cl, const tmem_op *o)
  * the stack (no allocation), one tmem__conn_batch call per chunk. */
 #define BATCH_CHUNK 256
 
-static int remote_batch_locked(tmem_conn *c, tmem_op *ops, size_t n)
+static int remote_batch_locked(tmem_conn *c, tmem_op *ops,
+                               tmem__put_where *w, size_t n)
 {
     tmem__op wire[BATCH_CHUNK];
     for (size_t done = 0; done < n;) {
@@ -238,23 +265,91 @@ static int remote_batch_locked(tmem_conn *c, tmem_op *ops, size_t n)
         int rc = tmem__conn_batch(c->remote, wire, k);
         if (rc < 0)
             return rc;
-        for (size_t i = 0; i < k; i++)
+        for (size_t i = 0; i < k; i++) {
             ops[done + i].result = wire[i].result;
+            if (w && ops[done + i].op == TMEM_PUT && wire[i].result == 1)
+                w[done + i] = (tmem__put_where){wire[i].where, wire[i].handle,
+                                                wire[i].gen};
+        }
         done += k;
     }
     return 0;
 }
 
-int tmem_conn_batch(tmem_conn *c, tmem_op *ops, size_t n)
+int tmem__conn_batch_where(tmem_conn *c, tmem_op *ops, tmem__put_where *w,
+                           size_t n)
 {
     int rc;
+    if (w)
+        memset(w, 0, n * sizeof *w);
     if (!c->remote) {
         for (size_t i = 0; i < n; i++)
-            ops[i].result = embedded_op(c->client, &ops[i]);
+            ops[i].result = embedded_op(c->client, &ops[i], w ? &w[i] : NULL);
         return 0;
     }
     pthread_mutex_lock(&c->lock);
-    rc = remote_batch_locked(c, ops, n);
+    rc = remote_batch_locked(c, ops, w, n);
     pthread_mutex_unlock(&c->lock);
     return rc;
+}
+
+int tmem_conn_batch(tmem_conn *c, tmem_op *ops, size_t n)
+{
+    return tmem__conn_batch_where(c, ops, NULL, n);
+}
+
+/* ---- the tenant's view of its private arena ------------------------------ */
+
+static int view_map_locked(tmem_conn *c)
+{
+    if (!c->remote) {
+        size_t len = 0;
+        const void *base = tmem__client_arena_map(c->client, &len);
+        if (!base)
+            return -ENOENT;
+        c->view = base;
+        atomic_store_explicit(&c->view_len, len, memory_order_release);
+        return 0;
+    }
+    int fd;
+    size_t len;
+    int rc = tmem__conn_arena(c->remote, &fd, &len);
+    if (rc < 0)
+        return rc;
+    void *p = mmap(NULL, len, PROT_READ, MAP_SHARED | MAP_NORESERVE, fd, 0);
+    rc = p == MAP_FAILED ? -errno : 0;
+    close(fd);
+    if (rc < 0)
+        return rc;
+    c->view = p;
+    c->view_mapped = true;
+    atomic_store_explicit(&c->view_len, len, memory_order_release);
+    return 0;
+}
+
+int tmem__conn_arena_view(tmem_conn *c, const void **base, size_t *len)
+{
+    int rc = 0;
+    pthread_mutex_lock(&c->lock);
+    if (!atomic_load(&c->view_len))
+        rc = view_map_locked(c);
+    pthread_mutex_unlock(&c->lock);
+    if (rc == 0) {
+        *base = c->view;
+        *len = atomic_load(&c->view_len);
+    }
+    return rc;
+}
+
+const void *tmem__conn_arena_peek(const tmem_conn *c, size_t *len)
+{
+    size_t n = atomic_load_explicit(&((tmem_conn *)c)->view_len,
+                                    memory_order_acquire);
+    *len = n;
+    return n ? c->view : NULL;
+}
+
+struct tmem__tstat *tmem__conn_tstat_block(tmem_conn *c)
+{
+    return c->remote ? tmem__conn_tstat(c->remote) : NULL;
 }

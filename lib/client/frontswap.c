@@ -3,37 +3,63 @@
  * by swap offset, after the Linux frontswap shim.
  *
  * Invariants:
- *   - bit `offset` of types[t].bitmap is set exactly when the store holds
- *     (t, offset) for us; curr is the number of set bits over all types,
- *     kept with atomic bit flips, so curr_pages is exact and a load or
- *     invalidate of an absent page needs no round trip.
+ *   - the entry of (t, offset) is nonzero exactly when the store holds
+ *     (t, offset) for us; curr is the number of nonzero entries over all
+ *     types, kept with atomic exchanges, so curr_pages is exact and a load
+ *     or invalidate of an absent page needs no round trip;
+ *   - an entry also says where the page went when it was stored: a fill
+ *     word (nothing stored), a (handle, gen) in the tenant's private arena
+ *     (docs/layout.md), or only "stored"; so a load can be served from
+ *     the tenant's own read-only view without the connection
+ *     (tmem_frontswap_load_direct), and falls back to it otherwise;
+ *   - entries live in chunks of 64 Ki offsets, made on first store into
+ *     them (before the put, so a stored page always has its entry) and
+ *     freed with the type;
  *   - offset -> (oid {offset >> SWIZ_BITS, 0, 0}, index offset & SWIZ_MASK):
  *     512 consecutive slots (2 MiB of swap) share one object, so a swap
- *     cluster is one object in the store and an area flush stays cheap.
- *   - a failed store leaves the bit clear: the store removed any older copy
- *     (duplicate-put coherence) and the caller keeps the page.
+ *     cluster is one object in the store and an area flush stays cheap;
+ *   - a failed store leaves the entry clear: the store removed any older
+ *     copy (duplicate-put coherence) and the caller keeps the page.
  * The caller serialises, per type, init / invalidate_area against the page
  * calls of that type (swapon/swapoff against swap I/O, as in the kernel);
  * `lock` serialises init, invalidate_area, shrink and destroy.
  */
 #include <tmem/client.h>
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
 
+#include "client/conn_internal.h"
+#include "common/arena_fmt.h"
 #include "common/mem.h"
+#include "common/pack.h"
 
 #define SWIZ_BITS 9
 #define SWIZ_MASK ((1u << SWIZ_BITS) - 1)
 #define FS_CHUNK 64     /* ops per batch call */
 #define SHRINK_CHUNK 32 /* pages brought back per round trip */
+#define ECHUNK_SHIFT 16 /* offsets per entry chunk: 64 Ki (512 KiB) */
+#define ECHUNK (1ull << ECHUNK_SHIFT)
+
+/* An entry: 0 (not stored), or E_STORED with
+ *   E_FILL | word                    a same-filled page
+ *   E_DIRECT | gen << 32 | handle    in the private arena (gen < 2^29)
+ *   nothing else                     only the daemon can read it */
+#define E_STORED (1ull << 63)
+#define E_FILL (1ull << 62)
+#define E_DIRECT (1ull << 61)
+#define E_GEN_MAX (1u << 29)
+
+typedef _Atomic uint64_t entry;
 
 struct fs_type {
     bool active;
     int pool;
     uint64_t npages;
-    _Atomic uint64_t *bitmap;
+    _Atomic(entry *) *chunks; /* npages / ECHUNK, made on demand */
+    uint64_t nchunks;
 };
 
 struct tmem_frontswap {
@@ -56,26 +82,59 @@ static void key_of(uint64_t offset, tmem_oid *oid, uint32_t *index)
     *index = (uint32_t)(offset & SWIZ_MASK);
 }
 
-static bool bit_test(const struct fs_type *t, uint64_t off)
+/* The entry of off, or NULL when its chunk was never made. */
+static entry *ent(const struct fs_type *t, uint64_t off)
 {
-    return atomic_load_explicit(&t->bitmap[off / 64], memory_order_acquire) &
-           (1ull << (off % 64));
+    entry *c = atomic_load_explicit(&t->chunks[off >> ECHUNK_SHIFT],
+                                    memory_order_acquire);
+    return c ? &c[off & (ECHUNK - 1)] : NULL;
 }
 
-static void bit_set(tmem_frontswap *fs, struct fs_type *t, uint64_t off)
+static uint64_t ent_get(const struct fs_type *t, uint64_t off)
 {
-    uint64_t m = 1ull << (off % 64);
-    if (!(atomic_fetch_or(&t->bitmap[off / 64], m) & m))
+    entry *e = ent(t, off);
+    return e ? atomic_load_explicit(e, memory_order_acquire) : 0;
+}
+
+/* Makes the chunk of off exist.  Returns 0 or TMEM_ENOMEM. */
+static int ent_ready(struct fs_type *t, uint64_t off)
+{
+    _Atomic(entry *) *slot = &t->chunks[off >> ECHUNK_SHIFT];
+    if (atomic_load_explicit(slot, memory_order_acquire))
+        return 0;
+    entry *c = tmem__calloc(ECHUNK, sizeof *c);
+    entry *none = NULL;
+    if (!c)
+        return TMEM_ENOMEM;
+    if (!atomic_compare_exchange_strong(slot, &none, c))
+        tmem__free(c); /* another thread made it */
+    return 0;
+}
+
+static void ent_set(tmem_frontswap *fs, struct fs_type *t, uint64_t off,
+                    uint64_t v)
+{
+    if (!atomic_exchange(ent(t, off), v))
         add(&fs->curr, 1);
 }
 
-static bool bit_clear(tmem_frontswap *fs, struct fs_type *t, uint64_t off)
+static bool ent_clear(tmem_frontswap *fs, struct fs_type *t, uint64_t off)
 {
-    uint64_t m = 1ull << (off % 64);
-    if (!(atomic_fetch_and(&t->bitmap[off / 64], ~m) & m))
+    entry *e = ent(t, off);
+    if (!e || !atomic_exchange(e, 0))
         return false;
     atomic_fetch_sub(&fs->curr, 1);
     return true;
+}
+
+/* The entry for a stored page, from where its put said it went. */
+static uint64_t ent_of(const tmem__put_where *w)
+{
+    if (w->kind == TMEM__PUT_FILL)
+        return E_STORED | E_FILL | w->handle;
+    if (w->kind == TMEM__PUT_DIRECT && w->gen < E_GEN_MAX)
+        return E_STORED | E_DIRECT | (uint64_t)w->gen << 32 | w->handle;
+    return E_STORED;
 }
 
 /* The type's state, or NULL when type/offset are out of range. */
@@ -101,21 +160,31 @@ int tmem_frontswap_create(tmem_conn *conn, tmem_frontswap **out)
     return 0;
 }
 
-static uint64_t bitmap_count(const struct fs_type *t)
+static uint64_t entries_count(const struct fs_type *t)
 {
     uint64_t n = 0;
-    for (uint64_t w = 0; w < (t->npages + 63) / 64; w++)
-        n += (uint64_t)__builtin_popcountll(atomic_load(&t->bitmap[w]));
+    for (uint64_t c = 0; c < t->nchunks; c++) {
+        entry *e = atomic_load(&t->chunks[c]);
+        for (uint64_t i = 0; e && i < ECHUNK; i++)
+            n += atomic_load_explicit(&e[i], memory_order_relaxed) != 0;
+    }
     return n;
+}
+
+static void entries_free(struct fs_type *t)
+{
+    for (uint64_t c = 0; c < t->nchunks; c++)
+        tmem__free(atomic_load(&t->chunks[c]));
+    tmem__free((void *)t->chunks);
 }
 
 static int area_drop_locked(tmem_frontswap *fs, struct fs_type *t)
 {
     int rc = tmem_conn_pool_destroy(fs->conn, t->pool);
-    uint64_t n = bitmap_count(t);
+    uint64_t n = entries_count(t);
     atomic_fetch_sub(&fs->curr, n);
     add(&fs->invalidates, n);
-    tmem__free((void *)t->bitmap);
+    entries_free(t);
     *t = (struct fs_type){.active = false, .pool = -1};
     return rc < 0 ? rc : 0;
 }
@@ -143,18 +212,24 @@ int tmem_frontswap_init(tmem_frontswap *fs, unsigned type, uint64_t npages)
     t = &fs->types[type];
     if (t->active)
         area_drop_locked(fs, t);
-    _Atomic uint64_t *bm = tmem__calloc((npages + 63) / 64, sizeof *bm);
+    uint64_t nchunks = (npages + ECHUNK - 1) >> ECHUNK_SHIFT;
+    _Atomic(entry *) *chunks = tmem__calloc(nchunks, sizeof *chunks);
     rc = TMEM_ENOMEM;
-    if (!bm)
+    if (!chunks)
         goto out_unlock;
     rc = tmem_conn_pool_new(fs->conn, NULL, TMEM_POOL_FLAGS(TMEM_POOL_PERSIST),
                             NULL);
     if (rc < 0) {
-        tmem__free((void *)bm);
+        tmem__free((void *)chunks);
         goto out_unlock;
     }
-    *t = (struct fs_type){
-        .active = true, .pool = rc, .npages = npages, .bitmap = bm};
+    *t = (struct fs_type){.active = true, .pool = rc, .npages = npages,
+                          .chunks = chunks, .nchunks = nchunks};
+    /* Our own view of the arena the pool's pages go to, for direct loads:
+     * without it (an older daemon, no memory) loads ask the daemon. */
+    const void *base;
+    size_t len;
+    (void)tmem__conn_arena_view(fs->conn, &base, &len);
     rc = 0;
 out_unlock:
     pthread_mutex_unlock(&fs->lock);
@@ -163,14 +238,14 @@ out_unlock:
 
 /* Accounts for the result of a put of (t, off); returns store's result. */
 static int store_done(tmem_frontswap *fs, struct fs_type *t, uint64_t off,
-                      int rc)
+                      int rc, const tmem__put_where *w)
 {
     if (rc == 1) {
-        bit_set(fs, t, off);
+        ent_set(fs, t, off, ent_of(w));
         add(&fs->succ_stores, 1);
         return 0;
     }
-    bit_clear(fs, t, off); /* the store removed any older copy */
+    ent_clear(fs, t, off); /* the store removed any older copy */
     add(&fs->failed_stores, 1);
     return rc < 0 ? rc : -EIO;
 }
@@ -178,17 +253,59 @@ static int store_done(tmem_frontswap *fs, struct fs_type *t, uint64_t off,
 int tmem_frontswap_store(tmem_frontswap *fs, unsigned type, uint64_t offset,
                          const void *page)
 {
-    struct fs_type *t = slot(fs, type, offset);
-    tmem_oid oid;
-    uint32_t index;
+    int result;
+    int64_t rc = tmem_frontswap_store_batch(fs, type, &offset, &page, 1,
+                                            &result);
+    return rc < 0 ? (int)rc : result;
+}
 
-    if (!t) {
-        add(&fs->failed_stores, 1);
-        return TMEM_EINVAL;
+/* Decodes a record read from the arena into page: LZ4 or raw. */
+static int decode(const tmem_arena_rec *r, const void *src, void *page)
+{
+    tmem_packed pk = {.len = r->len};
+    if (r->codec == 1)
+        pk.enc = TMEM_PACK_LZ4;
+    else if (r->codec == 0 && r->len == TMEM_PAGE_SIZE)
+        pk.enc = TMEM_PACK_RAW;
+    else
+        return TMEM_EAGAIN; /* zstd: the daemon decodes it */
+    return tmem__unpack(&pk, src, page) == 0 ? 0 : TMEM_EAGAIN;
+}
+
+/* A load without the connection, from entry e.  Returns 1 or EAGAIN. */
+static int load_entry(tmem_frontswap *fs, uint64_t e, void *page)
+{
+    if (e & E_FILL) {
+        tmem__fill_page(page, (uint32_t)e);
+        return 1;
     }
-    key_of(offset, &oid, &index);
-    return store_done(fs, t, offset,
-                      tmem_conn_put(fs->conn, t->pool, &oid, index, page));
+    size_t len;
+    const void *base = tmem__conn_arena_peek(fs->conn, &len);
+    if (!(e & E_DIRECT) || !base)
+        return TMEM_EAGAIN;
+    tmem_arena_rec r;
+    char buf[TMEM_PAGE_SIZE];
+    uint32_t gen = (uint32_t)(e >> 32) & (E_GEN_MAX - 1);
+    if (tmem__arena_read(base, len, (uint32_t)e, gen, TMEM_ARENA_VERIFY, &r,
+                         buf) < 0 ||
+        decode(&r, buf, page) < 0)
+        return TMEM_EAGAIN;
+    return 1;
+}
+
+int tmem_frontswap_load_direct(tmem_frontswap *fs, unsigned type,
+                               uint64_t offset, void *page)
+{
+    struct fs_type *t = slot(fs, type, offset);
+    if (!t)
+        return TMEM_EINVAL;
+    uint64_t e = ent_get(t, offset);
+    if (!e)
+        return 0;
+    int rc = load_entry(fs, e, page);
+    if (rc == 1)
+        add(&fs->loads, 1);
+    return rc;
 }
 
 int tmem_frontswap_load(tmem_frontswap *fs, unsigned type, uint64_t offset,
@@ -203,7 +320,8 @@ int tmem_frontswap_load(tmem_frontswap *fs, unsigned type, uint64_t offset,
         add(&fs->failed_loads, 1);
         return TMEM_EINVAL;
     }
-    if (bit_test(t, offset)) {
+    uint64_t e = ent_get(t, offset);
+    if (e && (rc = load_entry(fs, e, page)) == TMEM_EAGAIN) {
         key_of(offset, &oid, &index);
         rc = tmem_conn_get(fs->conn, t->pool, &oid, index, page);
     }
@@ -211,22 +329,32 @@ int tmem_frontswap_load(tmem_frontswap *fs, unsigned type, uint64_t offset,
     return rc;
 }
 
-int tmem_frontswap_load_direct(tmem_frontswap *fs, unsigned type,
-                               uint64_t offset, void *page)
+/* Which ops of a chunk go to the store: loads the entries or the arena
+ * view cannot serve, and puts whose entry chunk exists (else ENOMEM). */
+static size_t chunk_plan(tmem_frontswap *fs, struct fs_type *t, bool put,
+                         const uint64_t *offs, void *const *pages, size_t n,
+                         int *results, tmem_op *ops, size_t *map)
 {
-    struct fs_type *t = slot(fs, type, offset);
-    if (!t)
-        return TMEM_EINVAL;
-    if (!bit_test(t, offset))
-        return 0;
-    if (!tmem_conn_is_embedded(fs->conn))
-        return TMEM_EAGAIN;
-    tmem_oid oid;
-    uint32_t index;
-    key_of(offset, &oid, &index);
-    int rc = tmem_conn_get(fs->conn, t->pool, &oid, index, page);
-    add(rc == 1 ? &fs->loads : &fs->failed_loads, 1);
-    return rc;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        results[i] = 0;
+        if (offs[i] >= t->npages) {
+            results[i] = TMEM_EINVAL;
+            continue;
+        }
+        if (put && ent_ready(t, offs[i]) < 0) {
+            results[i] = TMEM_ENOMEM;
+            continue;
+        }
+        uint64_t e = put ? 0 : ent_get(t, offs[i]);
+        if (!put && (!e || (results[i] = load_entry(fs, e, pages[i])) == 1))
+            continue; /* not stored, or read here: no round trip */
+        ops[k] = (tmem_op){
+            .op = put ? TMEM_PUT : TMEM_GET, .pool = t->pool, .page = pages[i]};
+        key_of(offs[i], &ops[k].oid, &ops[k].index);
+        map[k++] = i;
+    }
+    return k;
 }
 
 /* One batch of at most FS_CHUNK pages of type t (store when put). */
@@ -235,28 +363,21 @@ static int64_t batch_chunk(tmem_frontswap *fs, struct fs_type *t, bool put,
                            int *results)
 {
     tmem_op ops[FS_CHUNK];
-    size_t map[FS_CHUNK], k = 0;
+    tmem__put_where w[FS_CHUNK], wi[FS_CHUNK];
+    size_t map[FS_CHUNK];
     int64_t good = 0;
 
-    for (size_t i = 0; i < n; i++) {
-        results[i] = 0;
-        if (offs[i] >= t->npages) {
-            results[i] = TMEM_EINVAL;
-            continue;
-        }
-        if (!put && !bit_test(t, offs[i]))
-            continue; /* not stored: a miss without a round trip */
-        ops[k] = (tmem_op){
-            .op = put ? TMEM_PUT : TMEM_GET, .pool = t->pool, .page = pages[i]};
-        key_of(offs[i], &ops[k].oid, &ops[k].index);
-        map[k++] = i;
-    }
-    int rc = k ? tmem_conn_batch(fs->conn, ops, k) : 0;
-    for (size_t j = 0; j < k; j++)
+    size_t k = chunk_plan(fs, t, put, offs, pages, n, results, ops, map);
+    int rc = k ? tmem__conn_batch_where(fs->conn, ops, put ? w : NULL, k) : 0;
+    memset(wi, 0, sizeof wi);
+    for (size_t j = 0; j < k; j++) {
         results[map[j]] = rc < 0 ? rc : ops[j].result;
+        if (put)
+            wi[map[j]] = w[j];
+    }
     for (size_t i = 0; i < n; i++) {
-        if (put && offs[i] < t->npages)
-            results[i] = store_done(fs, t, offs[i], results[i]);
+        if (put && offs[i] < t->npages && results[i] != TMEM_ENOMEM)
+            results[i] = store_done(fs, t, offs[i], results[i], &wi[i]);
         else if (put)
             add(&fs->failed_stores, 1);
         else
@@ -317,11 +438,11 @@ int tmem_frontswap_invalidate_page(tmem_frontswap *fs, unsigned type,
 
     if (!t)
         return TMEM_EINVAL;
-    if (!bit_test(t, offset))
+    if (!ent_get(t, offset))
         return 0;
     key_of(offset, &oid, &index);
     int rc = tmem_conn_flush_page(fs->conn, t->pool, &oid, index);
-    if (rc >= 0 && bit_clear(fs, t, offset))
+    if (rc >= 0 && ent_clear(fs, t, offset))
         add(&fs->invalidates, 1);
     return rc;
 }
@@ -342,7 +463,7 @@ int64_t tmem_frontswap_invalidate_batch(tmem_frontswap *fs, unsigned type,
             int r = offsets[i] >= t->npages ? TMEM_EINVAL : 0;
             if (results)
                 results[i] = r;
-            if (r < 0 || !bit_test(t, offsets[i]))
+            if (r < 0 || !ent_get(t, offsets[i]))
                 continue;
             ops[k] = (tmem_op){.op = TMEM_FLUSH_PAGE, .pool = t->pool};
             key_of(offsets[i], &ops[k].oid, &ops[k].index);
@@ -354,7 +475,7 @@ int64_t tmem_frontswap_invalidate_batch(tmem_frontswap *fs, unsigned type,
         for (size_t j = 0; j < k; j++) {
             if (results)
                 results[map[j]] = ops[j].result;
-            if (ops[j].result >= 0 && bit_clear(fs, t, offsets[map[j]])) {
+            if (ops[j].result >= 0 && ent_clear(fs, t, offsets[map[j]])) {
                 add(&fs->invalidates, 1);
                 removed++;
             }
@@ -381,21 +502,20 @@ uint64_t tmem_frontswap_curr_pages(const tmem_frontswap *fs)
     return atomic_load(&((tmem_frontswap *)fs)->curr);
 }
 
-/* Collects up to max set offsets of t at or after *pos, in order. */
+/* Collects up to max stored offsets of t at or after *pos, in order. */
 static size_t next_offsets(const struct fs_type *t, uint64_t *pos,
                            uint64_t *offs, size_t max)
 {
     size_t n = 0;
     while (n < max && *pos < t->npages) {
-        uint64_t w = atomic_load(&t->bitmap[*pos / 64]) >> (*pos % 64);
-        if (!w) {
-            *pos = (*pos / 64 + 1) * 64;
+        entry *c = atomic_load(&t->chunks[*pos >> ECHUNK_SHIFT]);
+        if (!c) { /* a chunk never made holds nothing */
+            *pos = ((*pos >> ECHUNK_SHIFT) + 1) << ECHUNK_SHIFT;
             continue;
         }
-        *pos += (uint64_t)__builtin_ctzll(w);
-        if (*pos >= t->npages)
-            break;
-        offs[n++] = (*pos)++;
+        if (atomic_load(&c[*pos & (ECHUNK - 1)]))
+            offs[n++] = *pos;
+        (*pos)++;
     }
     return n;
 }
@@ -425,7 +545,7 @@ static int64_t shrink_chunk(tmem_frontswap *fs, unsigned type,
     }
     for (size_t i = 0; i < n && !*stop; i++) {
         if (ops[i].result == 0) { /* lost (should not happen): forget */
-            bit_clear(fs, t, offs[i]);
+            ent_clear(fs, t, offs[i]);
             continue;
         }
         if (ops[i].result < 0) {
@@ -438,7 +558,7 @@ static int64_t shrink_chunk(tmem_frontswap *fs, unsigned type,
                                .pool = t->pool,
                                .oid = ops[i].oid,
                                .index = ops[i].index};
-            bit_clear(fs, t, offs[i]);
+            ent_clear(fs, t, offs[i]);
             k++;
         }
     }

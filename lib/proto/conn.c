@@ -86,6 +86,7 @@ typedef struct call {
     int pass_fd;
     void *page_out;  /* GET: destination of a one-page payload */
     char **text_out; /* stats: malloc'd NUL-terminated payload */
+    int *fd_out;     /* a descriptor the reply carries (else closed) */
     tmem__msg_res res;
 } call;
 
@@ -124,14 +125,22 @@ static int do_call(tmem__conn *c, call *k)
         return rc == -ECONNRESET ? -EPIPE : rc;
     unsigned char rb[TMEM_MSG_REPLY_BASE];
     tmem__msg_hdr h;
-    rc = tmem__io_read(c->fd, rb, sizeof rb);
+    int got_fd = -1;
+    rc = tmem__io_read_fd(c->fd, rb, sizeof rb, &got_fd);
+    if (rc == 0 && (tmem__reply_decode(rb, &h, &k->res) < 0 || h.seq != seq ||
+                    h.op != k->op))
+        rc = -EPROTO;
+    if (rc == 0)
+        rc = read_payload(c, k, k->res.payload);
+    if (rc == 0 && h.status >= 0 && k->fd_out && got_fd >= 0) {
+        *k->fd_out = got_fd;
+        got_fd = -1;
+    }
+    if (got_fd >= 0)
+        close(got_fd);
     if (rc < 0)
         return rc == -ECONNRESET ? -EPIPE : rc;
-    if (tmem__reply_decode(rb, &h, &k->res) < 0 || h.seq != seq ||
-        h.op != k->op)
-        return -EPROTO;
-    rc = read_payload(c, k, k->res.payload);
-    return rc < 0 ? rc : h.status;
+    return h.status;
 }
 
 static int simple(tmem__conn *c, uint16_t op, const tmem__msg_args *a)
@@ -140,9 +149,25 @@ static int simple(tmem__conn *c, uint16_t op, const tmem__msg_args *a)
     return do_call(c, &k);
 }
 
-static int hello(tmem__conn *c)
+bool tmem__name_valid(const char *name, size_t maxlen)
+{
+    size_t n = 0;
+    for (; name[n]; n++) {
+        char ch = name[n];
+        if (n >= maxlen || !((ch >= 'a' && ch <= 'z') ||
+                             (ch >= 'A' && ch <= 'Z') ||
+                             (ch >= '0' && ch <= '9') || ch == '.' ||
+                             ch == '_' || ch == '-'))
+            return false;
+    }
+    return n > 0;
+}
+
+static int hello(tmem__conn *c, const char *name)
 {
     tmem__msg_args a = {.arg = TMEM_PROTO_VERSION, .flags = TMEM_PROTO_MAGIC};
+    if (name) /* the name travels in the uuid field, NUL-padded */
+        memcpy(a.uuid, name, strlen(name));
     call k = {.op = TMEM_MSG_HELLO, .args = &a, .pass_fd = -1};
     int rc = do_call(c, &k);
     if (rc < 0)
@@ -189,13 +214,22 @@ static int sock_connect(const char *path, int *out)
 
 int tmem__conn_open(const char *path, tmem__conn **out)
 {
+    const char *name = getenv("TMEM_NAME");
+    return tmem__conn_open_named(path, name && *name ? name : NULL, out);
+}
+
+int tmem__conn_open_named(const char *path, const char *name,
+                          tmem__conn **out)
+{
+    if (name && !tmem__name_valid(name, TMEM_NAME_MAX))
+        return -EINVAL;
     tmem__conn *c = tmem__calloc(1, sizeof *c);
     if (!c)
         return -ENOMEM;
     int rc = sock_connect(path ? path : tmem__conn_default_path(), &c->fd);
     if (rc < 0)
         goto out_free;
-    rc = hello(c);
+    rc = hello(c, name);
     if (rc < 0)
         goto out_close;
     const char *env = getenv("TMEM_RING");
@@ -281,6 +315,11 @@ static void ring_reap(tmem__conn *c, tmem__op *ops, uint32_t from, uint32_t to)
     for (uint32_t i = from; i < to; i++) {
         const volatile tmem__ring_cqe *q = &c->ring.cq[i];
         ops[i].result = q->result;
+        if (ops[i].op == TMEM_OP_PUT && ops[i].result == 1) {
+            ops[i].where = q->where;
+            ops[i].handle = q->handle;
+            ops[i].gen = q->gen;
+        }
         if (ops[i].op != TMEM_OP_GET || ops[i].result != 1)
             continue;
         tmem_packed pk = {.enc = q->enc, .len = q->len, .fill = q->fill};
@@ -407,6 +446,11 @@ static int sock_op(tmem__conn *c, tmem__op *op)
     if (rc == -EPIPE || rc == -EPROTO || rc == -ETIMEDOUT)
         return rc; /* transport */
     op->result = rc;
+    if (op->op == TMEM_OP_PUT && rc == 1) {
+        op->where = k.res.out_flags;
+        op->handle = (uint32_t)k.res.value;
+        op->gen = (uint32_t)((uint64_t)k.res.value >> 32);
+    }
     return 0;
 }
 
@@ -479,6 +523,31 @@ int tmem__conn_pool_destroy(tmem__conn *c, int pool)
 {
     tmem__msg_args a = {.pool = pool};
     return simple(c, TMEM_MSG_POOL_DESTROY, &a);
+}
+
+int tmem__conn_arena(tmem__conn *c, int *fd, size_t *len)
+{
+    tmem__msg_args a = {0};
+    int got = -1;
+    call k = {.op = TMEM_MSG_ARENA, .args = &a, .pass_fd = -1, .fd_out = &got};
+    int rc = do_call(c, &k);
+    if (rc >= 0 && (got < 0 || k.res.value <= 0)) {
+        if (got >= 0)
+            close(got);
+        return -EPROTO;
+    }
+    if (rc < 0)
+        return rc;
+    *fd = got;
+    *len = (size_t)k.res.value;
+    return 0;
+}
+
+struct tmem__tstat *tmem__conn_tstat(tmem__conn *c)
+{
+    if (!c->has_ring)
+        return NULL;
+    return (struct tmem__tstat *)((char *)c->ring.hdr + TMEM_RING_TSTAT_OFF);
 }
 
 /* ---- admin --------------------------------------------------------------- */

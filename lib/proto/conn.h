@@ -31,7 +31,9 @@ enum tmem__op_code {
 
 /* One operation of a batch: page points to TMEM_PAGE_SIZE bytes (source
  * for PUT, destination for GET, unused otherwise); result receives the
- * store's return value for that operation. */
+ * store's return value for that operation, and for a PUT that stored its
+ * page, where says where it went (enum tmem__where of proto.h: handle and
+ * gen in the tenant's private arena, or the fill word in handle). */
 typedef struct tmem__op {
     uint8_t op;
     int32_t pool;
@@ -39,12 +41,31 @@ typedef struct tmem__op {
     uint32_t index;
     void *page;
     int32_t result;
+    uint32_t where, handle, gen;
 } tmem__op;
 
 /* Connects to the daemon at path (NULL: $TMEM_SOCKET, else the default:
  * /run/tmem/tmemd.sock as root, $XDG_RUNTIME_DIR/tmem.sock otherwise),
- * checks the protocol version, sets up the ring.  Returns 0 or an error. */
+ * checks the protocol version, sets up the ring.  The tenant is named
+ * $TMEM_NAME when set (see tmem__conn_open_named).  Returns 0 or an
+ * error. */
 int tmem__conn_open(const char *path, tmem__conn **out);
+/* As tmem__conn_open, naming the tenant (NULL: none): at most
+ * TMEM_NAME_MAX bytes of letters, digits, '.', '_' and '-'
+ * (-EINVAL otherwise). */
+#define TMEM_NAME_MAX 16
+int tmem__conn_open_named(const char *path, const char *name,
+                          tmem__conn **out);
+/* True when name is a valid tenant name. */
+bool tmem__name_valid(const char *name, size_t maxlen);
+/* Asks for a read-only descriptor of the client's private arena (made
+ * with its first persistent pool).  Returns 0 and sets *fd (the caller's
+ * to close) and *len (bytes to map), -ENOENT when there is none yet, or
+ * a transport error. */
+int tmem__conn_arena(tmem__conn *c, int *fd, size_t *len);
+/* The tenant's figures block in the ring (the daemon shows them), or NULL
+ * without a ring.  The caller writes it; one writer. */
+struct tmem__tstat *tmem__conn_tstat(tmem__conn *c);
 void tmem__conn_close(tmem__conn *c); /* NULL is a no-op */
 /* The default socket path (static buffer). */
 const char *tmem__conn_default_path(void);

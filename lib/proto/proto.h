@@ -43,8 +43,10 @@
 
 #include <tmem/abi.h>
 
-#define TMEM_PROTO_VERSION 3u /* 2: completion entries carry packed gets,
-                                 3: submission entries carry packed puts */
+#define TMEM_PROTO_VERSION 4u /* 2: completion entries carry packed gets,
+                                 3: submission entries carry packed puts,
+                                 4: PUT results say where the page went;
+                                    ARENA; a name at HELLO; tenant stats */
 #define TMEM_PROTO_MAGIC 0x4d454d54u /* "TMEM" */
 
 /* ---- socket messages ---------------------------------------------------- */
@@ -58,6 +60,9 @@ enum tmem__msg_op {
     TMEM_MSG_GET = 6,          /* pool, oid, index; reply payload = page */
     TMEM_MSG_FLUSH_PAGE = 7,   /* pool, oid, index */
     TMEM_MSG_FLUSH_OBJECT = 8, /* pool, oid */
+    TMEM_MSG_ARENA = 9,        /* reply: SCM_RIGHTS read-only fd of the
+                                  client's private arena, value = bytes to
+                                  map */
     /* admin: root or the daemon's uid only */
     TMEM_MSG_SET_WEIGHT = 16,     /* client_id, arg */
     TMEM_MSG_SET_CAP = 17,        /* client_id, arg (pages) */
@@ -200,13 +205,47 @@ typedef struct tmem__ring_sqe {
     uint64_t reserved;
 } tmem__ring_sqe;
 
+/* Where a PUT's page went (PUT results and replies, protocol v4). */
+enum tmem__where {
+    TMEM_WHERE_NONE = 0,   /* only the daemon can read it */
+    TMEM_WHERE_DIRECT = 1, /* the tenant's private arena, at (handle, gen) */
+    TMEM_WHERE_FILL = 2,   /* a same-filled page: no bytes stored */
+};
+
 /* One completion entry (16 bytes). */
 typedef struct tmem__ring_cqe {
     int32_t result; /* the operation's return value */
-    uint32_t enc;   /* GET with result 1: TMEM_PACK_* of the slot's data */
-    uint32_t len;   /* ... bytes of it in the slot */
-    uint32_t fill;  /* ... TMEM_PACK_FILL: the word */
+    union {
+        struct {
+            uint32_t enc;  /* GET with result 1: TMEM_PACK_* of the slot */
+            uint32_t len;  /* ... bytes of it in the slot */
+            uint32_t fill; /* ... TMEM_PACK_FILL: the word */
+        };
+        struct {
+            uint32_t where;  /* PUT with result 1: enum tmem__where */
+            uint32_t handle; /* ... DIRECT: the handle; FILL: the word */
+            uint32_t gen;    /* ... DIRECT: the handle's generation */
+        };
+    };
 } tmem__ring_cqe;
+
+/* A tenant's own figures, written by the tenant at TMEM_RING_TSTAT_OFF of
+ * the ring header page and shown by the daemon (tmem list, metrics) as
+ * the tenant says them: numbers only, never trusted for anything else. */
+#define TMEM_RING_TSTAT_OFF 2048u
+#define TMEM_TSTAT_MAGIC 0x54535441u /* "TSTA" */
+typedef struct tmem__tstat {
+    uint32_t magic;       /* TMEM_TSTAT_MAGIC once the tenant fills it */
+    uint32_t kind;        /* 1: tswap (tmem run) */
+    uint64_t resident;    /* pages resident */
+    uint64_t target;      /* resident target, pages (0 none) */
+    uint64_t stored;      /* pages in the store */
+    uint64_t faults;      /* faults served (zero-fill and page-in) */
+    uint64_t pageins;     /* pages brought back */
+    uint64_t evicted;     /* pages put out */
+    uint64_t refused;     /* stores refused (page kept) */
+    uint64_t pagein_p50_ns, pagein_p99_ns;
+} tmem__tstat;
 
 /* Offsets of a ring of n entries. */
 typedef struct tmem__ring_layout {

@@ -26,7 +26,9 @@
 
 #include <proto/conn.h>
 
-_Static_assert(sizeof(tmem__ring_hdr) <= 4096, "ring hdr fits a page");
+_Static_assert(sizeof(tmem__ring_hdr) <= TMEM_RING_TSTAT_OFF &&
+                   TMEM_RING_TSTAT_OFF + sizeof(tmem__tstat) <= 4096,
+               "ring hdr and tenant stats fit a page");
 _Static_assert(sizeof(tmem__ring_sqe) == 64, "sqe size");
 _Static_assert(sizeof(tmem__ring_cqe) == 16, "cqe size");
 

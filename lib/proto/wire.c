@@ -28,6 +28,7 @@ static const tmem__msg_rule rules[TMEM_MSG_OP_MAX] = {
     [TMEM_MSG_GET] = {"get", false, false},
     [TMEM_MSG_FLUSH_PAGE] = {"flush_page", false, false},
     [TMEM_MSG_FLUSH_OBJECT] = {"flush_object", false, false},
+    [TMEM_MSG_ARENA] = {"arena", false, false},
     [TMEM_MSG_SET_WEIGHT] = {"set_weight", false, true},
     [TMEM_MSG_SET_CAP] = {"set_cap", false, true},
     [TMEM_MSG_SET_COMPRESS] = {"set_compress", false, true},

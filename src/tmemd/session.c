@@ -22,6 +22,12 @@
 #include <unistd.h>
 
 #include <proto/conn.h>
+#include <store/store_direct.h>
+
+_Static_assert((int)TMEM__WHERE_NONE == (int)TMEM_WHERE_NONE &&
+                   (int)TMEM__WHERE_DIRECT == (int)TMEM_WHERE_DIRECT &&
+                   (int)TMEM__WHERE_FILL == (int)TMEM_WHERE_FILL,
+               "store and wire agree on where a page went");
 
 #define SRV_SPIN_NS 50000 /* ring thread spins this long before sleeping */
 #define SRV_WAIT_NS 100000000 /* futex sleep slice; then check for stop */
@@ -42,6 +48,7 @@ typedef struct reply {
     const void *payload;
     uint32_t plen;
     char *heap; /* malloc'd payload to free after sending */
+    int fd;     /* a descriptor to pass with the reply (closed after) */
     bool close; /* disconnect after the reply */
 } reply;
 
@@ -88,10 +95,10 @@ static void h_pool_destroy(struct tmemd_session *s, const tmem__req *q,
  * paths.  page is a private copy for PUT, the destination for GET.  With
  * pk the page is packed both ways: a PUT's page is pk's bytes, with the
  * tenant's content hash (tmem_page_put_packed), and a GET leaves the page
- * packed (tmem_page_get_packed). */
+ * packed (tmem_page_get_packed).  A PUT says in *w where the page went. */
 static int page_op(tmem_client *c, uint8_t op, int32_t pool,
                    const uint64_t oid[3], uint32_t index, void *page,
-                   tmem_packed *pk, uint32_t hash)
+                   tmem_packed *pk, uint32_t hash, tmem__page_where *w)
 {
     tmem_oid o;
     memcpy(o.oid, oid, sizeof o.oid);
@@ -99,8 +106,7 @@ static int page_op(tmem_client *c, uint8_t op, int32_t pool,
         return -ENODEV;
     switch (op) {
     case TMEM_OP_PUT:
-        return pk ? tmem_page_put_packed(c, pool, &o, index, pk, page, hash)
-                  : tmem_page_put(c, pool, &o, index, page);
+        return tmem__page_put_where(c, pool, &o, index, pk, page, hash, w);
     case TMEM_OP_GET:
         return pk ? tmem_page_get_packed(c, pool, &o, index, page, pk)
                   : tmem_page_get(c, pool, &o, index, page);
@@ -133,13 +139,34 @@ static void h_page(struct tmemd_session *s, const tmem__req *q, int *passfd,
     if (op == TMEM_OP_PUT)
         memcpy(s->page, q->page, TMEM_PAGE_SIZE);
     uint64_t t0 = tmem__now_ns();
+    tmem__page_where w = {0};
     r->status = page_op(s->client, op, q->args.pool, q->args.oid, q->args.index,
-                        s->page, NULL, 0);
+                        s->page, NULL, 0, &w);
     timed(op_lat[op], t0, 0);
     if (op == TMEM_OP_GET && r->status == 1) {
         r->payload = s->page;
         r->plen = TMEM_PAGE_SIZE;
     }
+    if (op == TMEM_OP_PUT && r->status == 1) {
+        r->out_flags = w.kind;
+        r->value = (int64_t)((uint64_t)w.gen << 32 | w.handle);
+    }
+}
+
+/* The client's private arena, read-only, for its own page-ins. */
+static void h_arena(struct tmemd_session *s, const tmem__req *q, int *passfd,
+                    reply *r)
+{
+    (void)q;
+    (void)passfd;
+    size_t len = 0;
+    int fd = tmem__client_arena_fd(s->client, &len);
+    if (fd < 0) {
+        r->status = fd;
+        return;
+    }
+    r->fd = fd;
+    r->value = (int64_t)len;
 }
 
 /* ---- the ring ------------------------------------------------------------ */
@@ -179,14 +206,15 @@ static bool ring_entry_ready(struct tmemd_session *s, uint32_t i,
 /* A ring PUT: the tenant packed the page (tmem__pack).  Its bytes are
  * copied once out of the slot (the tenant may rewrite it under us), then
  * stored as they are; the store checks the encoding and length. */
-static int ring_put(struct tmemd_session *s, const tmem__ring_sqe *e)
+static int ring_put(struct tmemd_session *s, const tmem__ring_sqe *e,
+                    tmem__page_where *w)
 {
     if (e->len > TMEM_PAGE_SIZE)
         return -EINVAL;
     memcpy(s->ring_page, tmem__ring_slot(&s->ring, e->slot), e->len);
     tmem_packed pk = {.enc = e->enc, .len = e->len, .fill = e->fill};
     return page_op(s->client, e->op, e->pool, e->oid, e->index, s->ring_page,
-                   &pk, e->hash);
+                   &pk, e->hash, w);
 }
 
 /* Runs a batch.  Entries run back to back, so one clock read per entry
@@ -201,21 +229,26 @@ static void ring_batch(struct tmemd_session *s, uint32_t count)
             return;
         tmem__ring_sqe e;
         tmem_packed pk = {0};
+        tmem__page_where w = {0};
         int rc = tmem__ring_sqe_fetch(rg, i, &e);
         if (rc == 0) {
             if (e.op == TMEM_OP_PUT)
-                rc = ring_put(s, &e);
+                rc = ring_put(s, &e, &w);
             else /* a GET is left packed in its slot: the tenant decodes it */
                 rc = page_op(s->client, e.op, e.pool, e.oid, e.index,
                              e.op == TMEM_OP_GET ? tmem__ring_slot(rg, e.slot)
                                                  : NULL,
-                             &pk, 0);
+                             &pk, 0, NULL);
             uint64_t now = tmem__now_ns();
             tmemd_lat_record(op_lat[e.op], now - t);
             t = now;
         }
-        rg->cq[i] = (tmem__ring_cqe){
-            .result = rc, .enc = pk.enc, .len = pk.len, .fill = pk.fill};
+        if (e.op == TMEM_OP_PUT && rc == 1)
+            rg->cq[i] = (tmem__ring_cqe){.result = rc, .where = w.kind,
+                                         .handle = w.handle, .gen = w.gen};
+        else
+            rg->cq[i] = (tmem__ring_cqe){
+                .result = rc, .enc = pk.enc, .len = pk.len, .fill = pk.fill};
         if ((i + 1) % CQ_READY_STEP == 0 || i + 1 == count)
             tmem__ring_post(&rg->hdr->cq_ready, i + 1, &rg->hdr->cli_sleeping,
                             TMEM_RING_W_CQ_READY);
@@ -336,6 +369,15 @@ static void h_hello(struct tmemd_session *s, const tmem__req *q, int *passfd,
         r->close = true;
         return;
     }
+    char name[TMEM_NAME_MAX + 1] = {0};
+    memcpy(name, q->args.uuid, TMEM_NAME_MAX); /* NUL-padded, maybe full */
+    if (name[0] && !tmem__name_valid(name, TMEM_NAME_MAX)) {
+        tmemd_log("pid %d uid %u: hello refused: bad tenant name",
+                  (int)s->pid, (unsigned)s->uid);
+        r->status = -EINVAL;
+        r->close = true;
+        return;
+    }
     int id = tmem_client_create(s->d->store, &s->client);
     if (id < 0) {
         r->status = id;
@@ -344,11 +386,13 @@ static void h_hello(struct tmemd_session *s, const tmem__req *q, int *passfd,
     }
     pthread_mutex_lock(&s->d->lock); /* the session list readers see it */
     s->id = id;
+    memcpy(s->name, name, sizeof s->name);
     pthread_mutex_unlock(&s->d->lock);
     r->value = id;
     r->out_flags = TMEM_PROTO_VERSION;
-    tmemd_log("client %d connected: pid %d uid %u gid %u%s", id, (int)s->pid,
-              (unsigned)s->uid, (unsigned)s->gid, s->admin ? " (admin)" : "");
+    tmemd_log("client %d connected: pid %d uid %u gid %u%s%s%s", id,
+              (int)s->pid, (unsigned)s->uid, (unsigned)s->gid,
+              name[0] ? " name " : "", name, s->admin ? " (admin)" : "");
 }
 
 static tmem_store *store_of(struct tmemd_session *s)
@@ -496,6 +540,7 @@ static const handler_fn handlers[TMEM_MSG_OP_MAX] = {
     [TMEM_MSG_POOL_NEW] = h_pool_new,  [TMEM_MSG_POOL_DESTROY] = h_pool_destroy,
     [TMEM_MSG_PUT] = h_page,           [TMEM_MSG_GET] = h_page,
     [TMEM_MSG_FLUSH_PAGE] = h_page,    [TMEM_MSG_FLUSH_OBJECT] = h_page,
+    [TMEM_MSG_ARENA] = h_arena,
     [TMEM_MSG_SET_WEIGHT] = h_admin,   [TMEM_MSG_SET_CAP] = h_admin,
     [TMEM_MSG_SET_COMPRESS] = h_admin, [TMEM_MSG_FREEZE] = h_admin,
     [TMEM_MSG_FLUSH_MIB] = h_admin,    [TMEM_MSG_FREEABLE] = h_admin,
@@ -511,7 +556,8 @@ static int send_reply(struct tmemd_session *s, const tmem__msg_hdr *h,
     unsigned char base[TMEM_MSG_REPLY_BASE];
     tmem__reply_encode(base, h->op, h->seq, r->status, r->value, r->out_flags,
                        r->plen);
-    int rc = tmem__io_write(s->fd, base, sizeof base);
+    int rc = r->fd >= 0 ? tmem__io_write_fd(s->fd, base, sizeof base, r->fd)
+                        : tmem__io_write(s->fd, base, sizeof base);
     if (rc == 0 && r->plen)
         rc = tmem__io_write(s->fd, r->payload, r->plen);
     return rc;
@@ -538,7 +584,7 @@ static int serve_one(struct tmemd_session *s)
 {
     tmem__msg_hdr h;
     tmem__req q;
-    reply r = {0};
+    reply r = {.fd = -1};
     int passfd = -1;
     int rc = tmem__io_read_fd(s->fd, s->req, TMEM_MSG_HDR_SIZE, &passfd);
     if (rc < 0)
@@ -562,6 +608,8 @@ static int serve_one(struct tmemd_session *s)
     dispatch(s, &q, &passfd, &r);
     rc = send_reply(s, &h, &r);
     free(r.heap);
+    if (r.fd >= 0)
+        close(r.fd);
     if (rc == 0 && r.close)
         rc = -ECONNABORTED;
 out:
@@ -683,24 +731,57 @@ void tmemd_sessions_shutdown(struct tmemd *d)
     pthread_mutex_unlock(&d->lock);
 }
 
+bool tmemd_session_tstat(const struct tmemd_session *s, tmem__tstat *out)
+{
+    if (!s->has_ring)
+        return false;
+    /* the tenant's memory: copied once, only shown as numbers */
+    memcpy(out, (const char *)s->ring.hdr + TMEM_RING_TSTAT_OFF, sizeof *out);
+    return out->magic == TMEM_TSTAT_MAGIC && out->kind == 1;
+}
+
+/* One connection as JSON into t[cap]; returns the length written. */
+static size_t session_json(const struct tmemd_session *s, char *t, size_t cap)
+{
+    size_t n = (size_t)snprintf(
+        t, cap,
+        "{\"client\":%d,\"name\":\"%s\",\"pid\":%d,\"uid\":%u,"
+        "\"gid\":%u,\"ring\":%s",
+        s->id, s->name, (int)s->pid, (unsigned)s->uid, (unsigned)s->gid,
+        s->has_ring ? "true" : "false");
+    tmem__tstat ts;
+    if (n < cap && tmemd_session_tstat(s, &ts))
+        n += (size_t)snprintf(
+            t + n, cap - n,
+            ",\"tswap\":{\"resident\":%llu,\"target\":%llu,"
+            "\"stored\":%llu,\"faults\":%llu,\"pageins\":%llu,"
+            "\"evicted\":%llu,\"refused\":%llu,\"pagein_p50_us\":%.1f,"
+            "\"pagein_p99_us\":%.1f}",
+            (unsigned long long)ts.resident, (unsigned long long)ts.target,
+            (unsigned long long)ts.stored, (unsigned long long)ts.faults,
+            (unsigned long long)ts.pageins, (unsigned long long)ts.evicted,
+            (unsigned long long)ts.refused, (double)ts.pagein_p50_ns / 1e3,
+            (double)ts.pagein_p99_ns / 1e3);
+    if (n < cap)
+        n += (size_t)snprintf(t + n, cap - n, "}");
+    return n < cap ? n : cap;
+}
+
+#define SESSION_JSON_MAX 512
+
 char *tmemd_sessions_json(struct tmemd *d)
 {
     pthread_mutex_lock(&d->lock);
-    size_t cap = 64 + (size_t)d->nsessions * 96, len = 1;
+    size_t cap = 64 + (size_t)d->nsessions * (SESSION_JSON_MAX + 1), len = 1;
     char *t = malloc(cap);
     if (t) {
         t[0] = '[';
         for (struct tmemd_session *s = d->sessions; s; s = s->next) {
             if (s->id < 0)
                 continue;
-            if (cap - len < 128)
-                break;
-            len += (size_t)snprintf(
-                t + len, cap - len,
-                "%s{\"client\":%d,\"pid\":%d,\"uid\":%u,\"gid\":%u,"
-                "\"ring\":%s}",
-                len > 1 ? "," : "", s->id, (int)s->pid, (unsigned)s->uid,
-                (unsigned)s->gid, s->has_ring ? "true" : "false");
+            if (len > 1)
+                t[len++] = ',';
+            len += session_json(s, t + len, SESSION_JSON_MAX);
         }
         snprintf(t + len, cap - len, "]");
     }

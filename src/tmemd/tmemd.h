@@ -53,6 +53,7 @@ struct tmemd_session {
     uid_t uid;
     gid_t gid;
     int id; /* store client id, -1 before hello */
+    char name[TMEM_NAME_MAX + 1]; /* given at hello, "" if none */
     tmem_client *client;
     bool admin;
     bool has_ring;
@@ -74,6 +75,9 @@ int tmemd_session_start(struct tmemd *d, int fd);
 void tmemd_sessions_shutdown(struct tmemd *d);
 /* Writes the connections as a JSON array into a malloc'd string. */
 char *tmemd_sessions_json(struct tmemd *d);
+/* Copies a session's tenant figures out of its ring; false when it has
+ * none (no ring, or the tenant never filled them).  Needs tmemd.lock. */
+bool tmemd_session_tstat(const struct tmemd_session *s, tmem__tstat *out);
 
 /* metrics.c: latency histograms, one per operation kind. */
 enum tmemd_lat {

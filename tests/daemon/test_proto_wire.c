@@ -81,7 +81,10 @@ TEST(proto_opcode_table)
 {
     ASSERT_TRUE(tmem__msg_rule_of(0) == NULL);
     ASSERT_TRUE(tmem__msg_rule_of(TMEM_MSG_OP_MAX) == NULL);
-    ASSERT_TRUE(tmem__msg_rule_of(9) == NULL);
+    ASSERT_TRUE(tmem__msg_rule_of(10) == NULL);
+    ASSERT_STR_EQ(tmem__msg_rule_of(TMEM_MSG_ARENA)->name, "arena");
+    ASSERT_TRUE(!tmem__msg_rule_of(TMEM_MSG_ARENA)->admin);
+    ASSERT_TRUE(!tmem__msg_rule_of(TMEM_MSG_ARENA)->page);
     ASSERT_TRUE(tmem__msg_rule_of(TMEM_MSG_PUT)->page);
     ASSERT_TRUE(!tmem__msg_rule_of(TMEM_MSG_PUT)->admin);
     for (unsigned op = TMEM_MSG_SET_WEIGHT; op < TMEM_MSG_OP_MAX; op++)
