@@ -34,7 +34,7 @@ struct tmem_conn {
     /* the private arena, read-only, once asked for (view_len set last) */
     const void *view;
     _Atomic size_t view_len;
-    bool view_mapped; /* ours to unmap (daemon path) */
+    bool view_mapped; /* ours to unmap */
 };
 
 _Static_assert((int)TMEM__PUT_DIRECT == (int)TMEM_WHERE_DIRECT &&
@@ -300,20 +300,14 @@ int tmem_conn_batch(tmem_conn *c, tmem_op *ops, size_t n)
 
 /* ---- the tenant's view of its private arena ------------------------------ */
 
+/* A mapping of its own, also on the embedded path: it outlives the
+ * store's (an arena closed under a reader reads as dead, not unmapped). */
 static int view_map_locked(tmem_conn *c)
 {
-    if (!c->remote) {
-        size_t len = 0;
-        const void *base = tmem__client_arena_map(c->client, &len);
-        if (!base)
-            return -ENOENT;
-        c->view = base;
-        atomic_store_explicit(&c->view_len, len, memory_order_release);
-        return 0;
-    }
     int fd;
-    size_t len;
-    int rc = tmem__conn_arena(c->remote, &fd, &len);
+    size_t len = 0;
+    int rc = c->remote ? tmem__conn_arena(c->remote, &fd, &len)
+                       : (fd = tmem__client_arena_fd(c->client, &len));
     if (rc < 0)
         return rc;
     void *p = mmap(NULL, len, PROT_READ, MAP_SHARED | MAP_NORESERVE, fd, 0);

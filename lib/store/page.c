@@ -257,18 +257,23 @@ static int put_src(tmem_client *c, int pool, const tmem_oid *oid,
         n->index = index;
         val = (uint64_t)n;
     }
-    if (src->where) /* now: once installed, another thread may flush it */
+    if (src->where) { /* now: once installed, another thread may flush it */
         *src->where = (tmem__page_where){0};
-    if (src->where && p->arena &&
-        tmem__blob_where(s->blobs, b, &src->where->handle, &src->where->gen))
-        src->where->direct = 1;
+        if (TMEM_BLOB_IS_FILL(b))
+            *src->where = (tmem__page_where){TMEM__WHERE_FILL,
+                                             (uint32_t)(b >> 32), 0};
+        else if (p->arena && tmem__blob_where(s->blobs, b,
+                                              &src->where->handle,
+                                              &src->where->gen))
+            src->where->kind = TMEM__WHERE_DIRECT;
+    }
     r = install(p, c, oid, index, val);
     if (r < 0) {
         if (!p->persist)
             tmem__core_free(s, (void *)val);
         tmem__blob_drop(s->blobs, b);
         if (src->where)
-            src->where->direct = 0;
+            src->where->kind = TMEM__WHERE_NONE;
         cnt_add(&s->st.reject_nomem, 1);
         cnt_add(&p->st.puts_nomem, 1);
         r = put_fail(p, oid, index, r);

@@ -239,25 +239,15 @@ void tmem_client_destroy(tmem_client *c)
 
 /* ---- the private arena -------------------------------------------------- */
 
-int tmem__client_arena_fd(tmem_client *c)
+int tmem__client_arena_fd(tmem_client *c, size_t *len)
 {
     pthread_rwlock_rdlock(&c->lock);
     tmem_arena *a = tmem__blob_arena(c->store->blobs, c->arena);
     int fd = a && c->arena ? tmem__arena_fd_ro(a) : -ENOENT;
-    pthread_rwlock_unlock(&c->lock);
-    return fd;
-}
-
-const void *tmem__client_arena_map(tmem_client *c, size_t *len)
-{
-    pthread_rwlock_rdlock(&c->lock);
-    tmem_arena *a = c->arena ? tmem__blob_arena(c->store->blobs, c->arena)
-                             : NULL;
-    const void *base = a ? tmem__arena_base(a) : NULL;
-    if (a)
+    if (fd >= 0)
         *len = tmem__arena_map_len(a);
     pthread_rwlock_unlock(&c->lock);
-    return base;
+    return fd;
 }
 
 /* ---- administration ----------------------------------------------------- */

@@ -12,12 +12,14 @@
 
 #include <tmem/store.h>
 
-/* Where a put stored its page: direct = 1 when the tenant may read it in
- * its private arena at (handle, gen); 0 for pages of other pools and
- * fill pages (no bytes stored). */
+/* Where a put stored its page: kind TMEM__WHERE_DIRECT when the tenant
+ * may read it in its private arena at (handle, gen); TMEM__WHERE_FILL for
+ * a same-filled page (no bytes stored; handle holds the word);
+ * TMEM__WHERE_NONE for pages only the store reads (other pools). */
+enum { TMEM__WHERE_NONE = 0, TMEM__WHERE_DIRECT = 1, TMEM__WHERE_FILL = 2 };
 typedef struct tmem__page_where {
+    uint32_t kind;
     uint32_t handle, gen;
-    uint32_t direct;
 } tmem__page_where;
 
 /* tmem_page_put_packed (pk given) or tmem_page_put (pk NULL: data is the
@@ -28,11 +30,8 @@ int tmem__page_put_where(tmem_client *c, int pool, const tmem_oid *oid,
                          tmem__page_where *where);
 
 /* A new read-only descriptor of c's private arena (made when c created
- * its first persistent pool).  Returns it, -ENOENT when c has none, or
- * -errno. */
-int tmem__client_arena_fd(tmem_client *c);
-/* c's private arena as mapped by the store (embedded use): its base and
- * length, or NULL when none. */
-const void *tmem__client_arena_map(tmem_client *c, size_t *len);
+ * its first persistent pool) and the bytes to map.  Returns it, -ENOENT
+ * when c has none, or -errno. */
+int tmem__client_arena_fd(tmem_client *c, size_t *len);
 
 #endif
