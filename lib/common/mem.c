@@ -1,5 +1,8 @@
 /*
- * Allocation wrappers with fault injection (see mem.h).
+ * Allocation wrappers with fault injection (see mem.h), over libc's
+ * malloc or, once tmem__mem_use_private() was called, the private heap
+ * (privheap.h).  A block is freed by the allocator that made it: the
+ * private heap's blocks carry a header that says so.
  *
  * Owns three process-wide atomic counters: how many allocations were seen
  * since the last arm, which one must fail (0 = none) and whether failures
@@ -8,10 +11,33 @@
  * The counters are atomics so that concurrent tests stay exact; tmem__free
  * never fails and is not counted.
  */
+#include <malloc.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/mem.h"
+#include "common/privheap.h"
+
+static atomic_int use_private;
+
+void tmem__mem_use_private(void)
+{
+    atomic_store(&use_private, 1);
+}
+
+static int priv(void)
+{
+    return atomic_load_explicit(&use_private, memory_order_relaxed);
+}
+
+/* A block of the private heap?  Only asked once it was ever used: its
+ * header check reads before a block, which a sanitizer would refuse for
+ * malloc's. */
+static int ph_block(const void *p)
+{
+    return p && priv() && tmem__ph_owns(p);
+}
 
 static atomic_long fault_target; /* 1-based allocation index to fail */
 static atomic_int fault_sticky;
@@ -55,18 +81,35 @@ long tmem__fault_seen(void)
 
 void *tmem__malloc(size_t n)
 {
-    return fault_now() ? NULL : malloc(n);
+    if (fault_now())
+        return NULL;
+    return priv() ? tmem__ph_alloc(n) : malloc(n);
 }
 
 void *tmem__calloc(size_t n, size_t size)
 {
-    return fault_now() ? NULL : calloc(n, size);
+    if (fault_now())
+        return NULL;
+    if (!priv())
+        return calloc(n, size);
+    if (size && n > SIZE_MAX / size)
+        return NULL;
+    void *p = tmem__ph_alloc(n * size);
+    if (p)
+        memset(p, 0, n * size);
+    return p;
 }
 
 void *tmem__realloc(void *p, size_t n)
 {
     /* A failed realloc leaves p untouched, as realloc does. */
-    return fault_now() ? NULL : realloc(p, n);
+    if (fault_now())
+        return NULL;
+    if (ph_block(p))
+        return tmem__ph_realloc(p, n);
+    if (p || !priv())
+        return realloc(p, n);
+    return tmem__ph_alloc(n);
 }
 
 void *tmem__aligned_alloc(size_t align, size_t n)
@@ -76,10 +119,23 @@ void *tmem__aligned_alloc(size_t align, size_t n)
         return NULL;
     if (align < sizeof(void *))
         align = sizeof(void *);
+    if (priv())
+        return tmem__ph_aligned(align, n);
     return posix_memalign(&p, align, n) == 0 ? p : NULL;
+}
+
+uint64_t tmem__held(const void *p)
+{
+    if (!p)
+        return 0;
+    /* malloc's blocks: usable bytes plus its size word */
+    return ph_block(p) ? tmem__ph_held(p) : malloc_usable_size((void *)p) + 8;
 }
 
 void tmem__free(void *p)
 {
-    free(p);
+    if (ph_block(p))
+        tmem__ph_free(p);
+    else
+        free(p);
 }

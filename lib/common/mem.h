@@ -10,6 +10,7 @@
 #define TMEM_COMMON_MEM_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 void *tmem__malloc(size_t n);
 void *tmem__calloc(size_t n, size_t size);
@@ -17,6 +18,13 @@ void *tmem__realloc(void *p, size_t n);
 /* posix_memalign-like; NULL on failure (or injected failure). */
 void *tmem__aligned_alloc(size_t align, size_t n);
 void tmem__free(void *p);
+/* The bytes block p holds, header included (0 for NULL): what the store
+ * counts as memory used. */
+uint64_t tmem__held(const void *p);
+/* From now on, allocate from the private heap (privheap.h), not malloc:
+ * for libtmem inside a program whose heap tswap manages.  Blocks made
+ * before are still freed by malloc. */
+void tmem__mem_use_private(void);
 
 /* Fault injection (thread-safe):
  * tmem__fault_arm(n): the n-th allocation from now (1 = the next one)

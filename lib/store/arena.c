@@ -25,7 +25,6 @@
 #include <stddef.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
-#include <malloc.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
@@ -141,7 +140,7 @@ static int64_t csum_of(tmem_arena *a, size_t field)
 
 static uint64_t held_of(void *p)
 {
-    return p ? malloc_usable_size(p) + 8 : 0;
+    return tmem__held(p);
 }
 
 static uint64_t pages_of(uint32_t bytes)

@@ -21,7 +21,6 @@
  * Lock order: dedup shard -> arena (arena.h).
  */
 #include <errno.h>
-#include <malloc.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -75,7 +74,7 @@ static void cnt_inc(_Atomic uint64_t *c, int64_t d)
 
 static uint64_t held_of(void *p)
 {
-    return p ? malloc_usable_size(p) + 8 : 0;
+    return tmem__held(p);
 }
 
 /* ---- values and the arena table ------------------------------------- */

@@ -8,7 +8,6 @@
  * empty slot (backward-shift deletion, no tombstones).
  */
 #include <errno.h>
-#include <malloc.h>
 
 #include "common/mem.h"
 #include "store/dedup.h"
@@ -74,7 +73,7 @@ static int resize_locked(tmem_dedup *d, uint32_t n, tmem_dedup_hash_fn hash,
     tmem__free(d->slot);
     d->slot = s;
     d->n = n;
-    atomic_store_explicit(&d->bytes, malloc_usable_size(s) + 8,
+    atomic_store_explicit(&d->bytes, tmem__held(s),
                           memory_order_relaxed);
     return 0;
 }

@@ -8,7 +8,6 @@
  * Ids grow monotonically and are never reused within a store.
  * See store_internal.h for the lock order.
  */
-#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,7 +18,7 @@ void *tmem__core_alloc(tmem_store *s, size_t n)
 {
     void *p = tmem__calloc(1, n);
     if (p)
-        cnt_add(&s->meta_bytes, malloc_usable_size(p) + sizeof(size_t));
+        cnt_add(&s->meta_bytes, tmem__held(p));
     else
         cnt_add(&s->st.alloc_failed, 1);
     return p;
@@ -29,7 +28,7 @@ void tmem__core_free(tmem_store *s, void *p)
 {
     if (!p)
         return;
-    cnt_sub(&s->meta_bytes, malloc_usable_size(p) + sizeof(size_t));
+    cnt_sub(&s->meta_bytes, tmem__held(p));
     tmem__free(p);
 }
 
@@ -92,7 +91,7 @@ int tmem_store_create(const tmem_store_config *cfg, tmem_store **out)
     pthread_rwlock_init(&s->clients_lock, NULL);
     pthread_mutex_init(&s->shared_lock, NULL);
     pthread_mutex_init(&s->evict_lock, NULL);
-    cnt_add(&s->meta_bytes, malloc_usable_size(s) + sizeof(size_t));
+    cnt_add(&s->meta_bytes, tmem__held(s));
     *out = s;
     return 0;
 }

@@ -10,6 +10,8 @@
 
 #include "blob_testutil.h"
 #include "common/mem.h"
+#include "common/privheap.h"
+#include "store_testutil.h"
 
 TEST(mem_fault_nth_only)
 {
@@ -176,4 +178,102 @@ TEST(corpus_project_file)
     fprintf(stderr, "  %zu pages, %zu zero\n", n, zero);
     ASSERT_GT(zero, n / 6);
     tmem__corpus_free(p, n);
+}
+
+/* The private heap: libtmem's memory inside a tswap tenant (tmem run). */
+TEST(mem_private_heap_blocks)
+{
+    tmem__mem_use_private();
+    uint64_t before = tmem__ph_mapped();
+    void *small[200];
+    for (int i = 0; i < 200; i++) {
+        size_t n = (size_t)(i * 97 % 40000) + 1;
+        small[i] = tmem__malloc(n);
+        ASSERT_TRUE(small[i] != NULL);
+        ASSERT_EQ((uintptr_t)small[i] % 16, 0);
+        ASSERT_TRUE(tmem__ph_owns(small[i]));
+        ASSERT_GE(tmem__ph_usable(small[i]), n);
+        ASSERT_GE(tmem__held(small[i]), n + 16);
+        memset(small[i], i, n);
+    }
+    ASSERT_GT(tmem__ph_mapped(), before);
+    for (int i = 0; i < 200; i++) {
+        size_t n = (size_t)(i * 97 % 40000) + 1;
+        unsigned char *p = small[i];
+        ASSERT_EQ(p[0], (unsigned char)i);
+        ASSERT_EQ(p[n - 1], (unsigned char)i);
+    }
+    /* realloc keeps the bytes; aligned blocks are aligned and freeable */
+    void *r = tmem__realloc(small[5], 100000);
+    ASSERT_TRUE(r != NULL);
+    ASSERT_EQ(((unsigned char *)r)[0], 5);
+    small[5] = r;
+    void *a = tmem__aligned_alloc(16384, 16384);
+    ASSERT_EQ((uintptr_t)a % 16384, 0);
+    ASSERT_GE(tmem__ph_usable(a), 16384u);
+    memset(a, 1, 16384);
+    tmem__free(a);
+    void *z = tmem__calloc(1000, 8);
+    for (int i = 0; i < 8000; i++)
+        ASSERT_EQ(((unsigned char *)z)[i], 0);
+    tmem__free(z);
+    for (int i = 0; i < 200; i++)
+        tmem__free(small[i]);
+    /* freed blocks come back */
+    uint64_t mapped = tmem__ph_mapped();
+    for (int round = 0; round < 50; round++)
+        for (int i = 0; i < 200; i++)
+            tmem__free(tmem__malloc((size_t)(i * 97 % 4000) + 1));
+    ASSERT_LE(tmem__ph_mapped(), mapped + (256u << 10) * 4);
+}
+
+static void *ph_churn(void *arg)
+{
+    uintptr_t id = (uintptr_t)arg;
+    void *keep[64] = {0};
+    for (int i = 0; i < 20000; i++) {
+        int k = (int)((i * 31 + id) % 64);
+        tmem__free(keep[k]);
+        size_t n = (size_t)((i * 13 + id * 7) % 3000) + 1;
+        keep[k] = tmem__malloc(n);
+        if (!keep[k])
+            return (void *)1;
+        memset(keep[k], (int)id, n);
+        if (((unsigned char *)keep[k])[n - 1] != (unsigned char)id)
+            return (void *)1;
+    }
+    for (int k = 0; k < 64; k++)
+        tmem__free(keep[k]);
+    return NULL;
+}
+
+TEST(mem_private_heap_threads)
+{
+    tmem__mem_use_private();
+    pthread_t t[4];
+    for (uintptr_t i = 0; i < 4; i++)
+        ASSERT_EQ(pthread_create(&t[i], NULL, ph_churn, (void *)i), 0);
+    for (int i = 0; i < 4; i++) {
+        void *r;
+        ASSERT_EQ(pthread_join(t[i], &r), 0);
+        ASSERT_TRUE(r == NULL);
+    }
+}
+
+/* The whole store on the private heap: what tmem run's embedded store
+ * does. */
+TEST(mem_private_heap_store)
+{
+    tmem__mem_use_private();
+    tmem_store *s = tu_store(0, TMEM_COMPRESS_LZ4);
+    tmem_client *c = tu_client(s);
+    int p = tmem_pool_new(c, NULL, PERS, NULL);
+    for (uint32_t i = 0; i < 500; i++)
+        ASSERT_EQ(tu_put(c, p, 1, i, i * 3), 1);
+    for (uint32_t i = 0; i < 500; i += 7)
+        tu_expect_page(c, p, 1, i, i * 3);
+    tmem_global_stats g;
+    tmem_store_stats(s, &g);
+    ASSERT_GT(g.meta_bytes, 0);
+    tmem_store_destroy(s);
 }
