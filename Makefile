@@ -29,17 +29,25 @@ LIB_SRC   := $(sort $(wildcard lib/*/*.c))
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 TMEM_SRC  := $(sort $(wildcard src/tmem/*.c))
 TMEMD_SRC := $(sort $(wildcard src/tmemd/*.c))
-PROGS     := $(BUILD)/tmem $(if $(TMEMD_SRC),$(BUILD)/tmemd)
+RUN_SRC   := $(sort $(wildcard src/run/*.c))
+PROGS     := $(BUILD)/tmem $(if $(TMEMD_SRC),$(BUILD)/tmemd) \
+	$(if $(RUN_SRC),$(BUILD)/libtmem_run.so)
 
 # Test suites: every directory tests/<suite>/ with .c files is one binary,
-# linked with the shared runner tests/runner.c.
+# linked with the shared runner tests/runner.c and the helpers of
+# tests/lib (the tmemd harness).
 SUITES    := $(sort $(notdir $(patsubst %/,%,$(dir $(wildcard tests/*/*.c)))))
-SUITES    := $(filter-out fuzz,$(SUITES))
+SUITES    := $(filter-out fuzz progs lib,$(SUITES))
 SUITE_BIN := $(SUITES:%=$(BUILD)/tests/%)
+TESTLIB_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tests/lib/*.c))
 # Fuzz targets tests/fuzz/fuzz_<name>.c: a replay binary for make check,
 # libFuzzer binaries with make fuzz (clang).
 FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_REPLAY := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=$(BUILD)/fuzz/replay_%)
+# Programs the tests run as tenants (tmem run): tests/progs/<name>.c, each
+# a plain program of its own, no libtmem.
+PROG_SRC  := $(sort $(wildcard tests/progs/*.c))
+PROG_BIN  := $(PROG_SRC:tests/progs/%.c=$(BUILD)/tests/progs/%)
 
 .PHONY: all deps check check-store bench demo fuzz clean format FORCE
 all: $(BUILD)/libtmem.a $(BUILD)/libtmem.so $(PROGS)
@@ -75,11 +83,28 @@ $(BUILD)/tmem: $(TMEM_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libtmem.a
 $(BUILD)/tmemd: $(TMEMD_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libtmem.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
+# tmem run's preload library: the wrappers of src/run and libtmem in one
+# shared object; libtmem's own symbols stay inside (-fvisibility=hidden,
+# --exclude-libs), so only the libc names it wraps are seen by the
+# program.  Always built without sanitizers: it is loaded into programs
+# that have none (a sanitizer runtime must come first in a process).
+PLAIN_CFLAGS := $(filter-out -fsanitize=% -fno-omit-frame-pointer,\
+	$(CFLAGS_BASE)) $(CFLAGS)
+RUN_OBJ := $(patsubst %.c,$(BUILD)/objplain/%.o,$(RUN_SRC) $(LIB_SRC))
+$(BUILD)/objplain/%.o: %.c $(BUILD)/.flags
+	@mkdir -p $(dir $@)
+	$(CC) $(PLAIN_CFLAGS) $(if $(filter lib/%,$<),-fvisibility=hidden) \
+		-c $< -o $@
+
+$(BUILD)/libtmem_run.so: $(RUN_OBJ)
+	$(CC) -shared -pthread -Wl,-z,defs -o $@ $(RUN_OBJ) \
+		-llz4 -lzstd -lxxhash -ldl -lpthread -lm
+
 .SECONDEXPANSION:
 # Keep test objects (pattern-rule intermediates) between builds.
 .PRECIOUS: $(BUILD)/obj/%.o
 $(BUILD)/tests/%: $$(addprefix $(BUILD)/obj/,$$(addsuffix .o,$$(basename $$(wildcard tests/$$*/*.c)))) \
-		$(BUILD)/obj/tests/runner.o $(BUILD)/libtmem.a
+		$(BUILD)/obj/tests/runner.o $(TESTLIB_OBJ) $(BUILD)/libtmem.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
@@ -88,7 +113,11 @@ $(BUILD)/fuzz/replay_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o \
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
-check: all $(SUITE_BIN) $(FUZZ_REPLAY)
+$(BUILD)/tests/progs/%: tests/progs/%.c $(BUILD)/.flags
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -o $@ $<
+
+check: all $(SUITE_BIN) $(FUZZ_REPLAY) $(PROG_BIN)
 	@BUILD=$(BUILD) sh scripts/check.sh $(SUITES)
 
 check-store: all $(BUILD)/tests/store
@@ -115,4 +144,4 @@ format:
 clean:
 	rm -rf $(BUILD)
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/objplain -name '*.d' 2>/dev/null)

@@ -5,14 +5,19 @@
  * their own fault path would have to bring back.
  *
  * Size classes of 16 B to 32 KiB carved from 256 KiB slabs; anything
- * larger is its own mapping.  Every block starts with a 16-byte header
- * (magic and class, usable bytes), so free and usable_size need no lookup
- * and a pointer from another allocator is told apart (tmem__ph_owns).
- * Slabs and large blocks come from the mmap system call itself, not the
- * libc wrapper, so an LD_PRELOAD that wraps mmap never sees them.
+ * larger takes whole 64 KiB granules.  Every block starts with a 16-byte
+ * header (magic and class, usable bytes), so free and usable_size need no
+ * lookup and a pointer from another allocator is told apart
+ * (tmem__ph_owns).  Slabs and large blocks are carved from one address
+ * range reserved with the mmap system call itself (not the libc wrapper,
+ * which an LD_PRELOAD may wrap), so one range says what is ours
+ * (tmem__ph_range: tmem run's heap scanner keeps out of it).
  *
- * Locks: one spinlock per class (free list, the class's current slab).
- * Blocks of a class never go back to the kernel (as a small malloc's).
+ * Locks: one spinlock per class (free list, the class's current slab) and
+ * one for the range (bump pointer, large free lists).  Blocks of a class
+ * never go back to the kernel (as a small malloc's); a large block's
+ * pages do when it is freed (MADV_DONTNEED), its granules are reused for
+ * a block of the same size.
  */
 #include "privheap.h"
 
@@ -52,6 +57,15 @@ struct pclass {
 static struct pclass classes[NCLASS];
 static _Atomic uint64_t mapped_bytes;
 
+#define GRANULE (64u << 10)
+#define NLARGE 1024u /* free lists of large blocks up to 64 MiB */
+static struct {
+    atomic_int lock;
+    _Atomic uintptr_t lo, hi; /* the reservation */
+    uintptr_t bump;
+    void *large_free[NLARGE + 1]; /* by granules; [0]: bigger ones */
+} range;
+
 static void lock(atomic_int *l)
 {
     for (unsigned i = 0; atomic_exchange_explicit(l, 1, memory_order_acquire);
@@ -66,20 +80,61 @@ static void unlock(atomic_int *l)
     atomic_store_explicit(l, 0, memory_order_release);
 }
 
+/* Reserves the range on first use: the machine's RAM in address space,
+ * nothing committed. */
+static int reserve_locked(void)
+{
+    if (atomic_load(&range.lo))
+        return 0;
+    long pages = sysconf(_SC_PHYS_PAGES);
+    uint64_t len = pages > 0 ? (uint64_t)pages * 4096 : 1ull << 34;
+    len = (len + GRANULE - 1) & ~(uint64_t)(GRANULE - 1);
+    long p = syscall(SYS_mmap, NULL, len, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p < 0 && p > -4096)
+        return -ENOMEM;
+    range.bump = (uintptr_t)p;
+    atomic_store(&range.hi, (uintptr_t)p + len);
+    atomic_store(&range.lo, (uintptr_t)p);
+    return 0;
+}
+
+/* n bytes (a multiple of GRANULE) of the range, or NULL. */
 static void *raw_map(size_t n)
 {
-    long p = syscall(SYS_mmap, NULL, n, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p < 0 && p > -4096)
-        return NULL;
-    atomic_fetch_add(&mapped_bytes, n);
-    return (void *)p;
+    size_t g = n / GRANULE;
+    void *p = NULL;
+    lock(&range.lock);
+    if (g <= NLARGE && range.large_free[g]) {
+        p = range.large_free[g];
+        memcpy(&range.large_free[g], p, sizeof p);
+    } else if (reserve_locked() == 0 && atomic_load(&range.hi) - range.bump >= n) {
+        p = (void *)range.bump;
+        range.bump += n;
+    }
+    unlock(&range.lock);
+    if (p)
+        atomic_fetch_add(&mapped_bytes, n);
+    return p;
 }
 
 static void raw_unmap(void *p, size_t n)
 {
-    syscall(SYS_munmap, p, n);
+    size_t g = n / GRANULE;
+    madvise(p, n, MADV_DONTNEED);
     atomic_fetch_sub(&mapped_bytes, n);
+    if (g > NLARGE)
+        return; /* address space only: not reused */
+    lock(&range.lock);
+    memcpy(p, &range.large_free[g], sizeof p);
+    range.large_free[g] = p;
+    unlock(&range.lock);
+}
+
+void tmem__ph_range(uintptr_t *lo, uintptr_t *hi)
+{
+    *lo = atomic_load(&range.lo);
+    *hi = atomic_load(&range.hi);
 }
 
 static unsigned class_of(size_t n)
@@ -122,7 +177,7 @@ static void *class_alloc(unsigned k)
 
 static void *large_alloc(size_t n)
 {
-    size_t len = (n + HDR + 4095) & ~(size_t)4095;
+    size_t len = (n + HDR + GRANULE - 1) & ~(size_t)(GRANULE - 1);
     if (len < n)
         return NULL;
     struct block_hdr *h = raw_map(len);

@@ -23,5 +23,7 @@ size_t tmem__ph_held(const void *p);
 int tmem__ph_owns(const void *p);
 /* Bytes the private heap has mapped. */
 uint64_t tmem__ph_mapped(void);
+/* The address range all its blocks come from ([0, 0) before the first). */
+void tmem__ph_range(uintptr_t *lo, uintptr_t *hi);
 
 #endif

@@ -205,10 +205,46 @@ static void print_global(const tmem__json *g)
         printf("\n");
 }
 
+/* The live connections, and for tswap tenants (tmem run) their own
+ * figures ("tswap" in each connection: pages resident, the target, pages
+ * in the store, faults, page-in latency). */
+static const struct column conn_cols[] = {
+    {"client", "id", 4}, {"name", "name", 16}, {"pid", "pid", 8},
+    {"uid", "uid", 6},   {"ring", "ring", 5},
+};
+static const struct column tswap_cols[] = {
+    {"resident", "resident", 9},     {"target", "target", 9},
+    {"stored", "stored", 9},         {"faults", "faults", 9},
+    {"pagein_p50_us", "in_p50_us", 10}, {"pagein_p99_us", "in_p99_us", 10},
+};
+
+static void print_connections(const tmem__json *conns)
+{
+    if (!conns || !conns->n)
+        return;
+    printf("\nconnections:\n");
+    for (size_t i = 0; i < NCOLS(conn_cols); i++)
+        printf("%*s ", conn_cols[i].width, conn_cols[i].head);
+    print_row(NULL, tswap_cols, NCOLS(tswap_cols), true);
+    for (const tmem__json *c = conns->kids; c; c = c->next) {
+        for (size_t i = 0; i < NCOLS(conn_cols); i++) {
+            print_value(tmem__json_get(c, conn_cols[i].key),
+                        conn_cols[i].width);
+            printf(" ");
+        }
+        const tmem__json *ts = tmem__json_get(c, "tswap");
+        if (ts)
+            print_row(ts, tswap_cols, NCOLS(tswap_cols), false);
+        else
+            printf("%*s\n", tswap_cols[0].width, "-");
+    }
+}
+
 static void print_tables(const tmem__json *root)
 {
     const tmem__json *clients = tmem__json_get(root, "clients");
     print_global(tmem__json_get(root, "global"));
+    print_connections(tmem__json_get(root, "connections"));
     printf("\nclients:\n");
     print_row(NULL, client_cols, NCOLS(client_cols), true);
     for (const tmem__json *c = clients ? clients->kids : NULL; c; c = c->next) {

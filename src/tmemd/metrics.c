@@ -308,6 +308,67 @@ static void emit_histograms(text *t)
     }
 }
 
+/* tswap tenants' own figures (tmem run), as they report them in their
+ * ring: labelled by client and name. */
+static const struct {
+    const char *name, *type, *help;
+    size_t off;
+} tsfields[] = {
+    {"resident_pages", "gauge", "pages of the tenant's heap in RAM",
+     offsetof(tmem__tstat, resident)},
+    {"target_pages", "gauge", "its resident target (0: none)",
+     offsetof(tmem__tstat, target)},
+    {"stored_pages", "gauge", "its pages in the store",
+     offsetof(tmem__tstat, stored)},
+    {"faults_total", "counter", "faults served (zero-fill and page-in)",
+     offsetof(tmem__tstat, faults)},
+    {"pageins_total", "counter", "pages brought back",
+     offsetof(tmem__tstat, pageins)},
+    {"evicted_total", "counter", "pages put out",
+     offsetof(tmem__tstat, evicted)},
+    {"refused_total", "counter", "stores refused (page kept)",
+     offsetof(tmem__tstat, refused)},
+    {"pagein_p50_ns", "gauge", "page-in latency, median",
+     offsetof(tmem__tstat, pagein_p50_ns)},
+    {"pagein_p99_ns", "gauge", "page-in latency, 99th percentile",
+     offsetof(tmem__tstat, pagein_p99_ns)},
+};
+
+static void emit_tenants(text *t, struct tmemd *d)
+{
+    struct one {
+        int id;
+        char name[TMEM_NAME_MAX + 1];
+        tmem__tstat ts;
+    } *v = malloc(sizeof *v * TMEMD_MAX_SESSIONS);
+    int n = 0;
+    if (!v) {
+        t->oom = true;
+        return;
+    }
+    pthread_mutex_lock(&d->lock);
+    for (struct tmemd_session *s = d->sessions; s; s = s->next)
+        if (s->id >= 0 && n < TMEMD_MAX_SESSIONS &&
+            tmemd_session_tstat(s, &v[n].ts)) {
+            v[n].id = s->id;
+            memcpy(v[n].name, s->name, sizeof v[n].name);
+            n++;
+        }
+    pthread_mutex_unlock(&d->lock);
+    for (size_t f = 0; n && f < sizeof tsfields / sizeof tsfields[0]; f++) {
+        put(t, "# HELP tmem_tswap_%s %s\n# TYPE tmem_tswap_%s %s\n",
+            tsfields[f].name, tsfields[f].help, tsfields[f].name,
+            tsfields[f].type);
+        for (int i = 0; i < n; i++) {
+            uint64_t x;
+            memcpy(&x, (const char *)&v[i].ts + tsfields[f].off, sizeof x);
+            put(t, "tmem_tswap_%s{client=\"%d\",name=\"%s\"} %llu\n",
+                tsfields[f].name, v[i].id, v[i].name, (unsigned long long)x);
+        }
+    }
+    free(v);
+}
+
 /* The daemon's own: its rings' hand-over mode (session.c, crowded). */
 static void emit_daemon(text *t, struct tmemd *d)
 {
@@ -330,6 +391,7 @@ int tmemd_prometheus(struct tmemd *d, char **out)
     emit_global(&t, d);
     emit_daemon(&t, d);
     emit_clients(&t, d);
+    emit_tenants(&t, d);
     emit_histograms(&t);
     if (t.oom) {
         free(t.p);

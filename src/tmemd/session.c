@@ -625,6 +625,11 @@ static void session_end(struct tmemd_session *s)
         atomic_store(&s->ring_stop, 1);
         tmem__ring_wake(&s->ring.hdr->sq_seq);
         pthread_join(s->ring_thr, NULL);
+        /* readers of the ring under d->lock (the tenant's figures) must
+         * not see it once it is unmapped */
+        pthread_mutex_lock(&d->lock);
+        s->has_ring = false;
+        pthread_mutex_unlock(&d->lock);
         tmem__ring_unmap(&s->ring);
     }
     if (s->client) {

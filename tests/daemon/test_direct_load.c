@@ -18,7 +18,7 @@
 #include "proto/proto.h"
 #include "common/arena_fmt.h"
 #include "common/pack.h"
-#include "test_tmemd_harness.h"
+#include "../lib/tmemd_harness.h"
 
 /* The gets the store served, summed over every pool in the daemon's
  * JSON. */

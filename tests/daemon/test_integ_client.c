@@ -16,7 +16,7 @@
 
 #include "../runner.h"
 #include "test_integ_common.h"
-#include "test_tmemd_harness.h"
+#include "../lib/tmemd_harness.h"
 
 static tmem_conn *to_daemon(const th_daemon *d)
 {

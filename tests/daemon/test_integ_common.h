@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "test_tmemd_harness.h"
+#include "../lib/tmemd_harness.h"
 
 /* Runs BUILD/tmem --socket d->sock ARGS... (NULL-terminated), as uid/gid
  * when uid != (uid_t)-1.  stdout and stderr go NUL-terminated into out/err

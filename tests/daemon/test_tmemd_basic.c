@@ -17,7 +17,7 @@
 #include "../runner.h"
 #include <tmem/store.h>
 
-#include "test_tmemd_harness.h"
+#include "../lib/tmemd_harness.h"
 
 #define PERS TMEM_POOL_FLAGS(TMEM_POOL_PERSIST)
 #define EPH TMEM_POOL_FLAGS(0)

@@ -21,7 +21,7 @@
 
 #include "../runner.h"
 #include "common/pack.h"
-#include "test_tmemd_harness.h"
+#include "../lib/tmemd_harness.h"
 
 #define PERS TMEM_POOL_FLAGS(TMEM_POOL_PERSIST)
 #define NPAGES 64

@@ -16,7 +16,7 @@
 #include <tmem/store.h>
 
 #include "../runner.h"
-#include "test_tmemd_harness.h"
+#include "../lib/tmemd_harness.h"
 
 #define PERS TMEM_POOL_FLAGS(TMEM_POOL_PERSIST)
 #define SHARED TMEM_POOL_FLAGS(TMEM_POOL_SHARED)

@@ -1,8 +1,8 @@
 /*
- * The daemon test harness (see test_tmemd_harness.h): a real tmemd per
+ * The daemon test harness (see tmemd_harness.h): a real tmemd per
  * test, on a socket in its own temp dir, killed with the test.
  */
-#include "test_tmemd_harness.h"
+#include "tmemd_harness.h"
 
 #include <errno.h>
 #include <fcntl.h>
