@@ -1,5 +1,5 @@
 /*
- * The balloon interface the tswap memory (lib/tswap, a later issue) plugs
+ * The balloon interface the tswap memory (lib/tswap) plugs
  * into: what the controller needs from a tenant's userfaultfd-backed memory
  * and how that becomes a tmem_balloon_backend.
  *
@@ -84,7 +84,10 @@ static inline int tmem_balloon_tswap_backend(tmem_balloon_backend *out,
     out->name = "tswap";
     out->self = a;
     out->frontswap_available = true;
-    out->pressure_path = NULL;
+    /* a process has no memory.pressure of its own on a v1 host: the
+     * system's stalls guard it (page-ins of tswap are not stalls the
+     * kernel counts; a target that was too low costs faults) */
+    out->pressure_path = "/proc/pressure/memory";
     out->read = tmem__balloon_tswap_read;
     out->apply_target = tmem__balloon_tswap_apply;
     out->shrink_frontswap = tmem__balloon_tswap_shrink;

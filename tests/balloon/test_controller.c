@@ -437,6 +437,7 @@ TEST(controller_tswap_adapter)
     ASSERT_EQ(tmem_balloon_tswap_backend(&be, &a), 0);
     ASSERT_STR_EQ(be.name, "tswap");
     ASSERT_TRUE(be.frontswap_available);
+    ASSERT_STR_EQ(be.pressure_path, "/proc/pressure/memory");
     ASSERT_EQ(be.read(be.self, &in), 0);
     ASSERT_EQ(f.reads, 1);
     ASSERT_U64_EQ(in.frontswap, 50);
