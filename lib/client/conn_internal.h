@@ -31,11 +31,20 @@ int tmem__conn_batch_where(tmem_conn *c, tmem_op *ops, tmem__put_where *w,
  * *base, *len; -ENOENT before the client's first persistent pool; or an
  * error. */
 int tmem__conn_arena_view(tmem_conn *c, const void **base, size_t *len);
+/* The memory the client's private arena holds (its file's allocated
+ * bytes: records, handles, header; punched pages excluded), once the view
+ * was made; -ENOENT before. */
+int64_t tmem__conn_arena_bytes(tmem_conn *c);
 /* The view once made (NULL before): lock-free, signal-safe. */
 const void *tmem__conn_arena_peek(const tmem_conn *c, size_t *len);
 
 /* The tenant figures block the daemon shows (tmem list), or NULL on the
  * embedded path or without a ring. */
 struct tmem__tstat *tmem__conn_tstat_block(tmem_conn *c);
+
+/* The embedded store a connection runs on, or NULL through the daemon:
+ * for tests and tools that read the store's own figures (used bytes
+ * against the budget) where no daemon answers STATS_JSON. */
+struct tmem_store *tmem__conn_store(tmem_conn *c);
 
 #endif

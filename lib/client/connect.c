@@ -18,6 +18,7 @@
 
 #include <stdatomic.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 
 #include "client/conn_internal.h"
 #include "common/mem.h"
@@ -35,6 +36,7 @@ struct tmem_conn {
     const void *view;
     _Atomic size_t view_len;
     bool view_mapped; /* ours to unmap */
+    int view_fd;      /* its descriptor, for its size (-1 none) */
 };
 
 _Static_assert((int)TMEM__PUT_DIRECT == (int)TMEM_WHERE_DIRECT &&
@@ -95,6 +97,8 @@ int tmem_connect(const char *socket_or_null, tmem_conn **out)
     bool force = mode && strcmp(mode, "1") == 0;
     bool never = mode && strcmp(mode, "0") == 0;
     tmem_conn *c = tmem__calloc(1, sizeof *c);
+    if (c)
+        c->view_fd = -1;
     int rc;
 
     if (!c)
@@ -128,6 +132,8 @@ void tmem_disconnect(tmem_conn *c)
         return;
     if (c->view_mapped)
         munmap((void *)c->view, atomic_load(&c->view_len));
+    if (c->view_fd >= 0)
+        close(c->view_fd);
     tmem__conn_close(c->remote);
     tmem_client_destroy(c->client);
     tmem_store_destroy(c->store);
@@ -312,9 +318,11 @@ static int view_map_locked(tmem_conn *c)
         return rc;
     void *p = mmap(NULL, len, PROT_READ, MAP_SHARED | MAP_NORESERVE, fd, 0);
     rc = p == MAP_FAILED ? -errno : 0;
-    close(fd);
-    if (rc < 0)
+    if (rc < 0) {
+        close(fd);
         return rc;
+    }
+    c->view_fd = fd;
     c->view = p;
     c->view_mapped = true;
     atomic_store_explicit(&c->view_len, len, memory_order_release);
@@ -335,6 +343,16 @@ int tmem__conn_arena_view(tmem_conn *c, const void **base, size_t *len)
     return rc;
 }
 
+int64_t tmem__conn_arena_bytes(tmem_conn *c)
+{
+    struct stat st;
+    pthread_mutex_lock(&c->lock);
+    int fd = c->view_fd;
+    int rc = fd < 0 ? -ENOENT : fstat(fd, &st) < 0 ? -errno : 0;
+    pthread_mutex_unlock(&c->lock);
+    return rc < 0 ? rc : (int64_t)st.st_blocks * 512;
+}
+
 const void *tmem__conn_arena_peek(const tmem_conn *c, size_t *len)
 {
     size_t n = atomic_load_explicit(&((tmem_conn *)c)->view_len,
@@ -346,4 +364,9 @@ const void *tmem__conn_arena_peek(const tmem_conn *c, size_t *len)
 struct tmem__tstat *tmem__conn_tstat_block(tmem_conn *c)
 {
     return c->remote ? tmem__conn_tstat(c->remote) : NULL;
+}
+
+tmem_store *tmem__conn_store(tmem_conn *c)
+{
+    return c->remote ? NULL : c->store;
 }

@@ -297,7 +297,7 @@ int tmem_frontswap_load_direct(tmem_frontswap *fs, unsigned type,
                                uint64_t offset, void *page)
 {
     struct fs_type *t = slot(fs, type, offset);
-    if (!t)
+    if (!t || !page)
         return TMEM_EINVAL;
     uint64_t e = ent_get(t, offset);
     if (!e)
@@ -316,7 +316,7 @@ int tmem_frontswap_load(tmem_frontswap *fs, unsigned type, uint64_t offset,
     uint32_t index;
     int rc = 0;
 
-    if (!t) {
+    if (!t || !page) {
         add(&fs->failed_loads, 1);
         return TMEM_EINVAL;
     }
@@ -338,7 +338,7 @@ static size_t chunk_plan(tmem_frontswap *fs, struct fs_type *t, bool put,
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         results[i] = 0;
-        if (offs[i] >= t->npages) {
+        if (offs[i] >= t->npages || !pages[i]) {
             results[i] = TMEM_EINVAL;
             continue;
         }
@@ -376,7 +376,8 @@ static int64_t batch_chunk(tmem_frontswap *fs, struct fs_type *t, bool put,
             wi[map[j]] = w[j];
     }
     for (size_t i = 0; i < n; i++) {
-        if (put && offs[i] < t->npages && results[i] != TMEM_ENOMEM)
+        if (put && offs[i] < t->npages && pages[i] &&
+            results[i] != TMEM_ENOMEM)
             results[i] = store_done(fs, t, offs[i], results[i], &wi[i]);
         else if (put)
             add(&fs->failed_stores, 1);
@@ -458,7 +459,7 @@ int64_t tmem_frontswap_invalidate_batch(tmem_frontswap *fs, unsigned type,
         return TMEM_EINVAL;
     struct fs_type *t = &fs->types[type];
     for (size_t done = 0; done < n;) {
-        size_t k = 0, end = n - done < FS_CHUNK ? done + FS_CHUNK : n;
+        size_t k = 0, end = n - done < FS_CHUNK ? n : done + FS_CHUNK;
         for (size_t i = done; i < end; i++) {
             int r = offsets[i] >= t->npages ? TMEM_EINVAL : 0;
             if (results)

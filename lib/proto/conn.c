@@ -6,7 +6,11 @@
  * operations over the socket as request/reply pairs.  Invariant: at most one
  * request or one ring batch is outstanding (callers serialise), so a reply
  * always answers the last request (its seq is checked).  TMEM_RING=0 in the
- * environment keeps data operations on the socket.
+ * environment keeps data operations on the socket.  Arguments the store
+ * refuses before anything else (a NULL page to put or get into, a NULL
+ * object id, an unknown operation) are answered -EINVAL here, as the
+ * embedded store answers them, without touching the page or the wire
+ * (op_bad).
  */
 #include "conn.h"
 
@@ -264,6 +268,15 @@ static bool daemon_gone(tmem__conn *c)
 
 #define READY_STEP 8 /* entries per sq_ready update */
 
+/* True for an operation the store would refuse with -EINVAL before
+ * anything else: an unknown op, or a put or get without a page. */
+static bool op_bad(const tmem__op *op)
+{
+    if (op->op < TMEM_OP_PUT || op->op > TMEM_OP_FLUSH_OBJECT)
+        return true;
+    return (op->op == TMEM_OP_PUT || op->op == TMEM_OP_GET) && !op->page;
+}
+
 /* The kind of a batch, for its time per entry: its first op (0: bad). */
 static unsigned kind_of(const tmem__op *ops)
 {
@@ -283,12 +296,13 @@ static void ring_fill(tmem__conn *c, const tmem__op *ops, uint32_t n,
     uint64_t t0 = tmem__now_ns();
     for (uint32_t i = 0; i < n; i++) {
         tmem__ring_sqe *e = &c->ring.sq[i];
-        e->op = ops[i].op;
+        /* a bad entry goes as op 0: the daemon answers -EINVAL */
+        e->op = op_bad(&ops[i]) ? 0 : ops[i].op;
         e->pool = ops[i].pool;
         e->index = ops[i].index;
         e->slot = i;
         memcpy(e->oid, ops[i].oid.oid, sizeof e->oid);
-        if (ops[i].op == TMEM_OP_PUT) {
+        if (e->op == TMEM_OP_PUT) {
             /* compressed here, on our CPU, straight into the slot */
             tmem_packed pk;
             tmem__pack(ops[i].page, c->pack_state,
@@ -314,7 +328,7 @@ static void ring_reap(tmem__conn *c, tmem__op *ops, uint32_t from, uint32_t to)
 {
     for (uint32_t i = from; i < to; i++) {
         const volatile tmem__ring_cqe *q = &c->ring.cq[i];
-        ops[i].result = q->result;
+        ops[i].result = op_bad(&ops[i]) ? -EINVAL : q->result;
         if (ops[i].op == TMEM_OP_PUT && ops[i].result == 1) {
             ops[i].where = q->where;
             ops[i].handle = q->handle;
@@ -433,8 +447,10 @@ static const uint16_t op_msg[] = {
 
 static int sock_op(tmem__conn *c, tmem__op *op)
 {
-    if (op->op < TMEM_OP_PUT || op->op > TMEM_OP_FLUSH_OBJECT)
-        return -EINVAL;
+    if (op_bad(op)) { /* that op's result, not the transport's */
+        op->result = -EINVAL;
+        return 0;
+    }
     tmem__msg_args a = {.pool = op->pool, .index = op->index};
     memcpy(a.oid, op->oid.oid, sizeof a.oid);
     call k = {.op = op_msg[op->op],
@@ -477,8 +493,9 @@ static int one(tmem__conn *c, uint8_t code, int pool, const tmem_oid *oid,
                uint32_t index, void *page)
 {
     tmem__op op = {.op = code, .pool = pool, .index = index, .page = page};
-    if (oid)
-        op.oid = *oid;
+    if (!oid || op_bad(&op))
+        return -EINVAL; /* as the store: before the pool is looked at */
+    op.oid = *oid;
     int rc = tmem__conn_batch(c, &op, 1);
     return rc < 0 ? rc : op.result;
 }

@@ -1,6 +1,6 @@
 /*
  * Arenas (arena.h, docs/layout.md): a memfd of segments, records appended
- * at per-thread heads, handles naming where each record is.
+ * at heads, handles naming where each record is.
  *
  * Invariants:
  *   - a DATA segment's `live` is the bytes (header and padding included) of
@@ -9,14 +9,27 @@
  *   - a segment that is not a head and whose live drops to 0 is punched
  *     and goes on the free list; a closed (FULL) one with live bytes is in
  *     the bucket of its fullness (live * NB / capacity), so compaction
- *     takes the emptiest without a scan; held_bytes counts the 4 KiB pages
- *     of every segment up to its fill, plus the header's;
+ *     takes the emptiest without a scan;
+ *   - the pages of a DATA segment (struct segpages): cnt[p] is the number
+ *     of records whose bytes lie on 4 KiB page p; a page is *closed* once
+ *     no append can reach it (below its head's fill page, or any written
+ *     page of a closed segment); a closed page other than page 0 (the
+ *     segment header) with cnt 0 is dead: it is in `pend` until it is
+ *     punched, then in `punched`.  A page's count is raised before the
+ *     fill passes it, and a page is marked dead only when its count reads
+ *     0 after the fill was read, so a page an append is writing is never
+ *     punched;
+ *   - held_bytes counts, for every segment, its pages up to the fill less
+ *     those punched, plus the header page and the handle directory; every
+ *     such byte and every private structure is charged to the account
+ *     before it is counted, and uncharged when it is no longer counted;
  *   - a record's state and its handle entry change only with the
  *     segment's `writers` count raised and the segment not MOVING
- *     (writer_enter), and a compaction step sets MOVING and waits for the
- *     writers to leave: so a record is never changed while it is copied,
- *     and a moved record keeps every state written before;
- *   - handle h belongs to head shard (h / TMEM_ARENA_HPS) % NH, whose lock
+ *     (writer_enter), and a compaction step sets MOVING, waits for the
+ *     writers to leave and walks the segment holding its pages lock: so a
+ *     record is never changed while it is copied, a moved record keeps
+ *     every state written before, and no page is punched under the walk;
+ *   - handle h belongs to shard (h / TMEM_ARENA_HPS) % NH, whose lock
  *     guards its free list and fresh handles.
  */
 #include "store/arena.h"
@@ -39,14 +52,22 @@
 
 #define SEG TMEM_ARENA_SEG_SIZE
 #define PAGE 4096u
-#define NH 4u            /* put heads */
+#define NPG (SEG / PAGE) /* pages of a segment: 64, one bit each */
+#define NH 4u            /* put heads (by thread) and handle shards */
 #define CH NH            /* the compaction head */
+#define NOH 32u          /* owner heads (TMEM_ARENA_NM_OWNER) */
+#define NHEADS (NH + 1 + NOH)
+#define MIN_PEND 8u      /* dead pages a segment gathers before punching */
+#define GAIN_MIN (3u * PAGE) /* what a compaction step must free */
 #define SI_PAGE 128u     /* seginfo entries per allocation */
 #define GROW_MIN 16u     /* segments the file grows by at least */
 #define NB 16u          /* fullness buckets of closed segments */
 #define BCAP (SEG - TMEM_ARENA_SEG_HDR)
 #define NOBUCKET 0xffu
 #define HSLOT0 (TMEM_ARENA_SEG_HDR / sizeof(tmem_arena_handle))
+#define PICK_TRIES 8u    /* candidates looked at per bucket */
+
+_Static_assert(NPG == 64, "a segment's pages fit one 64-bit set");
 
 enum seg_state {
     SEG_FREE = 0,
@@ -57,28 +78,45 @@ enum seg_state {
     SEG_PUNCHING, /* being given back */
 };
 
+/* The pages of a DATA segment (see the invariants). */
+struct segpages {
+    atomic_int lock;           /* pend -> punched, punching, walking */
+    _Atomic uint64_t pend;     /* dead pages not punched yet */
+    _Atomic uint64_t punched;  /* pages given back (written under lock) */
+    _Atomic uint16_t cnt[NPG]; /* records on each page */
+};
+
+struct head;
+
 struct seginfo {
     _Atomic uint32_t live;    /* live record bytes */
     _Atomic uint32_t writers; /* threads changing its records' state */
     _Atomic uint32_t state;   /* enum seg_state (changed under a->lock) */
-    uint32_t fill;            /* bytes written from the segment start */
+    _Atomic uint32_t fill;    /* bytes written from the segment start */
     uint32_t next_free;       /* free list: next + 1 */
     uint32_t bprev, bnext;    /* its bucket's list: neighbours + 1 */
     _Atomic uint8_t bucket;   /* NOBUCKET, or live * NB / BCAP (FULL) */
-    uint8_t head;             /* while SEG_HEAD: which head fills it */
+    _Atomic(struct head *) hd;         /* while SEG_HEAD: who fills it */
+    _Atomic(struct segpages *) pg;     /* DATA: made once per number */
 };
 
-/* Figures, one set per head, bumped by the threads of that head's slot:
- * deltas, summed by tmem__arena_stats (no shared line on the put path). */
+/* Figures, one set per thread slot: deltas, summed by tmem__arena_stats
+ * (no shared line on the put path). */
 struct counters {
-    _Atomic int64_t data_bytes, fill_bytes, live_bytes, held_bytes;
-    _Atomic int64_t records, raw_records, aliases;
+    _Atomic int64_t data_bytes, live_bytes, held_bytes, dheld_bytes;
+    _Atomic int64_t records, raw_records, aliases, dead_pages;
 } __attribute__((aligned(64)));
 
+/* A head: the DATA segment records are appended to. */
 struct head {
     atomic_int lock;
-    uint32_t seg;      /* DATA segment being filled, 0 = none */
-    uint32_t hfree;    /* the shard's free handles: first + 1 */
+    uint32_t seg; /* 0 = none */
+} __attribute__((aligned(64)));
+
+/* A shard of the handle space. */
+struct hshard {
+    atomic_int lock;
+    uint32_t hfree;    /* free handles: first + 1 */
     uint32_t hdir;     /* directory slot of its fresh handle segment */
     uint32_t hnext;    /* next fresh slot there (TMEM_ARENA_HPS: none) */
     uint32_t dir_next; /* the next directory slot this shard claims */
@@ -91,6 +129,7 @@ struct tmem_arena {
     tmem_arena_hdr *hdr;
     unsigned flags;
     uint32_t max_seg;
+    tmem_acct *acct;
     atomic_int lock;
     uint32_t file_seg; /* segments the file is sized for */
     uint32_t nseg;     /* segment numbers used so far (0 is the header) */
@@ -100,10 +139,12 @@ struct tmem_arena {
     _Atomic bool compacting; /* between the high and low marks */
     _Atomic(struct seginfo *) *si;
     uint32_t si_pages;
-    struct head heads[NH + 1];
-    struct counters cnt[NH + 1];
+    struct head heads[NHEADS];
+    struct hshard shards[NH];
+    struct counters cnt[NH];
     _Atomic uint64_t seq; /* named arenas only: one tenant's threads */
     _Atomic uint64_t private_bytes, segments, compactions, moved, punched;
+    _Atomic uint64_t pages_punched;
 };
 
 static void add(_Atomic uint64_t *c, int64_t d)
@@ -130,7 +171,7 @@ static void cadd(_Atomic int64_t *c, int64_t d)
 static int64_t csum_of(tmem_arena *a, size_t field)
 {
     int64_t t = 0;
-    for (unsigned i = 0; i <= NH; i++)
+    for (unsigned i = 0; i < NH; i++)
         t += atomic_load_explicit(
             (_Atomic int64_t *)((char *)&a->cnt[i] + field),
             memory_order_relaxed);
@@ -148,11 +189,22 @@ static uint64_t pages_of(uint32_t bytes)
     return ((uint64_t)bytes + PAGE - 1) / PAGE * PAGE;
 }
 
+/* The set of pages [0, n). */
+static uint64_t first_pages(uint32_t n)
+{
+    return n >= 64 ? ~0ull : (1ull << n) - 1;
+}
+
 static struct seginfo *si(tmem_arena *a, uint32_t s)
 {
     struct seginfo *p =
         atomic_load_explicit(&a->si[s / SI_PAGE], memory_order_acquire);
     return &p[s % SI_PAGE];
+}
+
+static uint32_t fill_of(struct seginfo *g)
+{
+    return atomic_load_explicit(&g->fill, memory_order_acquire);
 }
 
 static char *seg_at(tmem_arena *a, uint32_t s)
@@ -193,6 +245,37 @@ bool tmem__arena_named(const tmem_arena *a)
     return (a->flags & TMEM_ARENA_F_NAMED) != 0;
 }
 
+/* ---- memory: charged before it is counted ------------------------------- */
+
+/* Charges n bytes to the account.  Returns 0 or -ENOSPC. */
+static int charge(tmem_arena *a, uint64_t n)
+{
+    return tmem__acct_charge(a->acct, n) < 0 ? -ENOSPC : 0;
+}
+
+/* Charges and counts a private structure of n bytes. */
+static int priv_take(tmem_arena *a, uint64_t n)
+{
+    if (charge(a, n) < 0)
+        return -ENOSPC;
+    add(&a->private_bytes, (int64_t)n);
+    return 0;
+}
+
+/* Counts held file pages (already charged); data: of a DATA segment. */
+static void held_count(tmem_arena *a, int64_t n, bool data)
+{
+    cadd(&cnt(a)->held_bytes, n);
+    if (data)
+        cadd(&cnt(a)->dheld_bytes, n);
+}
+
+static void held_give(tmem_arena *a, uint64_t n, bool data)
+{
+    held_count(a, -(int64_t)n, data);
+    tmem__acct_uncharge(a->acct, n);
+}
+
 /* ---- create / destroy -------------------------------------------------- */
 
 /* The address space an arena reserves: the machine's RAM, rounded up to
@@ -222,7 +305,8 @@ static int file_grow_locked(tmem_arena *a, uint32_t want)
     return 0;
 }
 
-/* Makes seginfo entries exist up to segment s. */
+/* Makes seginfo entries exist up to segment s.  Returns 0, -ENOMEM or
+ * -ENOSPC. */
 static int si_ensure_locked(tmem_arena *a, uint32_t s)
 {
     uint32_t p = s / SI_PAGE;
@@ -231,8 +315,27 @@ static int si_ensure_locked(tmem_arena *a, uint32_t s)
     struct seginfo *pg = tmem__calloc(SI_PAGE, sizeof *pg);
     if (!pg)
         return -ENOMEM;
-    add(&a->private_bytes, (int64_t)held_of(pg));
+    if (priv_take(a, held_of(pg)) < 0) {
+        tmem__free(pg);
+        return -ENOSPC;
+    }
     atomic_store_explicit(&a->si[p], pg, memory_order_release);
+    return 0;
+}
+
+/* Gives segment g its page state, once.  Returns 0, -ENOMEM or -ENOSPC. */
+static int pages_make(tmem_arena *a, struct seginfo *g)
+{
+    if (atomic_load_explicit(&g->pg, memory_order_relaxed))
+        return 0;
+    struct segpages *pg = tmem__calloc(1, sizeof *pg);
+    if (!pg)
+        return -ENOMEM;
+    if (priv_take(a, held_of(pg)) < 0) {
+        tmem__free(pg);
+        return -ENOSPC;
+    }
+    atomic_store_explicit(&g->pg, pg, memory_order_release);
     return 0;
 }
 
@@ -256,24 +359,29 @@ static int map_file(tmem_arena *a)
     return 0;
 }
 
-int tmem__arena_create(uint32_t owner, unsigned flags, tmem_arena **out)
+/* The file, the seginfo table and the header page: each charged. */
+static int arena_setup(tmem_arena *a)
 {
-    tmem_arena *a = tmem__aligned_alloc(64, sizeof *a);
-    if (!a)
-        return -ENOMEM;
-    memset(a, 0, sizeof *a);
-    a->fd = -1;
-    a->flags = flags;
     int r = map_file(a);
-    if (r == 0) {
-        a->si_pages = (a->max_seg + SI_PAGE - 1) / SI_PAGE;
-        a->si = tmem__calloc(a->si_pages, sizeof *a->si);
-        r = a->si ? si_ensure_locked(a, 0) : -ENOMEM;
-    }
-    if (r < 0) {
-        tmem__arena_destroy(a);
+    if (r < 0)
         return r;
+    a->si_pages = (a->max_seg + SI_PAGE - 1) / SI_PAGE;
+    void *t = tmem__calloc(a->si_pages, sizeof *a->si);
+    if (!t)
+        return -ENOMEM;
+    if (priv_take(a, held_of(t)) < 0) {
+        tmem__free(t);
+        return -ENOSPC;
     }
+    a->si = t;
+    if ((r = si_ensure_locked(a, 0)) < 0 || (r = charge(a, PAGE)) < 0)
+        return r;
+    held_count(a, PAGE, false);
+    return 0;
+}
+
+static void hdr_init(tmem_arena *a, uint32_t owner, unsigned flags)
+{
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     a->hdr = (tmem_arena_hdr *)a->base;
@@ -281,15 +389,37 @@ int tmem__arena_create(uint32_t owner, unsigned flags, tmem_arena **out)
         .magic = TMEM_ARENA_MAGIC, .version = TMEM_ARENA_VERSION,
         .seg_size = SEG, .hdir_off = TMEM_ARENA_HDIR_OFF, .owner = owner,
         .flags = flags,
-        .created_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec};
+        .created_ns =
+            (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec};
     atomic_store_explicit(&a->hdr->nseg, 1, memory_order_relaxed);
     atomic_store_explicit(&a->hdr->state, TMEM_ARENA_LIVE,
                           memory_order_release);
+}
+
+int tmem__arena_create(uint32_t owner, unsigned flags, tmem_acct *acct,
+                       tmem_arena **out)
+{
+    tmem_arena *a = tmem__aligned_alloc(64, sizeof *a);
+    if (!a)
+        return -ENOMEM;
+    memset(a, 0, sizeof *a);
+    a->fd = -1;
+    a->flags = flags;
+    a->acct = acct;
+    if (priv_take(a, held_of(a)) < 0) {
+        tmem__free(a);
+        return -ENOSPC;
+    }
+    int r = arena_setup(a);
+    if (r < 0) {
+        tmem__arena_destroy(a);
+        return r;
+    }
+    hdr_init(a, owner, flags);
     a->nseg = 1;
-    for (uint32_t i = 0; i <= NH; i++)
-        a->heads[i] = (struct head){.hnext = TMEM_ARENA_HPS, .dir_next = i};
-    cadd(&cnt(a)->held_bytes, PAGE);
-    add(&a->private_bytes, (int64_t)(held_of(a) + held_of(a->si)));
+    for (uint32_t i = 0; i < NH; i++)
+        a->shards[i] =
+            (struct hshard){.hnext = TMEM_ARENA_HPS, .dir_next = i};
     *out = a;
     return 0;
 }
@@ -305,9 +435,15 @@ void tmem__arena_destroy(tmem_arena *a)
         munmap(a->base, a->map_len);
     if (a->fd >= 0)
         close(a->fd);
-    for (uint32_t i = 0; a->si && i < a->si_pages; i++)
-        tmem__free(atomic_load(&a->si[i]));
+    for (uint32_t i = 0; a->si && i < a->si_pages; i++) {
+        struct seginfo *p = atomic_load(&a->si[i]);
+        for (uint32_t k = 0; p && k < SI_PAGE; k++)
+            tmem__free(atomic_load(&p[k].pg));
+        tmem__free(p);
+    }
     tmem__free((void *)a->si);
+    tmem__acct_uncharge(a->acct, (uint64_t)CSUM(a, held_bytes) +
+                                     ld(&a->private_bytes));
     tmem__free(a);
 }
 
@@ -319,38 +455,174 @@ int tmem__arena_fd_ro(tmem_arena *a)
     return fd < 0 ? -errno : fd;
 }
 
+/* ---- the pages of a DATA segment ---------------------------------------- */
+
+/* Pages [first, last] of the record at off, size bytes. */
+static void page_span(uint32_t off, uint32_t size, uint32_t *first,
+                      uint32_t *last)
+{
+    *first = off / PAGE;
+    *last = (off + size - 1) / PAGE;
+}
+
+/* A new record at off: its pages count it (before the fill passes them). */
+static void pages_hold(struct segpages *pg, uint32_t off, uint32_t size)
+{
+    uint32_t p, q;
+    page_span(off, size, &p, &q);
+    for (; p <= q; p++)
+        atomic_fetch_add_explicit(&pg->cnt[p], 1, memory_order_relaxed);
+}
+
+/* The closed pages of segment g (see the invariants). */
+static uint64_t closed_pages(struct seginfo *g)
+{
+    uint32_t fill = fill_of(g);
+    if (atomic_load(&g->state) == SEG_HEAD)
+        return first_pages(fill / PAGE);
+    return first_pages((uint32_t)(pages_of(fill) / PAGE));
+}
+
+/* Gives back the dead pages of a segment, in runs.  Needs pg->lock.
+ * Returns the pages punched. */
+static uint64_t punch_dead_locked(tmem_arena *a, uint32_t s,
+                                  struct segpages *pg)
+{
+    uint64_t bits = atomic_exchange(&pg->pend, 0);
+    for (uint64_t rest = bits; rest;) {
+        unsigned p = (unsigned)__builtin_ctzll(rest);
+        unsigned q = p;
+        while (q < NPG && (rest >> q & 1))
+            q++;
+        fallocate(a->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                  ((off_t)s << TMEM_ARENA_SEG_SHIFT) + (off_t)p * PAGE,
+                  (off_t)(q - p) * PAGE);
+        rest &= ~(first_pages(q) & ~first_pages(p));
+    }
+    if (!bits)
+        return 0;
+    atomic_fetch_or(&pg->punched, bits);
+    uint64_t n = (uint64_t)__builtin_popcountll(bits);
+    cadd(&cnt(a)->dead_pages, -(int64_t)n);
+    held_give(a, n * PAGE, true);
+    add(&a->pages_punched, (int64_t)n);
+    return n;
+}
+
+static uint64_t punch_dead(tmem_arena *a, uint32_t s)
+{
+    struct segpages *pg = atomic_load_explicit(&si(a, s)->pg,
+                                               memory_order_acquire);
+    if (!pg || !atomic_load(&pg->pend))
+        return 0;
+    tmem__spin_lock(&pg->lock);
+    uint64_t n = punch_dead_locked(a, s, pg);
+    tmem__spin_unlock(&pg->lock);
+    return n;
+}
+
+/* Marks pages of segment g dead (those still with no record). */
+static uint64_t pages_mark_dead(tmem_arena *a, struct seginfo *g,
+                                uint64_t pages)
+{
+    struct segpages *pg = atomic_load(&g->pg);
+    pages &= closed_pages(g) & ~1ull;
+    for (uint64_t rest = pages; rest; rest &= rest - 1) {
+        unsigned p = (unsigned)__builtin_ctzll(rest);
+        if (atomic_load(&pg->cnt[p]) != 0)
+            pages &= ~(1ull << p); /* an append reached it first */
+    }
+    if (!pages)
+        return atomic_load(&pg->pend);
+    uint64_t was = atomic_fetch_or(&pg->pend, pages);
+    cadd(&cnt(a)->dead_pages, __builtin_popcountll(pages & ~was));
+    return was | pages;
+}
+
+/* The record at off (size bytes) of segment s is gone: its pages drop it;
+ * pages left with none are dead, and given back once the segment has
+ * MIN_PEND of them (may_punch). */
+static void pages_drop(tmem_arena *a, uint32_t s, uint32_t off,
+                       uint32_t size, bool may_punch)
+{
+    struct seginfo *g = si(a, s);
+    struct segpages *pg = atomic_load(&g->pg);
+    uint64_t empty = 0;
+    uint32_t p, q;
+    page_span(off, size, &p, &q);
+    for (; p <= q; p++)
+        if (atomic_fetch_sub_explicit(&pg->cnt[p], 1,
+                                      memory_order_acq_rel) == 1)
+            empty |= 1ull << p;
+    if (!empty)
+        return;
+    uint64_t pend = pages_mark_dead(a, g, empty);
+    if (may_punch && (unsigned)__builtin_popcountll(pend) >= MIN_PEND)
+        punch_dead(a, s);
+}
+
+uint64_t tmem__arena_trim(tmem_arena *a)
+{
+    if (CSUM(a, dead_pages) <= 0)
+        return 0;
+    uint32_t n = atomic_load(&a->hdr->nseg);
+    uint64_t total = 0;
+    for (uint32_t s = 1; s < n; s++)
+        total += punch_dead(a, s);
+    return total;
+}
+
+uint64_t tmem__arena_dead_pages(tmem_arena *a)
+{
+    int64_t n = CSUM(a, dead_pages);
+    return n > 0 ? (uint64_t)n : 0;
+}
+
+/* Held pages of a DATA segment (a hint unless pg->lock is held). */
+static uint32_t seg_held_pages(struct seginfo *g)
+{
+    uint32_t np = (uint32_t)(pages_of(fill_of(g)) / PAGE);
+    struct segpages *pg = atomic_load(&g->pg);
+    uint64_t gone = pg ? atomic_load(&pg->punched) & first_pages(np) : 0;
+    return np - (uint32_t)__builtin_popcountll(gone);
+}
+
 /* ---- segments ---------------------------------------------------------- */
 
-/* Takes a segment for type (SEG_HEAD or SEG_HANDLE) and writes its header.
- * Returns 0 and sets *out, or -ENOMEM. */
+/* Takes a segment for type (SEG_HEAD or SEG_HANDLE) and writes its header;
+ * its first page is counted held (the caller charged it).  Needs a->lock.
+ * Returns 0 and sets *out, or -ENOMEM / -ENOSPC (nothing taken). */
 static int seg_alloc_locked(tmem_arena *a, uint32_t type, uint32_t *out)
 {
-    uint32_t s;
-    if (a->free_seg) {
-        s = a->free_seg - 1;
-        a->free_seg = si(a, s)->next_free;
-    } else {
-        if (a->nseg >= a->max_seg || file_grow_locked(a, a->nseg + 1) < 0 ||
-            si_ensure_locked(a, a->nseg) < 0)
+    uint32_t s = a->free_seg ? a->free_seg - 1 : a->nseg;
+    int r;
+    if (!a->free_seg) {
+        if (a->nseg >= a->max_seg || file_grow_locked(a, a->nseg + 1) < 0)
             return -ENOMEM;
-        s = a->nseg++;
-        atomic_store_explicit(&a->hdr->nseg, a->nseg, memory_order_release);
+        if ((r = si_ensure_locked(a, s)) < 0)
+            return r;
     }
     struct seginfo *g = si(a, s);
+    if (type == SEG_HEAD && (r = pages_make(a, g)) < 0)
+        return r;
+    if (a->free_seg) {
+        a->free_seg = g->next_free;
+    } else {
+        a->nseg++;
+        atomic_store_explicit(&a->hdr->nseg, a->nseg, memory_order_release);
+    }
     tmem_arena_seg *h = (tmem_arena_seg *)seg_at(a, s);
     *h = (tmem_arena_seg){
         .magic = TMEM_ARENA_MAGIC,
         .type = type == SEG_HANDLE ? TMEM_ARENA_SEG_HANDLE
                                    : TMEM_ARENA_SEG_DATA,
         .seq = ld(&a->seq)};
-    g->fill = TMEM_ARENA_SEG_HDR;
+    atomic_store(&g->fill, TMEM_ARENA_SEG_HDR);
     atomic_store(&g->bucket, NOBUCKET);
     atomic_store(&g->live, 0);
     atomic_store(&g->state, type);
-    cadd(&cnt(a)->held_bytes, PAGE);
+    held_count(a, PAGE, type == SEG_HEAD);
     add(&a->segments, 1);
-    if (type == SEG_HEAD)
-        cadd(&cnt(a)->fill_bytes, TMEM_ARENA_SEG_HDR);
     *out = s;
     return 0;
 }
@@ -360,16 +632,23 @@ static int seg_alloc_locked(tmem_arena *a, uint32_t type, uint32_t *out)
 static void seg_free_locked(tmem_arena *a, uint32_t s)
 {
     struct seginfo *g = si(a, s);
+    struct segpages *pg = atomic_load(&g->pg);
     atomic_store(&g->state, SEG_PUNCHING);
+    tmem__spin_lock(&pg->lock);
+    uint32_t held = seg_held_pages(g);
+    uint64_t pend = atomic_exchange(&pg->pend, 0);
+    atomic_store(&pg->punched, 0);
+    tmem__spin_unlock(&pg->lock);
+    cadd(&cnt(a)->dead_pages, -__builtin_popcountll(pend));
     tmem__spin_unlock(&a->lock);
     fallocate(a->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
               (off_t)s << TMEM_ARENA_SEG_SHIFT, SEG);
     tmem__spin_lock(&a->lock);
-    cadd(&cnt(a)->held_bytes, -(int64_t)pages_of(g->fill));
-    cadd(&cnt(a)->fill_bytes, -(int64_t)g->fill);
+    held_give(a, (uint64_t)held * PAGE, true);
     add(&a->segments, -1);
     add(&a->punched, 1);
-    g->fill = 0;
+    atomic_store(&g->fill, 0);
+    atomic_store(&g->hd, NULL);
     atomic_store(&g->state, SEG_FREE);
     g->next_free = a->free_seg;
     a->free_seg = s + 1;
@@ -431,13 +710,19 @@ static void seg_closed_locked(tmem_arena *a, uint32_t s)
 static void head_reset_locked(tmem_arena *a, struct head *hd)
 {
     struct seginfo *g = si(a, hd->seg);
-    if (g->fill <= PAGE)
+    struct segpages *pg = atomic_load(&g->pg);
+    if (fill_of(g) <= PAGE)
         return;
+    tmem__spin_lock(&pg->lock);
+    uint32_t held = seg_held_pages(g);
+    uint64_t pend = atomic_exchange(&pg->pend, 0);
     fallocate(a->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
               ((off_t)hd->seg << TMEM_ARENA_SEG_SHIFT) + PAGE, SEG - PAGE);
-    cadd(&cnt(a)->held_bytes, -(int64_t)(pages_of(g->fill) - PAGE));
-    cadd(&cnt(a)->fill_bytes, -(int64_t)(g->fill - TMEM_ARENA_SEG_HDR));
-    g->fill = TMEM_ARENA_SEG_HDR;
+    atomic_store(&pg->punched, 0);
+    atomic_store_explicit(&g->fill, TMEM_ARENA_SEG_HDR, memory_order_release);
+    tmem__spin_unlock(&pg->lock);
+    cadd(&cnt(a)->dead_pages, -__builtin_popcountll(pend));
+    held_give(a, (uint64_t)(held - 1) * PAGE, true); /* page 0 stays */
 }
 
 /* Lowers segment s's live bytes; frees it when it was the last. */
@@ -447,7 +732,9 @@ static void seg_release(tmem_arena *a, uint32_t s, uint32_t size)
     uint32_t left = atomic_fetch_sub(&g->live, size) - size;
     cadd(&cnt(a)->live_bytes, -(int64_t)size);
     if (left == 0 && atomic_load(&g->state) == SEG_HEAD) {
-        struct head *hd = &a->heads[g->head];
+        struct head *hd = atomic_load(&g->hd);
+        if (!hd)
+            return;
         tmem__spin_lock(&hd->lock);
         if (hd->seg == s && atomic_load(&g->live) == 0)
             head_reset_locked(a, hd);
@@ -463,82 +750,159 @@ static void seg_release(tmem_arena *a, uint32_t s, uint32_t size)
     tmem__spin_unlock(&a->lock);
 }
 
-/* The head's segment is full: close it (free or candidate) and open a new
- * one.  Needs the head's lock. */
+/* Closes the head's segment: freed when empty, else a compaction
+ * candidate.  Needs the head's lock and a->lock. */
+static void head_close_locked(tmem_arena *a, struct head *hd)
+{
+    struct seginfo *old = si(a, hd->seg);
+    uint32_t fill = fill_of(old);
+    atomic_store(&old->state, SEG_FULL);
+    /* its last page is closed now: dead if nothing lies on it */
+    if (fill % PAGE && fill / PAGE > 0)
+        pages_mark_dead(a, old, 1ull << (fill / PAGE));
+    seg_closed_locked(a, hd->seg);
+    hd->seg = 0;
+}
+
+/* The head's segment is full: close it and open a new one.  Needs the
+ * head's lock; the new segment's header page was charged.  Returns 0,
+ * -ENOMEM or -ENOSPC. */
 static int head_renew_locked(tmem_arena *a, struct head *hd)
 {
     uint32_t ns;
     tmem__spin_lock(&a->lock);
     int r = seg_alloc_locked(a, SEG_HEAD, &ns);
-    if (r == 0 && hd->seg) {
-        atomic_store(&si(a, hd->seg)->state, SEG_FULL);
-        seg_closed_locked(a, hd->seg);
-    }
+    if (r == 0 && hd->seg)
+        head_close_locked(a, hd);
     if (r == 0) {
         hd->seg = ns;
-        si(a, ns)->head = (uint8_t)(hd - a->heads);
+        atomic_store(&si(a, ns)->hd, hd);
     }
     tmem__spin_unlock(&a->lock);
     return r;
 }
 
+void tmem__arena_owner_gone(tmem_arena *a, uint32_t owner)
+{
+    for (unsigned k = 0; k < 2; k++) {
+        struct head *hd = &a->heads[NH + 1 + (owner * 2u + k) % NOH];
+        tmem__spin_lock(&hd->lock);
+        tmem__spin_lock(&a->lock);
+        if (hd->seg)
+            head_close_locked(a, hd);
+        tmem__spin_unlock(&a->lock);
+        tmem__spin_unlock(&hd->lock);
+    }
+}
+
+/* Bytes of file pages an append of size bytes at hd counts. */
+static uint64_t append_need_locked(tmem_arena *a, struct head *hd,
+                                   uint32_t size)
+{
+    if (hd->seg) {
+        uint32_t fill = fill_of(si(a, hd->seg));
+        if (fill + size <= SEG)
+            return pages_of(fill + size) - pages_of(fill);
+    }
+    return pages_of(TMEM_ARENA_SEG_HDR + size); /* a new segment */
+}
 
 /* ---- handles ----------------------------------------------------------- */
 
-/* Claims a new HANDLE segment for the head's shard.  Needs its lock. */
-static int handle_seg_locked(tmem_arena *a, struct head *hd)
+/* Bytes of file pages the next handle of shard hs counts. */
+static uint64_t handle_need_locked(tmem_arena *a, struct hshard *hs)
 {
-    if (hd->dir_next >= TMEM_ARENA_HDIR_MAX)
+    if (hs->hfree)
+        return 0;
+    if (hs->hnext < TMEM_ARENA_HPS) {
+        struct seginfo *g = si(a, atomic_load(&dir(a)[hs->hdir]));
+        uint32_t end = (hs->hnext + 1) * (uint32_t)sizeof(tmem_arena_handle);
+        uint64_t f = pages_of(fill_of(g));
+        return pages_of(end) > f ? pages_of(end) - f : 0;
+    }
+    /* a new handle segment: its first page, and the directory may grow */
+    uint32_t d = hs->dir_next, before = atomic_load(&a->hdr->ndir);
+    uint64_t grow = d + 1 > before
+                        ? pages_of(TMEM_ARENA_HDIR_OFF + (d + 1) * 4) -
+                              pages_of(TMEM_ARENA_HDIR_OFF + before * 4)
+                        : 0;
+    return PAGE + grow;
+}
+
+/* Claims a new HANDLE segment for shard hs.  Needs its lock.  Adds the
+ * bytes it counted to *counted. */
+static int handle_seg_locked(tmem_arena *a, struct hshard *hs,
+                             uint64_t *counted)
+{
+    if (hs->dir_next >= TMEM_ARENA_HDIR_MAX)
         return -ENOMEM;
     uint32_t s;
     tmem__spin_lock(&a->lock);
     int r = seg_alloc_locked(a, SEG_HANDLE, &s);
     if (r == 0) {
-        uint32_t d = hd->dir_next, before = atomic_load(&a->hdr->ndir);
+        *counted += PAGE;
+        uint32_t d = hs->dir_next, before = atomic_load(&a->hdr->ndir);
         atomic_store_explicit(&dir(a)[d], s, memory_order_release);
         if (d + 1 > before) {
             uint64_t was = pages_of(TMEM_ARENA_HDIR_OFF + before * 4);
             uint64_t now = pages_of(TMEM_ARENA_HDIR_OFF + (d + 1) * 4);
-            cadd(&cnt(a)->held_bytes, (int64_t)(now - was));
+            held_count(a, (int64_t)(now - was), false);
+            *counted += now - was;
             atomic_store_explicit(&a->hdr->ndir, d + 1, memory_order_release);
         }
-        hd->hdir = d;
-        hd->hnext = HSLOT0;
-        hd->dir_next += NH;
+        hs->hdir = d;
+        hs->hnext = HSLOT0;
+        hs->dir_next += NH;
     }
     tmem__spin_unlock(&a->lock);
     return r;
 }
 
-/* Takes a handle of head hi's shard.  Needs its lock.  Returns 0 and sets
- * *h, *gen, or -ENOMEM. */
-static int handle_alloc_locked(tmem_arena *a, struct head *hd, uint32_t *h,
-                               uint32_t *gen)
+/* Takes a handle of shard hs.  Needs its lock.  Returns 0 and sets *h,
+ * *gen, adding the bytes it counted to *counted; or -ENOMEM / -ENOSPC. */
+static int handle_alloc_locked(tmem_arena *a, struct hshard *hs, uint32_t *h,
+                               uint32_t *gen, uint64_t *counted)
 {
-    if (hd->hfree) {
-        *h = hd->hfree - 1;
+    if (hs->hfree) {
+        *h = hs->hfree - 1;
         tmem_arena_handle *e = tmem__arena_ent(a, *h);
-        hd->hfree = (uint32_t)atomic_load_explicit(&e->loc,
+        hs->hfree = (uint32_t)atomic_load_explicit(&e->loc,
                                                    memory_order_relaxed);
         *gen = atomic_load_explicit(&e->aux, memory_order_relaxed) + 1;
         return 0;
     }
-    if (hd->hnext >= TMEM_ARENA_HPS && handle_seg_locked(a, hd) < 0)
-        return -ENOMEM;
-    uint32_t s = atomic_load(&dir(a)[hd->hdir]);
+    int r;
+    if (hs->hnext >= TMEM_ARENA_HPS && (r = handle_seg_locked(a, hs,
+                                                             counted)) < 0)
+        return r;
+    uint32_t s = atomic_load(&dir(a)[hs->hdir]);
     struct seginfo *g = si(a, s);
-    uint32_t end = (hd->hnext + 1) * (uint32_t)sizeof(tmem_arena_handle);
-    if (pages_of(end) > pages_of(g->fill))
-        cadd(&cnt(a)->held_bytes, (int64_t)(pages_of(end) - pages_of(g->fill)));
-    g->fill = end;
-    *h = hd->hdir * TMEM_ARENA_HPS + hd->hnext++;
+    uint32_t end = (hs->hnext + 1) * (uint32_t)sizeof(tmem_arena_handle);
+    uint64_t f = pages_of(fill_of(g));
+    if (pages_of(end) > f) {
+        held_count(a, (int64_t)(pages_of(end) - f), false);
+        *counted += pages_of(end) - f;
+    }
+    atomic_store(&g->fill, end);
+    *h = hs->hdir * TMEM_ARENA_HPS + hs->hnext++;
     *gen = 1;
     return 0;
 }
 
-static struct head *shard_of(tmem_arena *a, uint32_t h)
+/* Puts handle h (generation gen, just used or never) on shard hs's free
+ * list.  Needs its lock. */
+static void handle_put_locked(tmem_arena *a, struct hshard *hs, uint32_t h,
+                              uint32_t gen)
 {
-    return &a->heads[(h / TMEM_ARENA_HPS) % NH];
+    tmem_arena_handle *e = tmem__arena_ent(a, h);
+    atomic_store(&e->aux, gen);
+    atomic_store(&e->loc, TMEM_ALOC_FREE | hs->hfree);
+    hs->hfree = h + 1;
+}
+
+static struct hshard *shard_of(tmem_arena *a, uint32_t h)
+{
+    return &a->shards[(h / TMEM_ARENA_HPS) % NH];
 }
 
 /* ---- writers of record states (see the invariants) --------------------- */
@@ -566,25 +930,17 @@ static void writer_leave(tmem_arena *a, uint64_t loc)
 
 /* ---- appending --------------------------------------------------------- */
 
-/* Appends a record (header r, payload r->len bytes) at head hd: writes the
- * bytes, the checksum, then the state.  Needs the head's lock.  Returns 0
- * and sets *loc, or -ENOMEM. */
-static int append_locked(tmem_arena *a, struct head *hd, tmem_arena_rec *r,
-                         const void *payload, uint64_t *loc)
+/* Writes record r (header, payload r->len bytes, size bytes in all) at p:
+ * the bytes, the checksum, then the state. */
+static void rec_write(tmem_arena *a, char *p, tmem_arena_rec *r,
+                      const void *payload, uint32_t size)
 {
-    bool named = a->flags & TMEM_ARENA_F_NAMED;
-    uint32_t size = tmem__arena_rec_size(named, r->len);
-    if ((!hd->seg || si(a, hd->seg)->fill + size > SEG) &&
-        head_renew_locked(a, hd) < 0)
-        return -ENOMEM;
-    struct seginfo *g = si(a, hd->seg);
-    uint32_t off = g->fill;
-    char *p = seg_at(a, hd->seg) + off;
-    if (named) {
+    if (a->flags & TMEM_ARENA_F_NAMED) {
         uint32_t hl = TMEM_ARENA_REC_HDR;
         r->csum = tmem__arena_csum(r, payload);
         memcpy(p + 4, (char *)r + 4, hl - 4);
-        memcpy(p + hl, payload, r->len);
+        if (r->len) /* an alias has no payload */
+            memcpy(p + hl, payload, r->len);
         memset(p + hl + r->len, 0, size - hl - r->len);
         atomic_store_explicit(&((tmem_arena_rec *)p)->state, TMEM_REC_LIVE,
                               memory_order_release);
@@ -595,11 +951,31 @@ static int append_locked(tmem_arena *a, struct head *hd, tmem_arena_rec *r,
         memcpy(p, &sr, sizeof sr);
         memcpy(p + sizeof sr, payload, r->len);
     }
-    if (pages_of(off + size) > pages_of(off))
-        cadd(&cnt(a)->held_bytes, (int64_t)(pages_of(off + size) - pages_of(off)));
-    g->fill = off + size;
+}
+
+/* Appends a record (header r, payload r->len bytes) at head hd.  Needs the
+ * head's lock; the pages were charged.  Returns 0 and sets *loc, adding
+ * the bytes it counted to *counted; or -ENOMEM / -ENOSPC. */
+static int append_locked(tmem_arena *a, struct head *hd, tmem_arena_rec *r,
+                         const void *payload, uint64_t *loc,
+                         uint64_t *counted)
+{
+    uint32_t size = tmem__arena_rec_size(tmem__arena_named(a), r->len);
+    if (!hd->seg || fill_of(si(a, hd->seg)) + size > SEG) {
+        int rc = head_renew_locked(a, hd);
+        if (rc < 0)
+            return rc;
+        *counted += PAGE;
+    }
+    struct seginfo *g = si(a, hd->seg);
+    uint32_t off = fill_of(g);
+    rec_write(a, seg_at(a, hd->seg) + off, r, payload, size);
+    pages_hold(atomic_load(&g->pg), off, size);
+    uint64_t grow = pages_of(off + size) - pages_of(off);
+    held_count(a, (int64_t)grow, true);
+    *counted += grow;
+    atomic_store_explicit(&g->fill, off + size, memory_order_release);
     atomic_fetch_add(&g->live, size);
-    cadd(&cnt(a)->fill_bytes, size);
     cadd(&cnt(a)->live_bytes, size);
     *loc = TMEM_ALOC_MAKE(hd->seg, off, r->len, r->codec,
                           r->kind == TMEM_REC_ALIAS);
@@ -614,33 +990,54 @@ static void name_into(tmem_arena_rec *r, const tmem_arena_name *nm)
     memcpy(r->oid, nm->oid, sizeof r->oid);
 }
 
-/* A new record r (name, payload) under a fresh handle of this thread's
- * head.  Returns 0 and sets *h, *gen, or -ENOMEM. */
-static int add_record(tmem_arena *a, tmem_arena_rec *r, const void *payload,
-                      uint32_t aux, uint32_t *h, uint32_t *gen)
+/* The head a record named nm goes to. */
+static struct head *head_for(tmem_arena *a, const tmem_arena_name *nm)
 {
-    struct head *hd = &a->heads[tmem__thread_slot() % NH];
-    uint64_t loc;
+    unsigned slot = tmem__thread_slot();
+    if (nm->flags & TMEM_ARENA_NM_OWNER)
+        return &a->heads[NH + 1 + (nm->owner * 2u + (slot & 1u)) % NOH];
+    return &a->heads[slot % NH];
+}
+
+/* A new record r (name, payload) under a fresh handle of this thread's
+ * shard: the pages it needs are charged first, so a refusal leaves the
+ * arena as it was.  Returns 0 and sets *h, *gen, or -ENOSPC / -ENOMEM. */
+static int add_record(tmem_arena *a, const tmem_arena_name *nm,
+                      tmem_arena_rec *r, const void *payload, uint32_t aux,
+                      uint32_t *h, uint32_t *gen)
+{
+    struct head *hd = head_for(a, nm);
+    struct hshard *hs = &a->shards[tmem__thread_slot() % NH];
+    uint32_t size = tmem__arena_rec_size(tmem__arena_named(a), r->len);
+    uint64_t loc, counted = 0;
     tmem__spin_lock(&hd->lock);
-    int rc = handle_alloc_locked(a, hd, h, gen);
+    tmem__spin_lock(&hs->lock);
+    uint64_t need = handle_need_locked(a, hs) + append_need_locked(a, hd, size);
+    int rc = charge(a, need);
+    if (rc < 0)
+        need = 0;
+    if (rc == 0)
+        rc = handle_alloc_locked(a, hs, h, gen, &counted);
     if (rc == 0) {
         r->handle = *h;
         r->gen = *gen;
         if (a->flags & TMEM_ARENA_F_NAMED)
             r->seq = atomic_fetch_add_explicit(&a->seq, 1,
                                                memory_order_relaxed) + 1;
-        rc = append_locked(a, hd, r, payload, &loc);
+        rc = append_locked(a, hd, r, payload, &loc, &counted);
         tmem_arena_handle *e = tmem__arena_ent(a, *h);
         if (rc < 0) { /* give the handle back, its gen unused */
-            atomic_store(&e->aux, *gen - 1);
-            atomic_store(&e->loc, TMEM_ALOC_FREE | hd->hfree);
-            hd->hfree = *h + 1;
+            handle_put_locked(a, hs, *h, *gen - 1);
         } else {
             atomic_store_explicit(&e->aux, aux, memory_order_relaxed);
             atomic_store_explicit(&e->ref, 1, memory_order_relaxed);
             atomic_store_explicit(&e->loc, loc, memory_order_release);
         }
     }
+    if (need > counted) /* a directory page another shard counted, or a
+                           failure: the rest goes back */
+        tmem__acct_uncharge(a->acct, need - counted);
+    tmem__spin_unlock(&hs->lock);
     tmem__spin_unlock(&hd->lock);
     return rc;
 }
@@ -654,7 +1051,7 @@ int tmem__arena_put(tmem_arena *a, const tmem_arena_name *nm,
     if (len == 0 || len > 4096 || codec > 2)
         return -EINVAL;
     name_into(&r, nm);
-    int rc = add_record(a, &r, payload, hash, h, gen);
+    int rc = add_record(a, nm, &r, payload, hash, h, gen);
     if (rc == 0) {
         cadd(&cnt(a)->data_bytes, len);
         cadd(&cnt(a)->records, 1);
@@ -670,7 +1067,9 @@ int tmem__arena_alias(tmem_arena *a, const tmem_arena_name *nm,
 {
     tmem_arena_rec r = {.kind = TMEM_REC_ALIAS, .hash = target, .tgen = tgen};
     name_into(&r, nm);
-    int rc = add_record(a, &r, NULL, 0, h, gen);
+    /* aux names the target: its size, and the reference given back when
+     * the alias goes (blob.c) */
+    int rc = add_record(a, nm, &r, NULL, target, h, gen);
     if (rc == 0)
         cadd(&cnt(a)->aliases, 1);
     return rc;
@@ -709,18 +1108,16 @@ void tmem__arena_name_dead(tmem_arena *a, uint32_t h)
 void tmem__arena_free(tmem_arena *a, uint32_t h)
 {
     tmem_arena_handle *e = tmem__arena_ent(a, h);
-    struct head *hd = shard_of(a, h);
+    struct hshard *hs = shard_of(a, h);
     bool named = a->flags & TMEM_ARENA_F_NAMED;
     uint64_t loc = writer_enter(a, e);
     tmem_arena_rec *r = rec_at(a, loc);
     uint32_t gen = named ? r->gen : 0;
     if (named)
         atomic_store_explicit(&r->state, TMEM_REC_FREE, memory_order_release);
-    tmem__spin_lock(&hd->lock);
-    atomic_store(&e->aux, gen);
-    atomic_store(&e->loc, TMEM_ALOC_FREE | hd->hfree);
-    hd->hfree = h + 1;
-    tmem__spin_unlock(&hd->lock);
+    tmem__spin_lock(&hs->lock);
+    handle_put_locked(a, hs, h, gen);
+    tmem__spin_unlock(&hs->lock);
     writer_leave(a, loc);
     uint32_t len = TMEM_ALOC_LEN(loc);
     if (TMEM_ALOC_ALIAS(loc)) {
@@ -731,42 +1128,53 @@ void tmem__arena_free(tmem_arena *a, uint32_t h)
         if (TMEM_ALOC_CODEC(loc) == 0)
             cadd(&cnt(a)->raw_records, -1);
     }
-    seg_release(a, TMEM_ALOC_SEG(loc), tmem__arena_rec_size(named, len));
+    uint32_t s = TMEM_ALOC_SEG(loc), size = tmem__arena_rec_size(named, len);
+    pages_drop(a, s, TMEM_ALOC_OFF(loc), size, true);
+    seg_release(a, s, size);
 }
 
 /* ---- compaction -------------------------------------------------------- */
 
-/* Hysteresis (as zswap's writeback): compaction starts when dead bytes
+/* Hysteresis (as zswap's writeback): compaction starts when dead bytes held
  * pass a quarter of what data segments hold (and four segments), and goes
  * on, a step per call, until they are under an eighth (or two segments). */
 bool tmem__arena_wants_compaction(tmem_arena *a)
 {
     if (!atomic_load_explicit(&a->nsparse, memory_order_relaxed))
         return false;
-    int64_t fill = CSUM(a, fill_bytes), live = CSUM(a, live_bytes);
-    int64_t dead = fill > live ? fill - live : 0;
+    int64_t held = CSUM(a, dheld_bytes), live = CSUM(a, live_bytes);
+    int64_t dead = held > live ? held - live : 0;
     if (atomic_load_explicit(&a->compacting, memory_order_relaxed)) {
-        if (dead >= fill / 8 && dead > 2ll * SEG)
+        if (dead >= held / 8 && dead > 2ll * SEG)
             return true;
         atomic_store_explicit(&a->compacting, false, memory_order_relaxed);
         return false;
     }
-    if (dead <= fill / 4 || dead <= 4ll * SEG)
+    if (dead <= held / 4 || dead <= 4ll * SEG)
         return false;
     atomic_store_explicit(&a->compacting, true, memory_order_relaxed);
     return true;
 }
 
-/* Takes the emptiest closed segment that is not full, marked MOVING;
- * 0 if none. */
+/* Takes the emptiest closed segment whose move frees GAIN_MIN bytes at
+ * least, marked MOVING; 0 if none. */
 static uint32_t pick_victim(tmem_arena *a)
 {
     uint32_t s = 0;
     tmem__spin_lock(&a->lock);
     for (unsigned b = 0; b < NB - 1 && !s; b++) {
-        if (!a->bhead[b])
-            continue;
-        s = a->bhead[b] - 1;
+        uint32_t c = a->bhead[b];
+        for (unsigned k = 0; c && k < PICK_TRIES;
+             k++, c = si(a, c - 1)->bnext) {
+            struct seginfo *g = si(a, c - 1);
+            uint64_t held = (uint64_t)seg_held_pages(g) * PAGE;
+            if (held >= atomic_load(&g->live) + GAIN_MIN) {
+                s = c - 1;
+                break;
+            }
+        }
+    }
+    if (s) {
         bucket_out_locked(a, s);
         atomic_store(&si(a, s)->state, SEG_MOVING);
     }
@@ -774,52 +1182,134 @@ static uint32_t pick_victim(tmem_arena *a)
     return s;
 }
 
-/* Moves the record at off of victim s if its handle still points there.
- * Needs the compaction head's lock.  Returns its size, or 0 at the end of
- * the records, or -ENOMEM. */
-static int move_record_locked(tmem_arena *a, uint32_t s, uint32_t off)
+/* True when a live record starts at off of segment s: its handle (read
+ * from the bytes there, bounds checked) points at it. */
+static bool live_at(tmem_arena *a, uint32_t s, uint32_t off)
 {
-    const char *r = seg_at(a, s) + off;
-    bool named = a->flags & TMEM_ARENA_F_NAMED;
-    if (off + (named ? TMEM_ARENA_REC_HDR : TMEM_ARENA_SREC_HDR) >
-        si(a, s)->fill)
-        return 0;
-    uint32_t handle, len;
-    if (named) {
-        const tmem_arena_rec *fr = (const tmem_arena_rec *)r;
-        handle = fr->handle;
-        len = fr->len;
-    } else {
-        tmem_arena_srec sr;
-        memcpy(&sr, r, sizeof sr);
-        handle = sr.handle;
-        len = sr.lck & 0x1fffu;
+    const char *p = seg_at(a, s) + off;
+    uint32_t h;
+    memcpy(&h, p + (tmem__arena_named(a) ? offsetof(tmem_arena_rec, handle)
+                                         : 0),
+           sizeof h);
+    const tmem_arena_handle *e =
+        tmem__arena_handle_at(a->base, a->map_len, h);
+    if (!e)
+        return false;
+    uint64_t loc = atomic_load((_Atomic uint64_t *)&e->loc);
+    return TMEM_ALOC_LIVE(loc) && TMEM_ALOC_SEG(loc) == s &&
+           TMEM_ALOC_OFF(loc) == off;
+}
+
+/* The first live record of segment s at or after off, skipping punched
+ * pages (which hold none): the walk resumes there after bytes whose
+ * record boundaries it cannot trust.  Returns its offset, or fill. */
+static uint32_t next_live(tmem_arena *a, uint32_t s, uint32_t off,
+                          uint32_t fill, uint64_t punched)
+{
+    bool named = tmem__arena_named(a);
+    uint32_t step = named ? 8u : 1u;
+    uint32_t hl = named ? TMEM_ARENA_REC_HDR : TMEM_ARENA_SREC_HDR;
+    while (off + hl <= fill) {
+        if (punched >> (off / PAGE) & 1) {
+            off = (off / PAGE + 1) * PAGE;
+            continue;
+        }
+        if (live_at(a, s, off))
+            return off;
+        off += step;
     }
-    uint32_t size = tmem__arena_rec_size(named, len);
-    tmem_arena_handle *e = tmem__arena_ent(a, handle);
+    return fill;
+}
+
+/* Moves the record at off of victim s (handle h, size bytes) to the
+ * compaction head if it is live.  Needs the head's lock and the victim's
+ * pages lock.  Returns 1 moved, 0 dead, -ENOMEM / -ENOSPC. */
+static int move_record_locked(tmem_arena *a, uint32_t s, struct segpages *vp,
+                              uint32_t off, uint32_t size)
+{
+    if (!live_at(a, s, off))
+        return 0;
+    const tmem_arena_rec *r = (const tmem_arena_rec *)(seg_at(a, s) + off);
+    uint32_t h;
+    memcpy(&h, (const char *)r + (tmem__arena_named(a)
+                                      ? offsetof(tmem_arena_rec, handle)
+                                      : 0),
+           sizeof h);
+    tmem_arena_handle *e = tmem__arena_ent(a, h);
     uint64_t loc = atomic_load(&e->loc);
-    if (!TMEM_ALOC_LIVE(loc) || TMEM_ALOC_SEG(loc) != s ||
-        TMEM_ALOC_OFF(loc) != off)
-        return (int)size; /* dead bytes */
     struct head *hd = &a->heads[CH];
-    if ((!hd->seg || si(a, hd->seg)->fill + size > SEG) &&
-        head_renew_locked(a, hd) < 0)
-        return -ENOMEM;
-    struct seginfo *g = si(a, hd->seg);
-    char *p = seg_at(a, hd->seg) + g->fill;
-    memcpy(p, r, size);
-    if (pages_of(g->fill + size) > pages_of(g->fill))
-        cadd(&cnt(a)->held_bytes,
-            (int64_t)(pages_of(g->fill + size) - pages_of(g->fill)));
-    uint64_t nl = TMEM_ALOC_MAKE(hd->seg, g->fill, TMEM_ALOC_LEN(loc),
-                                 TMEM_ALOC_CODEC(loc), TMEM_ALOC_ALIAS(loc));
-    g->fill += size;
-    atomic_fetch_add(&g->live, size);
-    cadd(&cnt(a)->fill_bytes, size);
-    atomic_fetch_sub(&si(a, s)->live, size);
-    atomic_store_explicit(&e->loc, nl, memory_order_release);
-    add(&a->moved, 1);
-    return (int)size;
+    uint64_t need = append_need_locked(a, hd, size), counted = 0;
+    if (charge(a, need) < 0) { /* give back what moving freed, retry */
+        punch_dead_locked(a, s, vp);
+        if (charge(a, need) < 0)
+            return -ENOSPC;
+    }
+    int rc = 0;
+    if (!hd->seg || fill_of(si(a, hd->seg)) + size > SEG) {
+        rc = head_renew_locked(a, hd);
+        counted = rc == 0 ? PAGE : 0;
+    }
+    if (rc == 0) {
+        struct seginfo *g = si(a, hd->seg);
+        uint32_t to = fill_of(g);
+        memcpy(seg_at(a, hd->seg) + to, r, size);
+        pages_hold(atomic_load(&g->pg), to, size);
+        uint64_t grow = pages_of(to + size) - pages_of(to);
+        held_count(a, (int64_t)grow, true);
+        counted += grow;
+        atomic_store_explicit(&g->fill, to + size, memory_order_release);
+        atomic_fetch_add(&g->live, size);
+        atomic_store_explicit(
+            &e->loc,
+            TMEM_ALOC_MAKE(hd->seg, to, TMEM_ALOC_LEN(loc),
+                           TMEM_ALOC_CODEC(loc), TMEM_ALOC_ALIAS(loc)),
+            memory_order_release);
+        atomic_fetch_sub(&si(a, s)->live, size);
+        pages_drop(a, s, off, size, false);
+        add(&a->moved, 1);
+    }
+    tmem__acct_uncharge(a->acct, need - counted);
+    return rc < 0 ? rc : 1;
+}
+
+/* Walks victim s (MOVING, its pages lock held) and moves its live
+ * records.  A dead record's header is trusted for its size only in pages
+ * not given back; past a punched page the walk looks for the next live
+ * record instead.  Returns 0 or the error that stopped it. */
+static int compact_walk_locked(tmem_arena *a, uint32_t s, struct segpages *vp)
+{
+    bool named = tmem__arena_named(a);
+    uint32_t hl = named ? TMEM_ARENA_REC_HDR : TMEM_ARENA_SREC_HDR;
+    uint32_t fill = fill_of(si(a, s)), off = TMEM_ARENA_SEG_HDR;
+    uint64_t punched = atomic_load(&vp->punched);
+    while (off + hl <= fill) {
+        if ((punched >> (off / PAGE) & 1) ||
+            (punched >> ((off + hl - 1) / PAGE) & 1)) {
+            off = next_live(a, s, off, fill, punched);
+            continue;
+        }
+        const char *p = seg_at(a, s) + off;
+        uint32_t len;
+        if (named) {
+            uint16_t l;
+            memcpy(&l, p + offsetof(tmem_arena_rec, len), sizeof l);
+            len = l;
+        } else {
+            tmem_arena_srec sr;
+            memcpy(&sr, p, sizeof sr);
+            len = sr.lck & 0x1fffu;
+        }
+        uint32_t size = tmem__arena_rec_size(named, len);
+        if (len > 4096u || off + size > fill) { /* not a header */
+            off = next_live(a, s, off + (named ? 8 : 1), fill, punched);
+            continue;
+        }
+        int r = move_record_locked(a, s, vp, off, size);
+        if (r < 0)
+            return r;
+        off += size;
+    }
+    return 0;
 }
 
 int tmem__arena_compact_step(tmem_arena *a)
@@ -828,26 +1318,23 @@ int tmem__arena_compact_step(tmem_arena *a)
     if (!s)
         return 0;
     struct seginfo *g = si(a, s);
+    struct segpages *vp = atomic_load(&g->pg);
     while (atomic_load(&g->writers))
         sched_yield(); /* a writer that got in before MOVING */
-    atomic_fetch_add_explicit(&a->hdr->move_seq, 1, memory_order_acq_rel);
     struct head *hd = &a->heads[CH];
-    int r = 0;
     tmem__spin_lock(&hd->lock);
-    for (uint32_t off = TMEM_ARENA_SEG_HDR; r >= 0 && off < SEG;) {
-        r = move_record_locked(a, s, off);
-        if (r == 0)
-            break;
-        off += r > 0 ? (uint32_t)r : 0;
-    }
-    tmem__spin_unlock(&hd->lock);
+    tmem__spin_lock(&vp->lock);
+    atomic_fetch_add_explicit(&a->hdr->move_seq, 1, memory_order_acq_rel);
+    int r = compact_walk_locked(a, s, vp);
     atomic_fetch_add_explicit(&a->hdr->move_seq, 1, memory_order_release);
+    tmem__spin_unlock(&vp->lock);
+    tmem__spin_unlock(&hd->lock);
     add(&a->compactions, 1);
     tmem__spin_lock(&a->lock);
     atomic_store(&g->state, SEG_FULL);
     seg_closed_locked(a, s);
     tmem__spin_unlock(&a->lock);
-    return r < 0 ? -ENOMEM : 1;
+    return r < 0 ? r : 1;
 }
 
 /* ---- figures ------------------------------------------------------------ */
@@ -858,6 +1345,7 @@ void tmem__arena_stats(tmem_arena *a, tmem_arena_stats *out)
     out->held_bytes = (uint64_t)CSUM(a, held_bytes);
     uint64_t priv = ld(&a->private_bytes);
     out->meta_bytes = out->held_bytes + priv - out->data_bytes;
+    out->charged = out->held_bytes + priv;
     out->records = (uint64_t)CSUM(a, records);
     out->raw_records = (uint64_t)CSUM(a, raw_records);
     out->aliases = (uint64_t)CSUM(a, aliases);
@@ -865,4 +1353,6 @@ void tmem__arena_stats(tmem_arena *a, tmem_arena_stats *out)
     out->compactions = ld(&a->compactions);
     out->moved = ld(&a->moved);
     out->punched = ld(&a->punched);
+    out->pages_punched = ld(&a->pages_punched);
+    out->pages_dead = tmem__arena_dead_pages(a);
 }

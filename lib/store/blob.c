@@ -18,9 +18,15 @@
  * be freed during the compare (it may be moved: reads are seqlock reads).
  * An alias handle's aux names its target, whose reference it holds.
  *
+ * Memory: every structure here (the arena table, the per-arena state, the
+ * dedup tables) and every arena's pages are charged to the store's
+ * account (acct.h) before they are taken; a refused charge fails the put
+ * with -ENOSPC before anything was written.
+ *
  * Lock order: dedup shard -> arena (arena.h).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -50,6 +56,10 @@ struct barena {
 };
 
 struct tmem_blobstore {
+    tmem_acct *acct;
+    /* Walkers of the whole table (stats, reclaim) hold it for reading; a
+     * private arena is unlinked under it (write) before it is freed. */
+    pthread_rwlock_t walk;
     atomic_int lock; /* the arena table's free numbers and pages */
     _Atomic(struct barena *) *pages[NAPG];
     unsigned next_no;   /* numbers handed out so far */
@@ -75,6 +85,22 @@ static void cnt_inc(_Atomic uint64_t *c, int64_t d)
 static uint64_t held_of(void *p)
 {
     return tmem__held(p);
+}
+
+/* Charges and counts a private structure of n bytes.  Returns 0 or
+ * TMEM_ENOSPC. */
+static int priv_take(tmem_blobstore *bs, uint64_t n)
+{
+    if (tmem__acct_charge(bs->acct, n) < 0)
+        return TMEM_ENOSPC;
+    atomic_fetch_add(&bs->private_bytes, n);
+    return 0;
+}
+
+static void priv_give(tmem_blobstore *bs, uint64_t n)
+{
+    atomic_fetch_sub(&bs->private_bytes, n);
+    tmem__acct_uncharge(bs->acct, n);
 }
 
 /* ---- values and the arena table ------------------------------------- */
@@ -112,28 +138,51 @@ tmem_arena *tmem__blob_arena(tmem_blobstore *bs, int n)
     return ba ? ba->a : NULL;
 }
 
+/* Makes the table page of arena number no exist. */
+static int table_page_locked(tmem_blobstore *bs, unsigned no)
+{
+    if (bs->pages[no / APG])
+        return 0;
+    void *pg = tmem__calloc(APG, sizeof(struct barena *));
+    if (!pg)
+        return TMEM_ENOMEM;
+    if (priv_take(bs, held_of(pg)) < 0) {
+        tmem__free(pg);
+        return TMEM_ENOSPC;
+    }
+    bs->pages[no / APG] = pg;
+    return 0;
+}
+
+static int arena_err(int r)
+{
+    return r == -ENOMEM ? TMEM_ENOMEM : r == -ENOSPC ? TMEM_ENOSPC : r;
+}
+
 /* Creates arena number no (owner, flags) in the table. */
 static int arena_add_locked(tmem_blobstore *bs, unsigned no, uint32_t owner,
                             unsigned flags)
 {
-    if (!bs->pages[no / APG]) {
-        void *pg = tmem__calloc(APG, sizeof(struct barena *));
-        if (!pg)
-            return TMEM_ENOMEM;
-        atomic_fetch_add(&bs->private_bytes, held_of(pg));
-        bs->pages[no / APG] = pg;
-    }
+    int r = table_page_locked(bs, no);
+    if (r < 0)
+        return r;
     struct barena *ba = tmem__aligned_alloc(64, sizeof *ba);
     if (!ba)
         return TMEM_ENOMEM;
     memset(ba, 0, sizeof *ba);
     ba->no = no;
-    int r = tmem__arena_create(owner, flags, &ba->a);
-    if (r < 0) {
+    for (unsigned i = 0; i < ND; i++)
+        ba->d[i].acct = bs->acct;
+    if ((r = priv_take(bs, held_of(ba))) < 0) {
         tmem__free(ba);
-        return r == -ENOMEM ? TMEM_ENOMEM : r;
+        return r;
     }
-    atomic_fetch_add(&bs->private_bytes, held_of(ba));
+    r = tmem__arena_create(owner, flags, bs->acct, &ba->a);
+    if (r < 0) {
+        priv_give(bs, held_of(ba));
+        tmem__free(ba);
+        return arena_err(r);
+    }
     atomic_store_explicit(&bs->pages[no / APG][no % APG], ba,
                           memory_order_release);
     return 0;
@@ -144,25 +193,31 @@ static void arena_del(tmem_blobstore *bs, struct barena *ba)
     for (unsigned i = 0; i < ND; i++)
         tmem__dedup_fini(&ba->d[i]);
     tmem__arena_destroy(ba->a);
-    atomic_fetch_sub(&bs->private_bytes, held_of(ba));
+    priv_give(bs, held_of(ba));
     tmem__free(ba);
 }
 
-int tmem__blobstore_create(tmem_blobstore **out)
+int tmem__blobstore_create(tmem_acct *acct, tmem_blobstore **out)
 {
     tmem_blobstore *bs = tmem__aligned_alloc(64, sizeof *bs);
     if (!bs)
         return TMEM_ENOMEM;
     memset(bs, 0, sizeof *bs);
+    bs->acct = acct;
     bs->ref_max = UINT32_MAX - 1;
-    int r = arena_add_locked(bs, 0, 0, 0);
+    pthread_rwlock_init(&bs->walk, NULL);
+    int r = priv_take(bs, held_of(bs));
+    if (r == 0 && (r = arena_add_locked(bs, 0, 0, 0)) < 0)
+        priv_give(bs, held_of(bs));
     if (r < 0) {
+        if (bs->pages[0])
+            priv_give(bs, held_of(bs->pages[0]));
         tmem__free(bs->pages[0]);
+        pthread_rwlock_destroy(&bs->walk);
         tmem__free(bs);
         return r;
     }
     bs->next_no = 1;
-    atomic_fetch_add(&bs->private_bytes, held_of(bs));
     *out = bs;
     return 0;
 }
@@ -177,9 +232,15 @@ void tmem__blobstore_destroy(tmem_blobstore *bs)
             if (ba)
                 arena_del(bs, ba);
         }
+        if (bs->pages[p])
+            priv_give(bs, held_of(bs->pages[p]));
         tmem__free(bs->pages[p]);
     }
+    if (bs->free_no)
+        priv_give(bs, held_of(bs->free_no));
     tmem__free(bs->free_no);
+    priv_give(bs, held_of(bs));
+    pthread_rwlock_destroy(&bs->walk);
     tmem__free(bs);
 }
 
@@ -206,28 +267,48 @@ int tmem__blob_arena_open(tmem_blobstore *bs, uint32_t owner)
     return r < 0 ? r : (int)no;
 }
 
+/* Doubles the list of closed numbers; when that fails (memory or budget)
+ * the number is simply not reused. */
+static void free_list_grow_locked(tmem_blobstore *bs)
+{
+    unsigned cap = bs->free_cap ? bs->free_cap * 2 : 16;
+    unsigned *f = tmem__calloc(cap, sizeof *f);
+    if (!f)
+        return;
+    if (priv_take(bs, held_of(f)) < 0) {
+        tmem__free(f);
+        return;
+    }
+    if (bs->nfree)
+        memcpy(f, bs->free_no, bs->nfree * sizeof *f);
+    if (bs->free_no)
+        priv_give(bs, held_of(bs->free_no));
+    tmem__free(bs->free_no);
+    bs->free_no = f;
+    bs->free_cap = cap;
+}
+
 void tmem__blob_arena_close(tmem_blobstore *bs, int n)
 {
     if (n <= 0)
         return;
     tmem__spin_lock(&bs->lock);
     struct barena *ba = ba_of(bs, (unsigned)n);
-    if (bs->nfree == bs->free_cap) {
-        unsigned cap = bs->free_cap ? bs->free_cap * 2 : 16;
-        unsigned *f = tmem__realloc(bs->free_no, cap * sizeof *f);
-        if (f) {
-            atomic_fetch_add(&bs->private_bytes,
-                             held_of(f) - held_of(bs->free_no));
-            bs->free_no = f;
-            bs->free_cap = cap;
-        }
-    }
+    if (bs->nfree == bs->free_cap)
+        free_list_grow_locked(bs);
     if (bs->nfree < bs->free_cap) /* else the number is not reused */
         bs->free_no[bs->nfree++] = (unsigned)n;
-    atomic_store(&bs->pages[n / APG][n % APG], NULL);
     tmem__spin_unlock(&bs->lock);
+    pthread_rwlock_wrlock(&bs->walk); /* no walker holds it any more */
+    atomic_store(&bs->pages[n / APG][n % APG], NULL);
+    pthread_rwlock_unlock(&bs->walk);
     if (ba)
         arena_del(bs, ba);
+}
+
+void tmem__blob_owner_gone(tmem_blobstore *bs, uint32_t owner)
+{
+    tmem__arena_owner_gone(ba_of(bs, 0)->a, owner);
 }
 
 /* ---- reading -------------------------------------------------------- */
@@ -439,9 +520,10 @@ static int found(tmem_blobstore *bs, struct barena *ba,
     uint32_t h = target, gen;
     if (tmem__arena_named(ba->a)) {
         uint32_t tgen = tmem__arena_gen(ba->a, target);
-        if (tmem__arena_alias(ba->a, nm, target, tgen, &h, &gen) < 0) {
+        int r = tmem__arena_alias(ba->a, nm, target, tgen, &h, &gen);
+        if (r < 0) {
             tmem__blob_release(bs, blob_of(ba->no, target));
-            return TMEM_ENOMEM;
+            return arena_err(r);
         }
     }
     cnt_inc(&counters(bs)->dedup_hits, 1);
@@ -475,15 +557,15 @@ static int store_new(tmem_blobstore *bs, struct match_ctx *m,
         }
     }
     uint32_t h, gen, hash = in->hash;
-    if (tmem__arena_put(ba->a, nm, src, len, codec, hash, &h, &gen) < 0)
-        return TMEM_ENOMEM;
+    int r = tmem__arena_put(ba->a, nm, src, len, codec, hash, &h, &gen);
+    if (r < 0)
+        return arena_err(r);
     /* Look again under the lock: a thread putting the same page since our
      * first look must not leave two copies (dedup stays exact). */
     tmem_dedup *d = &ba->d[hash >> 28];
     tmem__dedup_lock(d);
     m->err = 0;
     uint32_t ref = tmem__dedup_find_locked(d, hash, match_cb, m);
-    int r = 0;
     if (!ref || m->err)
         r = tmem__dedup_insert_locked(d, hash, h + 1, hash_cb, ba);
     tmem__dedup_unlock(d);
@@ -492,7 +574,7 @@ static int store_new(tmem_blobstore *bs, struct match_ctx *m,
         tmem__arena_free(ba->a, h);
     }
     if (r < 0)
-        return TMEM_ENOMEM;
+        return arena_err(r);
     if (ref && !m->err)
         return found(bs, ba, nm, ref - 1, out, fl);
     refs_add(bs, 1);
@@ -644,6 +726,7 @@ int tmem__blob_where(tmem_blobstore *bs, tmem_blob b, uint32_t *handle,
 void tmem__blobstore_stats(tmem_blobstore *bs, tmem_blobstore_stats *out)
 {
     memset(out, 0, sizeof *out);
+    pthread_rwlock_rdlock(&bs->walk);
     out->meta_bytes = LD(bs->private_bytes);
     int64_t refs = 0;
     for (unsigned i = 0; i < NC; i++) {
@@ -669,11 +752,45 @@ void tmem__blobstore_stats(tmem_blobstore *bs, tmem_blobstore_stats *out)
             out->aliases += as.aliases;
             out->compactions += as.compactions;
             out->moved += as.moved;
+            out->pages_punched += as.pages_punched;
+            out->pages_dead += as.pages_dead;
             out->arenas += ba->no != 0;
             for (unsigned k = 0; k < ND; k++)
                 out->meta_bytes += LD(ba->d[k].bytes);
         }
     }
+    pthread_rwlock_unlock(&bs->walk);
+}
+
+/* Calls fn on every arena until it returns nonzero; returns that. */
+static int each_arena(tmem_blobstore *bs, int (*fn)(tmem_arena *a))
+{
+    int r = 0;
+    pthread_rwlock_rdlock(&bs->walk);
+    for (unsigned p = 0; p < NAPG && !r; p++) {
+        for (unsigned i = 0; bs->pages[p] && i < APG && !r; i++) {
+            struct barena *ba = ba_of(bs, p * APG + i);
+            if (ba)
+                r = fn(ba->a);
+        }
+    }
+    pthread_rwlock_unlock(&bs->walk);
+    return r;
+}
+
+static int trim_one(tmem_arena *a)
+{
+    return tmem__arena_trim(a) > 0;
+}
+
+static int compact_one(tmem_arena *a)
+{
+    return tmem__arena_compact_step(a) > 0;
+}
+
+int tmem__blob_reclaim(tmem_blobstore *bs)
+{
+    return each_arena(bs, trim_one) || each_arena(bs, compact_one);
 }
 
 /* ---- test hooks ----------------------------------------------------- */
@@ -692,6 +809,7 @@ void tmem__blob_test_ref_max(tmem_blobstore *bs, uint32_t max)
 int tmem__blobstore_compact(tmem_blobstore *bs, int force)
 {
     int total = 0;
+    pthread_rwlock_rdlock(&bs->walk);
     for (unsigned p = 0; p < NAPG; p++) {
         for (unsigned i = 0; bs->pages[p] && i < APG; i++) {
             struct barena *ba = ba_of(bs, p * APG + i);
@@ -701,5 +819,6 @@ int tmem__blobstore_compact(tmem_blobstore *bs, int force)
                 total += r;
         }
     }
+    pthread_rwlock_unlock(&bs->walk);
     return total;
 }

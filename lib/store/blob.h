@@ -24,9 +24,11 @@
  * Thread safety: every function may be called concurrently.  A caller that
  * holds a reference may read (tmem__blob_read) without any other lock.
  *
- * Memory: tmem__blobstore_stats reports data bytes and every byte of
- * metadata the blob layer holds (record headers, segment slack, handles,
- * dedup tables), so the store can report used_bytes honestly.
+ * Memory: every byte the blob layer and its arenas hold is charged to the
+ * account given at creation (acct.h) before it is taken; a put whose bytes
+ * the account refuses fails with TMEM_ENOSPC and leaves nothing behind.
+ * tmem__blobstore_stats reports data bytes and every byte of metadata
+ * (record headers, segment slack, handles, dedup tables).
  */
 #ifndef TMEM_STORE_BLOB_H
 #define TMEM_STORE_BLOB_H
@@ -37,6 +39,7 @@
 
 #include "common/pack.h"
 
+#include "store/acct.h"
 #include "store/arena.h"
 
 typedef uint64_t tmem_blob;
@@ -66,25 +69,33 @@ typedef struct tmem_blobstore_stats {
     uint64_t compress_poor; /* puts whose page compressed badly */
     uint64_t fill_puts;    /* puts of zero/same-filled pages */
     uint64_t alloc_failed; /* allocations that failed */
+    uint64_t pages_punched; /* dead 4 KiB pages given back */
+    uint64_t pages_dead;   /* dead pages not given back yet */
 } tmem_blobstore_stats;
 
-int tmem__blobstore_create(tmem_blobstore **out);
+/* Creates a blob store charging its memory to acct (may be NULL).
+ * Returns 0 and sets *out, or TMEM_ENOMEM / TMEM_ENOSPC. */
+int tmem__blobstore_create(tmem_acct *acct, tmem_blobstore **out);
 /* Frees everything, whatever references remain.  NULL is a no-op. */
 void tmem__blobstore_destroy(tmem_blobstore *bs);
 
 /* Opens a private arena for the client with identity owner.  Returns its
- * number (> 0) or TMEM_ENOMEM / -errno. */
+ * number (> 0) or TMEM_ENOMEM / TMEM_ENOSPC / -errno. */
 int tmem__blob_arena_open(tmem_blobstore *bs, uint32_t owner);
 /* Closes private arena n (its blobs must all be gone): tenants mapping it
  * see it dead.  0 is a no-op. */
 void tmem__blob_arena_close(tmem_blobstore *bs, int n);
+/* The client with identity owner is gone: the common arena stops keeping
+ * a segment open for it. */
+void tmem__blob_owner_gone(tmem_blobstore *bs, uint32_t owner);
 /* The arena of number n (0: the common one), or NULL. */
 tmem_arena *tmem__blob_arena(tmem_blobstore *bs, int n);
 
 /* Stores a TMEM_PAGE_SIZE page compressed with codec into arena n under
  * name nm (looking for an identical stored page there first).  Returns 0
  * and sets *out (the name's reference) and *flags (TMEM_BLOB_PUT_*; may be
- * NULL), or TMEM_ENOMEM. */
+ * NULL), or TMEM_ENOMEM, or TMEM_ENOSPC (the account refused its bytes:
+ * nothing was stored). */
 int tmem__blob_put(tmem_blobstore *bs, int n, const tmem_arena_name *nm,
                    const void *page, tmem_compress codec, tmem_blob *out,
                    unsigned *flags);
@@ -133,5 +144,10 @@ int tmem__blob_where(tmem_blobstore *bs, tmem_blob b, uint32_t *handle,
                      uint32_t *gen);
 
 void tmem__blobstore_stats(tmem_blobstore *bs, tmem_blobstore_stats *out);
+
+/* Frees memory that holds nothing: gives back the dead pages of every
+ * arena, or when there are none runs one compaction step that frees a few
+ * pages at least.  Returns nonzero when it freed something. */
+int tmem__blob_reclaim(tmem_blobstore *bs);
 
 #endif

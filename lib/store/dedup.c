@@ -5,7 +5,8 @@
  * probes that cannot match never touch the blob's entry.  Home slot: the
  * hash's low 24 bits scaled to n (fastrange); linear probing from there.
  * Invariant: every ref is reachable from its home slot without crossing an
- * empty slot (backward-shift deletion, no tombstones).
+ * empty slot (backward-shift deletion, no tombstones).  A shard left empty
+ * frees its table (slot NULL), so it holds no memory.
  */
 #include <errno.h>
 
@@ -60,21 +61,27 @@ static void place(uint32_t *slot, uint32_t n, uint32_t h, uint32_t v)
     slot[i] = v;
 }
 
-/* Rebuilds the table with n slots; returns 0 or -ENOMEM. */
+/* Rebuilds the table with n slots, the new one charged while both exist.
+ * Returns 0, -ENOMEM or -ENOSPC (the table is unchanged). */
 static int resize_locked(tmem_dedup *d, uint32_t n, tmem_dedup_hash_fn hash,
                          void *ctx)
 {
     uint32_t *s = tmem__calloc(n, sizeof *s);
     if (!s)
         return -ENOMEM;
+    uint64_t held = tmem__held(s);
+    if (tmem__acct_charge(d->acct, held) < 0) {
+        tmem__free(s);
+        return -ENOSPC;
+    }
     for (uint32_t i = 0; d->slot && i < d->n; i++)
         if (d->slot[i])
             place(s, n, hash(ctx, d->slot[i] & REF_MASK), d->slot[i]);
+    tmem__acct_uncharge(d->acct, atomic_load(&d->bytes));
     tmem__free(d->slot);
     d->slot = s;
     d->n = n;
-    atomic_store_explicit(&d->bytes, tmem__held(s),
-                          memory_order_relaxed);
+    atomic_store_explicit(&d->bytes, held, memory_order_relaxed);
     return 0;
 }
 
@@ -84,8 +91,12 @@ int tmem__dedup_insert_locked(tmem_dedup *d, uint32_t h, uint32_t ref,
     uint32_t n = d->slot ? d->n : 0;
     if ((uint64_t)(d->count + 1) * 4 > (uint64_t)n * 3) {
         uint32_t grown = n ? n + n / 2 : MIN_SLOTS;
-        if (grown < n || resize_locked(d, grown, hash, ctx) < 0)
-            return -ENOMEM;
+        int r = grown < n ? -ENOMEM : resize_locked(d, grown, hash, ctx);
+        /* over budget: a fuller table still probes to an empty slot */
+        if (r == -ENOSPC && (uint64_t)(d->count + 1) * 16 <= (uint64_t)n * 15)
+            r = 0;
+        if (r < 0)
+            return r;
     }
     place(d->slot, d->n, h, ref | tag(h));
     d->count++;
@@ -115,6 +126,10 @@ void tmem__dedup_remove_locked(tmem_dedup *d, uint32_t h, uint32_t ref,
     }
     d->slot[i] = 0;
     d->count--;
+    if (d->count == 0) { /* an empty shard holds nothing */
+        tmem__dedup_fini(d);
+        return;
+    }
     if (n > MIN_SLOTS && (uint64_t)d->count * 8 < n)
         resize_locked(d, n / 2 > MIN_SLOTS ? n / 2 : MIN_SLOTS, hash, ctx);
 }
@@ -123,5 +138,5 @@ void tmem__dedup_fini(tmem_dedup *d)
 {
     tmem__free(d->slot);
     d->slot = NULL;
-    atomic_store(&d->bytes, 0);
+    tmem__acct_uncharge(d->acct, atomic_exchange(&d->bytes, 0));
 }

@@ -6,8 +6,10 @@
  * the blob layer through a callback, so nothing is stored twice.
  *
  * Every function but lock/unlock needs the shard's lock held.  Load is kept
- * between 1/8 and 3/4; a failed shrink is harmless, a failed grow is
- * -ENOMEM.
+ * between 1/8 and 3/4; a failed shrink is harmless.  The table's memory is
+ * charged to the shard's account (acct.h, may be NULL): a grow the budget
+ * refuses is skipped while the table is under 15/16 full (probing still
+ * ends), and is -ENOSPC past that; a failed allocation is -ENOMEM.
  */
 #ifndef TMEM_STORE_DEDUP_H
 #define TMEM_STORE_DEDUP_H
@@ -15,6 +17,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "store/acct.h"
 #include "store/blob.h"
 #include "store/spin.h"
 
@@ -28,6 +31,7 @@ typedef struct tmem_dedup {
     uint32_t n;     /* slots, when slot != NULL */
     uint32_t count;
     _Atomic uint64_t bytes; /* memory held by slot[] */
+    tmem_acct *acct;        /* where bytes are charged */
 } __attribute__((aligned(64))) tmem_dedup;
 
 void tmem__dedup_lock(tmem_dedup *d);
@@ -36,12 +40,13 @@ void tmem__dedup_unlock(tmem_dedup *d);
  * returns that ref, or 0. */
 uint32_t tmem__dedup_find_locked(tmem_dedup *d, uint32_t h,
                                  tmem_dedup_match_fn match, void *ctx);
-/* Adds ref under hash h.  Returns 0 or -ENOMEM. */
+/* Adds ref under hash h.  Returns 0, -ENOMEM or -ENOSPC. */
 int tmem__dedup_insert_locked(tmem_dedup *d, uint32_t h, uint32_t ref,
                               tmem_dedup_hash_fn hash, void *ctx);
 /* Removes ref (stored under hash h). */
 void tmem__dedup_remove_locked(tmem_dedup *d, uint32_t h, uint32_t ref,
                                tmem_dedup_hash_fn hash, void *ctx);
+/* Frees the table and gives back its charge. */
 void tmem__dedup_fini(tmem_dedup *d);
 
 /* ---- test hooks of the blob layer (blob.c) ---------------------------- */

@@ -1,16 +1,25 @@
 /*
- * Ephemeral page eviction: the per-client LRU lists, the choice of victim
- * and the budget.
+ * Ephemeral page eviction and making room under the budget: the
+ * per-client LRU lists, the choice of victim, and tmem__make_room.
  *
  * Each client keeps its ephemeral pages in an LRU list, newest at the head.
  * When the store is over its budget, the victim client is the one furthest
  * OVER its weighted share of the ephemeral pages:
  *     over(c) = eph(c) * W - weight(c) * E
- * (W = sum of weights, E = all ephemeral pages; the original tested this
- * the wrong way round), and its oldest page goes.  The evictor holds the
- * client table (read) and the victim's lru_lock, then only TRYLOCKs the
- * page's shard: the usual order is shard -> lru, so a busy shard is skipped
- * rather than waited for.  Persistent pages are never evicted.
+ * (W = sum of the weights of the clients holding ephemeral pages, E = all
+ * ephemeral pages; the original tested this the wrong way round), and its
+ * oldest page goes.  The evictor holds the client table (read) and the
+ * victim's lru_lock, then only TRYLOCKs the page's shard: the usual order
+ * is shard -> lru, so a busy shard is skipped rather than waited for.
+ * Persistent pages are never evicted.
+ *
+ * Making room counts bytes, not pages: it measures the account after each
+ * step and stops as soon as what was asked for fits, so it evicts no more
+ * than the memory it needs, metadata included (an evicted page gives back
+ * its index entry and LRU node at once, and its data once the 4 KiB pages
+ * it lay on hold no other record: arena.c gathers such pages and punches
+ * them).  When no ephemeral page is left it gives back dead pages that
+ * were not punched yet, then compacts (blob.c, tmem__blob_reclaim).
  */
 #include <sched.h>
 
@@ -43,13 +52,18 @@ void tmem__lru_unlink(tmem_client *c, eph_node *n)
     pthread_mutex_unlock(&c->lru_lock);
 }
 
-/* The client furthest over its weighted share (needs clients_lock). */
+/* The client furthest over its weighted share (needs clients_lock).  The
+ * shares are of the clients that hold ephemeral pages: one that holds
+ * none (an admin connection, a tenant with persistent pools only) leaves
+ * its share to the others, in their proportions. */
 static tmem_client *pick_victim_locked(tmem_store *s)
 {
     unsigned __int128 W = 0, E = 0;
     for (int i = 0; i < s->nclients; i++) {
-        W += atomic_load(&s->clients[i]->weight);
-        E += cnt_get(&s->clients[i]->eph_pages);
+        uint64_t eph = cnt_get(&s->clients[i]->eph_pages);
+        if (eph)
+            W += atomic_load(&s->clients[i]->weight);
+        E += eph;
     }
     tmem_client *best = NULL;
     __int128 best_over = 0;
@@ -118,17 +132,16 @@ int tmem__evict_one(tmem_store *s, tmem_client *only)
     return 0;
 }
 
-int tmem__evict_to_budget(tmem_store *s)
+int tmem__make_room(tmem_store *s, uint64_t need)
 {
-    uint64_t budget = atomic_load(&s->budget);
-    if (!budget || tmem__store_used(s) <= budget)
+    if (!tmem__acct_limit(&s->acct) || tmem__acct_fits(&s->acct, need))
         return 0;
     pthread_mutex_lock(&s->evict_lock);
-    while (tmem__store_used(s) > budget)
-        if (tmem__evict_one(s, NULL) != 1)
+    while (!tmem__acct_fits(&s->acct, need))
+        if (tmem__evict_one(s, NULL) != 1 && !tmem__blob_reclaim(s->blobs))
             break;
     pthread_mutex_unlock(&s->evict_lock);
-    return tmem__store_used(s) > budget ? TMEM_ENOSPC : 0;
+    return tmem__acct_fits(&s->acct, need) ? 0 : TMEM_ENOSPC;
 }
 
 int64_t tmem_store_flush_mib(tmem_store *s, uint64_t mib)

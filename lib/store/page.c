@@ -6,6 +6,11 @@
  * or swap a map slot.  A put builds the new content first, then swaps it in,
  * so a put over an existing page either replaces it or, when anything fails,
  * removes the old page (never leaves it readable after a failed put).
+ *
+ * Budget: a put makes room for what it may need before it starts
+ * (tmem__make_room), reserves its index bytes, and every byte it then
+ * takes is charged first; a refusal (-ENOSPC) on the way gives back what
+ * the put took.  A NULL argument is -EINVAL before anything else.
  */
 #include <string.h>
 
@@ -189,17 +194,145 @@ struct put_src {
     tmem__page_where *where;
 };
 
+/* What a put may need: the index entry's bytes, reserved up front (its
+ * object, page-map chunk and LRU node), and the room made for the whole
+ * put: two pages of record, a handle page, and that credit. */
+#define PUT_CREDIT 1024u
+#define PUT_ROOM (3u * TMEM_PAGE_SIZE + PUT_CREDIT)
+#define PUT_RETRIES 2
+
+/* Says where the page went (for a tenant reading its own arena). */
+static void put_where(tmem_pool *p, tmem_blob b, tmem__page_where *w)
+{
+    *w = (tmem__page_where){0};
+    if (TMEM_BLOB_IS_FILL(b))
+        *w = (tmem__page_where){TMEM__WHERE_FILL, (uint32_t)(b >> 32), 0};
+    else if (p->arena && tmem__blob_where(p->store->blobs, b, &w->handle,
+                                          &w->gen))
+        w->kind = TMEM__WHERE_DIRECT;
+}
+
+/* Stores the content (blob layer) under its name: in the client's private
+ * arena for a persistent pool, else in its own segments of the common
+ * arena. */
+static int put_blob(tmem_pool *p, tmem_client *c, int pool,
+                    const tmem_oid *oid, uint32_t index,
+                    const struct put_src *src, tmem_blob *b)
+{
+    tmem_store *s = c->store;
+    tmem_compress codec = (tmem_compress)atomic_load(&c->compress);
+    tmem_arena_name nm = {.owner = (uint32_t)c->id, .pool = (uint32_t)pool,
+                          .index = index,
+                          .flags = p->arena ? 0 : TMEM_ARENA_NM_OWNER};
+    memcpy(nm.oid, oid->oid, sizeof nm.oid);
+    if (src->page)
+        return tmem__blob_put(s->blobs, p->arena, &nm, src->page, codec, b,
+                              NULL);
+    return tmem__blob_put_packed(s->blobs, p->arena, &nm, src->pk, src->data,
+                                 src->hash, codec, b, NULL);
+}
+
+/* A put's map value: the blob itself (persistent), or a new LRU node for
+ * it (ephemeral).  Returns 0 or TMEM_ENOMEM. */
+static int put_value(tmem_pool *p, tmem_client *c, uint32_t index,
+                     tmem_blob b, uint64_t *val)
+{
+    *val = b;
+    if (p->persist)
+        return 0;
+    eph_node *n = tmem__core_alloc(c->store, sizeof *n);
+    if (!n)
+        return TMEM_ENOMEM;
+    n->blob = b;
+    n->owner = c;
+    n->index = index;
+    *val = (uint64_t)n;
+    return 0;
+}
+
+/* One attempt at a put: reserves its index bytes, stores the content,
+ * installs it.  Returns 1, or an error having kept nothing it took:
+ * TMEM_ENOSPC when the budget refused a byte, TMEM_ENOMEM, TMEM_EINVAL. */
+static int put_once(tmem_pool *p, tmem_client *c, int pool,
+                    const tmem_oid *oid, uint32_t index,
+                    const struct put_src *src)
+{
+    tmem_store *s = c->store;
+    tmem_blob b = 0;
+    uint64_t val = 0;
+    tmem__acct_take_refusal();
+    if (tmem__acct_limit(&s->acct) &&
+        tmem__acct_reserve(&s->acct, PUT_CREDIT) < 0)
+        return TMEM_ENOSPC;
+    int r = put_blob(p, c, pool, oid, index, src, &b);
+    if (r == 0 && (r = put_value(p, c, index, b, &val)) < 0)
+        tmem__blob_drop(s->blobs, b);
+    if (r == 0 && src->where) /* now: once installed, it may be flushed */
+        put_where(p, b, src->where);
+    if (r == 0 && (r = install(p, c, oid, index, val)) < 0) {
+        if (!p->persist)
+            tmem__core_free(s, (void *)val);
+        tmem__blob_drop(s->blobs, b);
+        if (src->where)
+            src->where->kind = TMEM__WHERE_NONE;
+    }
+    tmem__acct_release(&s->acct);
+    if (r == TMEM_ENOMEM && tmem__acct_take_refusal())
+        r = TMEM_ENOSPC;
+    return r < 0 ? r : 1;
+}
+
+/* Counts a failed put by its reason and removes the old page. */
+static int put_refused(tmem_pool *p, const tmem_oid *oid, uint32_t index,
+                       int r)
+{
+    tmem_store *s = p->store;
+    if (r != TMEM_EINVAL) {
+        cnt_add(r == TMEM_ENOSPC ? &s->st.reject_budget
+                                 : &s->st.reject_nomem, 1);
+        cnt_add(&p->st.puts_nomem, 1);
+    }
+    return put_fail(p, oid, index, r); /* counts it errored */
+}
+
+/* A put: room is made first (evicting, giving back dead pages); a put the
+ * budget refused anyway gets more room made and another try, until
+ * nothing more can be freed. */
+static int put_stored(tmem_pool *p, tmem_client *c, int pool,
+                      const tmem_oid *oid, uint32_t index,
+                      const struct put_src *src)
+{
+    tmem_store *s = c->store;
+    tmem__make_room(s, PUT_ROOM);
+    int r = put_once(p, c, pool, oid, index, src);
+    for (int t = 1; r == TMEM_ENOSPC && t <= PUT_RETRIES; t++) {
+        if (tmem__make_room(s, (uint64_t)PUT_ROOM << t) < 0)
+            break;
+        r = put_once(p, c, pool, oid, index, src);
+    }
+    if (r < 0)
+        return put_refused(p, oid, index, r);
+    cnt_add(&p->st.puts_good, 1);
+    if (p->persist)
+        cnt_add(&c->puts_good_pers, 1);
+    return 1;
+}
+
 static int put_src(tmem_client *c, int pool, const tmem_oid *oid,
                    uint32_t index, const struct put_src *src)
 {
     tmem_store *s = c->store;
     int r;
     scnt_add(&s->st.total_ops, 1);
+    if (!oid || !(src->page || (src->pk && src->data))) {
+        cnt_add(&s->st.errored_ops, 1);
+        return TMEM_EINVAL;
+    }
     pthread_rwlock_rdlock(&c->lock);
     tmem_pool *p = pool_of(c, pool);
-    if (!p || !oid || !(src->page || (src->pk && src->data))) {
+    if (!p) {
         cnt_add(&s->st.errored_ops, 1);
-        r = p ? TMEM_EINVAL : TMEM_ENODEV;
+        r = TMEM_ENODEV;
         goto out_unlock;
     }
     cnt_add(&p->st.puts, 1);
@@ -214,75 +347,7 @@ static int put_src(tmem_client *c, int pool, const tmem_oid *oid,
         r = put_fail(p, oid, index, r);
         goto out_unlock;
     }
-    tmem_blob b;
-    tmem_compress codec = (tmem_compress)atomic_load(&c->compress);
-    tmem_arena_name nm = {.owner = (uint32_t)c->id, .pool = (uint32_t)pool,
-                          .index = index};
-    memcpy(nm.oid, oid->oid, sizeof nm.oid);
-    r = src->page ? tmem__blob_put(s->blobs, p->arena, &nm, src->page, codec,
-                                   &b, NULL)
-                  : tmem__blob_put_packed(s->blobs, p->arena, &nm, src->pk,
-                                          src->data, src->hash, codec, &b,
-                                          NULL);
-    if (r == -EINVAL) {
-        cnt_add(&s->st.errored_ops, 1);
-        r = put_fail(p, oid, index, TMEM_EINVAL);
-        goto out_unlock;
-    }
-    if (r < 0) {
-        cnt_add(&s->st.reject_nomem, 1);
-        cnt_add(&p->st.puts_nomem, 1);
-        r = put_fail(p, oid, index, r);
-        goto out_unlock;
-    }
-    if (atomic_load(&s->budget) && tmem__evict_to_budget(s) < 0) {
-        tmem__blob_drop(s->blobs, b);
-        cnt_add(&s->st.reject_budget, 1);
-        cnt_add(&p->st.puts_nomem, 1);
-        r = put_fail(p, oid, index, TMEM_ENOSPC);
-        goto out_unlock;
-    }
-    uint64_t val = b;
-    if (!p->persist) {
-        eph_node *n = tmem__core_alloc(s, sizeof *n);
-        if (!n) {
-            tmem__blob_drop(s->blobs, b);
-            cnt_add(&s->st.reject_nomem, 1);
-            cnt_add(&p->st.puts_nomem, 1);
-            r = put_fail(p, oid, index, TMEM_ENOMEM);
-            goto out_unlock;
-        }
-        n->blob = b;
-        n->owner = c;
-        n->index = index;
-        val = (uint64_t)n;
-    }
-    if (src->where) { /* now: once installed, another thread may flush it */
-        *src->where = (tmem__page_where){0};
-        if (TMEM_BLOB_IS_FILL(b))
-            *src->where = (tmem__page_where){TMEM__WHERE_FILL,
-                                             (uint32_t)(b >> 32), 0};
-        else if (p->arena && tmem__blob_where(s->blobs, b,
-                                              &src->where->handle,
-                                              &src->where->gen))
-            src->where->kind = TMEM__WHERE_DIRECT;
-    }
-    r = install(p, c, oid, index, val);
-    if (r < 0) {
-        if (!p->persist)
-            tmem__core_free(s, (void *)val);
-        tmem__blob_drop(s->blobs, b);
-        if (src->where)
-            src->where->kind = TMEM__WHERE_NONE;
-        cnt_add(&s->st.reject_nomem, 1);
-        cnt_add(&p->st.puts_nomem, 1);
-        r = put_fail(p, oid, index, r);
-        goto out_unlock;
-    }
-    cnt_add(&p->st.puts_good, 1);
-    if (p->persist)
-        cnt_add(&c->puts_good_pers, 1);
-    r = 1;
+    r = put_stored(p, c, pool, oid, index, src);
 out_unlock:
     pthread_rwlock_unlock(&c->lock);
     return r;
@@ -354,12 +419,15 @@ static int page_get(tmem_client *c, int pool, const tmem_oid *oid,
 {
     tmem_store *s = c->store;
     scnt_add(&s->st.total_ops, 1);
+    if (!oid || !page) {
+        cnt_add(&s->st.errored_ops, 1);
+        return TMEM_EINVAL;
+    }
     pthread_rwlock_rdlock(&c->lock);
     tmem_pool *p = pool_of(c, pool);
     int r = TMEM_ENODEV;
-    if (!p || !oid || !page) {
+    if (!p) {
         cnt_add(&s->st.errored_ops, 1);
-        r = p ? TMEM_EINVAL : TMEM_ENODEV;
         goto out_unlock;
     }
     cnt_add(&p->st.gets, 1);
@@ -413,17 +481,20 @@ int tmem_page_flush(tmem_client *c, int pool, const tmem_oid *oid,
 {
     tmem_store *s = c->store;
     scnt_add(&s->st.total_ops, 1);
+    if (!oid) {
+        cnt_add(&s->st.errored_ops, 1);
+        return TMEM_EINVAL;
+    }
     pthread_rwlock_rdlock(&c->lock);
     tmem_pool *p = pool_of(c, pool);
     int r = TMEM_ENODEV;
-    if (p && oid) {
+    if (p) {
         cnt_add(&p->st.flushes, 1);
         r = flush_one(p, oid, index);
         if (r)
             cnt_add(&p->st.flushes_found, 1);
     } else {
         cnt_add(&s->st.errored_ops, 1);
-        r = p ? TMEM_EINVAL : TMEM_ENODEV;
     }
     pthread_rwlock_unlock(&c->lock);
     return r;
@@ -433,12 +504,16 @@ int tmem_object_flush(tmem_client *c, int pool, const tmem_oid *oid)
 {
     tmem_store *s = c->store;
     scnt_add(&s->st.total_ops, 1);
+    if (!oid) {
+        cnt_add(&s->st.errored_ops, 1);
+        return TMEM_EINVAL;
+    }
     pthread_rwlock_rdlock(&c->lock);
     tmem_pool *p = pool_of(c, pool);
     int r;
-    if (!p || !oid) {
+    if (!p) {
         cnt_add(&s->st.errored_ops, 1);
-        r = p ? TMEM_EINVAL : TMEM_ENODEV;
+        r = TMEM_ENODEV;
         goto out_unlock;
     }
     cnt_add(&p->st.flush_objs, 1);

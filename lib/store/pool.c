@@ -85,6 +85,12 @@ static tmem_pool *shared_join(tmem_store *s, uint32_t flags,
     return p;
 }
 
+/* Room for a pool's structures, and for the private arena a client's
+ * first persistent pool opens (its header page, tables and first handle
+ * and data pages). */
+#define POOL_ROOM (4u * 1024)
+#define ARENA_ROOM (32u * 1024)
+
 int tmem_pool_new(tmem_client *c, const uint64_t uuid[2], uint32_t flags,
                   uint32_t *out_flags)
 {
@@ -92,6 +98,11 @@ int tmem_pool_new(tmem_client *c, const uint64_t uuid[2], uint32_t flags,
     static const uint64_t nil[2] = {0, 0};
     if (!flags_valid(flags))
         return TMEM_EPERM;
+    pthread_rwlock_rdlock(&c->lock);
+    bool opens_arena = (flags & TMEM_POOL_PERSIST) && !c->arena;
+    pthread_rwlock_unlock(&c->lock);
+    tmem__make_room(s, POOL_ROOM + (opens_arena ? ARENA_ROOM : 0));
+    tmem__acct_take_refusal();
     if (!uuid)
         uuid = nil;
     if (flags & TMEM_POOL_SHARED) {
@@ -111,20 +122,25 @@ int tmem_pool_new(tmem_client *c, const uint64_t uuid[2], uint32_t flags,
         i++;
     if (i == TMEM_MAX_POOLS)
         goto out_unlock;
-    r = TMEM_ENOMEM;
     if ((flags & TMEM_POOL_PERSIST) && !c->arena) {
         /* Persistent pages live in the client's own arena (its tenant may
          * read them there, and they can outlive the daemon). */
         int n = tmem__blob_arena_open(s->blobs, (uint32_t)c->id);
-        if (n < 0)
+        if (n < 0) {
+            r = tmem__meta_refused(s);
             goto out_unlock;
+        }
         c->arena = n;
     }
     tmem_pool *p = (flags & TMEM_POOL_SHARED) ? shared_join(s, flags, uuid)
                                               : pool_alloc(s, c, flags, uuid);
-    if (!p)
+    if (!p) {
+        r = tmem__meta_refused(s);
         goto out_unlock;
-    p->arena = p->persist ? c->arena : 0;
+    }
+    if (p->persist) /* a shared pool (never persistent) stays at 0: other
+                       sharers read it without this client's lock */
+        p->arena = c->arena;
     c->pools[i] = p;
     r = i;
     if (out_flags)
@@ -215,7 +231,7 @@ int tmem_store_auth(tmem_store *s, int client_id, const uint64_t uuid[2],
             int ncap = s->auth_cap ? s->auth_cap * 2 : 8;
             void *n = tmem__core_alloc(s, ncap * sizeof *s->auth);
             if (!n) {
-                r = TMEM_ENOMEM;
+                r = tmem__meta_refused(s);
                 goto out_unlock;
             }
             if (s->nauth)

@@ -18,10 +18,12 @@ int tmem_store_stats(tmem_store *s, tmem_global_stats *out)
     tmem_blobstore_stats bs;
     tmem__blobstore_stats(s->blobs, &bs);
     memset(out, 0, sizeof *out);
-    out->budget_bytes = atomic_load(&s->budget);
-    out->data_bytes = bs.data_bytes;
-    out->meta_bytes = bs.meta_bytes + cnt_get(&s->meta_bytes);
-    out->used_bytes = out->data_bytes + out->meta_bytes;
+    out->budget_bytes = tmem__acct_limit(&s->acct);
+    /* the account holds every byte (acct.h); data is what is not meta */
+    out->used_bytes = tmem__acct_used(&s->acct);
+    out->data_bytes = bs.data_bytes < out->used_bytes ? bs.data_bytes
+                                                      : out->used_bytes;
+    out->meta_bytes = out->used_bytes - out->data_bytes;
     out->eph_pages = cnt_get(&s->st.eph_pages);
     out->eph_pages_max = cnt_get(&s->st.eph_pages_max);
     out->pers_pages = cnt_get(&s->st.pers_pages);
@@ -164,6 +166,17 @@ static void json_client(jbuf *j, const tmem_client_stats *c)
     jprintf(j, "]}");
 }
 
+/* Ours beyond tmem_global_stats: pools and clients refused over the
+ * budget, dead 4 KiB pages given back and waiting to be. */
+static void json_more(jbuf *j, tmem_store *s)
+{
+    tmem_blobstore_stats bs;
+    tmem__blobstore_stats(s->blobs, &bs);
+    jnum(j, "reject_budget_meta", cnt_get(&s->st.reject_budget_meta), true);
+    jnum(j, "pages_punched", bs.pages_punched, true);
+    jnum(j, "pages_dead", bs.pages_dead, true);
+}
+
 static void json_global(jbuf *j, const tmem_global_stats *g)
 {
 #define N(f) jnum(j, #f, g->f, true)
@@ -184,6 +197,7 @@ int tmem_store_stats_json(tmem_store *s, char *buf, size_t cap)
     tmem_global_stats g;
     tmem_store_stats(s, &g);
     jprintf(&j, "{\"global\":{");
+    json_more(&j, s);
     json_global(&j, &g);
     jprintf(&j, "},\"clients\":[");
     int cap_ids = tmem_store_list_clients(s, NULL, 0) + 16;

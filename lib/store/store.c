@@ -6,7 +6,10 @@
  * destroy; admin operations and the evictor take one while they work on a
  * client looked up by id, so a client is freed only when all are done.
  * Ids grow monotonically and are never reused within a store.
- * See store_internal.h for the lock order.
+ * See store_internal.h for the lock order.  Memory: the store's account
+ * (acct.h) holds every byte; tmem__core_alloc charges the core's
+ * structures (drawing on the credit a put reserved), and creating a
+ * client first makes room for it.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -17,10 +20,18 @@
 void *tmem__core_alloc(tmem_store *s, size_t n)
 {
     void *p = tmem__calloc(1, n);
-    if (p)
-        cnt_add(&s->meta_bytes, tmem__held(p));
-    else
+    if (!p) {
         cnt_add(&s->st.alloc_failed, 1);
+        return NULL;
+    }
+    uint64_t held = tmem__held(p);
+    uint64_t drawn = tmem__acct_draw(&s->acct, held);
+    if (tmem__acct_charge(&s->acct, held - drawn) < 0) {
+        tmem__acct_uncharge(&s->acct, drawn); /* what it drew goes back */
+        tmem__free(p);
+        return NULL;
+    }
+    cnt_add(&s->meta_bytes, held);
     return p;
 }
 
@@ -28,15 +39,15 @@ void tmem__core_free(tmem_store *s, void *p)
 {
     if (!p)
         return;
-    cnt_sub(&s->meta_bytes, tmem__held(p));
+    uint64_t held = tmem__held(p);
+    cnt_sub(&s->meta_bytes, held);
+    tmem__acct_uncharge(&s->acct, held);
     tmem__free(p);
 }
 
 uint64_t tmem__store_used(tmem_store *s)
 {
-    tmem_blobstore_stats bs;
-    tmem__blobstore_stats(s->blobs, &bs);
-    return bs.data_bytes + bs.meta_bytes + cnt_get(&s->meta_bytes);
+    return tmem__acct_used(&s->acct);
 }
 
 static const char *const codec_names[] = {"none", "lz4", "zstd"};
@@ -82,8 +93,11 @@ int tmem_store_create(const tmem_store_config *cfg, tmem_store **out)
         return TMEM_ENOMEM;
     memset(s, 0, sizeof *s);
     s->cfg = *cfg;
-    atomic_init(&s->budget, cfg->budget_bytes);
-    int r = tmem__blobstore_create(&s->blobs);
+    /* the limit comes once the store's own structures are in */
+    tmem__acct_init(&s->acct, 0);
+    tmem__acct_charge(&s->acct, tmem__held(s));
+    cnt_add(&s->meta_bytes, tmem__held(s));
+    int r = tmem__blobstore_create(&s->acct, &s->blobs);
     if (r < 0) {
         tmem__free(s);
         return r;
@@ -91,7 +105,11 @@ int tmem_store_create(const tmem_store_config *cfg, tmem_store **out)
     pthread_rwlock_init(&s->clients_lock, NULL);
     pthread_mutex_init(&s->shared_lock, NULL);
     pthread_mutex_init(&s->evict_lock, NULL);
-    cnt_add(&s->meta_bytes, tmem__held(s));
+    if (cfg->budget_bytes && tmem__acct_used(&s->acct) > cfg->budget_bytes) {
+        tmem_store_destroy(s); /* a budget the empty store passes */
+        return TMEM_EINVAL;
+    }
+    tmem__acct_set_limit(&s->acct, cfg->budget_bytes);
     *out = s;
     return 0;
 }
@@ -106,7 +124,7 @@ void tmem_store_destroy(tmem_store *s)
         atomic_store(&c->refs, 1);
         tmem_client_destroy(c);
     }
-    tmem__free(s->clients);
+    tmem__core_free(s, s->clients);
     tmem__core_free(s, s->auth);
     tmem__blobstore_destroy(s->blobs);
     pthread_rwlock_destroy(&s->clients_lock);
@@ -129,13 +147,46 @@ static int client_slot_locked(tmem_store *s, int id)
     return lo;
 }
 
+/* A refused allocation of a pool's or client's structures: the budget
+ * (counted) or memory. */
+int tmem__meta_refused(tmem_store *s)
+{
+    if (!tmem__acct_take_refusal())
+        return TMEM_ENOMEM;
+    cnt_add(&s->st.reject_budget_meta, 1);
+    return TMEM_ENOSPC;
+}
+
+/* Doubles the client table (charged).  Needs clients_lock (write). */
+static int clients_grow_locked(tmem_store *s)
+{
+    int ncap = s->clients_cap ? s->clients_cap * 2 : 8;
+    tmem_client **n = tmem__core_alloc(s, ncap * sizeof *s->clients);
+    if (!n)
+        return -1;
+    if (s->nclients)
+        memcpy(n, s->clients, s->nclients * sizeof *s->clients);
+    tmem__core_free(s, s->clients);
+    s->clients = n;
+    s->clients_cap = ncap;
+    return 0;
+}
+
+/* Room for a client and a bigger client table. */
+#define CLIENT_ROOM 2048u
+
 int tmem_client_create(tmem_store *s, tmem_client **out)
 {
     if (!s || !out)
         return TMEM_EINVAL;
+    pthread_rwlock_rdlock(&s->clients_lock);
+    uint64_t room = CLIENT_ROOM + (uint64_t)s->clients_cap * 16;
+    pthread_rwlock_unlock(&s->clients_lock);
+    tmem__make_room(s, room);
+    tmem__acct_take_refusal();
     tmem_client *c = tmem__core_alloc(s, sizeof *c);
     if (!c)
-        return TMEM_ENOMEM;
+        return tmem__meta_refused(s);
     c->store = s;
     atomic_init(&c->refs, 1);
     atomic_init(&c->weight, TMEM_DEFAULT_WEIGHT);
@@ -145,18 +196,12 @@ int tmem_client_create(tmem_store *s, tmem_client **out)
     c->lru.next = c->lru.prev = &c->lru;
 
     pthread_rwlock_wrlock(&s->clients_lock);
-    if (s->nclients == s->clients_cap) {
-        int ncap = s->clients_cap ? s->clients_cap * 2 : 8;
-        void *n = tmem__realloc(s->clients, ncap * sizeof *s->clients);
-        if (!n) {
-            pthread_rwlock_unlock(&s->clients_lock);
-            pthread_rwlock_destroy(&c->lock);
-            pthread_mutex_destroy(&c->lru_lock);
-            tmem__core_free(s, c);
-            return TMEM_ENOMEM;
-        }
-        s->clients = n;
-        s->clients_cap = ncap;
+    if (s->nclients == s->clients_cap && clients_grow_locked(s) < 0) {
+        pthread_rwlock_unlock(&s->clients_lock);
+        pthread_rwlock_destroy(&c->lock);
+        pthread_mutex_destroy(&c->lru_lock);
+        tmem__core_free(s, c);
+        return tmem__meta_refused(s);
     }
     c->id = s->next_id++;
     s->clients[s->nclients++] = c; /* ids grow: stays sorted */
@@ -208,6 +253,7 @@ static void client_kill(tmem_client *c)
     /* Its arena is empty now; a tenant mapping it sees it dead. */
     tmem__blob_arena_close(c->store->blobs, c->arena);
     c->arena = 0;
+    tmem__blob_owner_gone(c->store->blobs, (uint32_t)c->id);
     pthread_rwlock_unlock(&c->lock);
 }
 
@@ -319,8 +365,8 @@ int tmem_store_client_kill(tmem_store *s, int client_id)
 
 int tmem_store_set_budget(tmem_store *s, uint64_t budget_bytes)
 {
-    atomic_store(&s->budget, budget_bytes);
-    tmem__evict_to_budget(s); /* persistent pages may keep it over */
+    tmem__acct_set_limit(&s->acct, budget_bytes);
+    tmem__make_room(s, 0); /* persistent pages may keep it over */
     return 0;
 }
 

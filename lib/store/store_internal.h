@@ -11,8 +11,9 @@
  *
  * LOCK ORDER (take left before right; never the reverse):
  *
- *   client->lock (rw)  ->  store->clients_lock (rw)  ->  shard->lock
- *        ->  client->lru_lock  ->  store->shared_lock  ->  blob layer
+ *   client->lock (rw)  ->  store->evict_lock  ->  store->clients_lock (rw)
+ *        ->  shard->lock  ->  client->lru_lock  ->  store->shared_lock
+ *        ->  blob layer
  *
  *   - client->lock: read for every data operation of that client (keeps
  *     its pool slots and the pools alive); write to create/destroy pools
@@ -28,7 +29,18 @@
  *     pages whose shard is busy: no deadlock.
  *   - store->shared_lock: the shared-pool list, auth table and sharers
  *     counts.
+ *   - store->evict_lock: one thread makes room at a time (evict.c); a put
+ *     takes it holding its client's read lock (never another client's),
+ *     pool and client creation before taking any lock.
  * Counters are relaxed atomics and need no lock.
+ *
+ * Memory (docs/store.md, "Budget"): every byte the store holds is charged
+ * to store->acct before it is taken (tmem__core_alloc for the core's
+ * structures; the blob layer and arenas for theirs), so used_bytes never
+ * passes the budget.  A put first makes room for what it may need
+ * (tmem__make_room: evict, give back dead pages, compact), reserves the
+ * bytes its index entry may take, then stores its page; a charge refused
+ * on the way fails it with -ENOSPC having kept nothing.
  */
 #ifndef TMEM_STORE_INTERNAL_H
 #define TMEM_STORE_INTERNAL_H
@@ -40,6 +52,7 @@
 
 #include <tmem/store.h>
 
+#include "acct.h"
 #include "blob.h"
 #include "store_direct.h"
 #include "common/thread_slot.h"
@@ -189,12 +202,13 @@ typedef struct store_counters {
     scnt total_ops;
     acnt errored_ops, evictions, evict_attempts;
     acnt reject_budget, reject_cap, reject_frozen, reject_nomem;
+    acnt reject_budget_meta;
     acnt flushed_pools, alloc_failed;
 } store_counters;
 
 struct tmem_store {
     tmem_store_config cfg;
-    _Atomic uint64_t budget;
+    tmem_acct acct;          /* every byte held; limit = the budget */
     tmem_blobstore *blobs;
     acnt meta_bytes;         /* the core's own allocations */
     pthread_rwlock_t clients_lock;
@@ -209,8 +223,15 @@ struct tmem_store {
 };
 
 /* ---- store.c ------------------------------------------------------------ */
-void *tmem__core_alloc(tmem_store *s, size_t n);   /* zeroed; counted */
+/* Zeroed, counted in meta_bytes and charged (drawing on this thread's
+ * credit first).  NULL when malloc fails or the budget refuses (then
+ * tmem__acct_take_refusal says so). */
+void *tmem__core_alloc(tmem_store *s, size_t n);
 void tmem__core_free(tmem_store *s, void *p);
+/* What a failed allocation of a pool's or client's structures returns:
+ * TMEM_ENOSPC (counted in reject_budget_meta) when the budget refused it,
+ * else TMEM_ENOMEM.  Consumes this thread's refusal flag. */
+int tmem__meta_refused(tmem_store *s);
 /* Looks a client up by id and takes a reference (NULL if none). */
 struct tmem_client *tmem__client_get(tmem_store *s, int id);
 void tmem__client_put(struct tmem_client *c);
@@ -258,8 +279,12 @@ void tmem__lru_unlink(struct tmem_client *c, eph_node *n);
  * share (or from `only` if not NULL).  Returns 1 if a page went, 0 if none
  * could be. */
 int tmem__evict_one(tmem_store *s, struct tmem_client *only);
-/* Evicts until the store is within budget.  Returns 0 or TMEM_ENOSPC. */
-int tmem__evict_to_budget(tmem_store *s);
+/* Makes room for `need` more bytes under the budget: evicts ephemeral
+ * pages (victim by weighted share), gives back dead pages, compacts.
+ * Returns 0 when they fit, TMEM_ENOSPC when nothing more can be freed.
+ * Takes evict_lock: the caller holds no store lock but its client's read
+ * lock. */
+int tmem__make_room(tmem_store *s, uint64_t need);
 
 /* ---- pool.c ------------------------------------------------------------- */
 /* Destroys or leaves pool slot i of c; needs c->lock held for write. */

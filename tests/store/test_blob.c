@@ -16,7 +16,7 @@
 static tmem_blobstore *mk(void)
 {
     tmem_blobstore *bs;
-    ASSERT_EQ(tmem__blobstore_create(&bs), 0);
+    ASSERT_EQ(tmem__blobstore_create(NULL, &bs), 0);
     return bs;
 }
 

@@ -113,7 +113,7 @@ static void *stress_thread(void *arg)
 TEST(blob_stress_4_threads)
 {
     tmem_blobstore *bs;
-    ASSERT_EQ(tmem__blobstore_create(&bs), 0);
+    ASSERT_EQ(tmem__blobstore_create(NULL, &bs), 0);
     pthread_t t[4];
     struct stress st[4];
     for (int i = 0; i < 4; i++) {
@@ -153,7 +153,7 @@ static double p50(double *v, size_t n)
 static size_t work_pages(unsigned char *pages, size_t n, unsigned char **out)
 {
     tmem_blobstore *bs;
-    ASSERT_EQ(tmem__blobstore_create(&bs), 0);
+    ASSERT_EQ(tmem__blobstore_create(NULL, &bs), 0);
     unsigned char *w = malloc(n * PG);
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
@@ -183,7 +183,7 @@ static void perf_round(unsigned char *w, size_t n, struct perf *p)
     volatile uint64_t sink = 0;
     tmem_blob *b = malloc(n * sizeof *b);
     tmem_blobstore *bs;
-    ASSERT_EQ(tmem__blobstore_create(&bs), 0);
+    ASSERT_EQ(tmem__blobstore_create(NULL, &bs), 0);
     for (size_t i = 0; i < n; i++) {
         double t0 = bt_now_us();
         sink += XXH3_64bits(w + i * PG, PG);
@@ -307,7 +307,7 @@ static double wall(void *(*fn)(void *), unsigned char *w, size_t k, int nt,
                    double *cpu)
 {
     tmem_blobstore *bs;
-    ASSERT_EQ(tmem__blobstore_create(&bs), 0);
+    ASSERT_EQ(tmem__blobstore_create(NULL, &bs), 0);
     pthread_t t[2];
     struct put_job j[2];
     double t0 = bt_now_us();
@@ -399,7 +399,7 @@ TEST(blob_concurrent_same_pages_one_copy)
 {
     for (int round = 0; round < 20; round++) {
         tmem_blobstore *bs;
-        ASSERT_EQ(tmem__blobstore_create(&bs), 0);
+        ASSERT_EQ(tmem__blobstore_create(NULL, &bs), 0);
         atomic_int go = 0;
         struct same_job j[3];
         pthread_t t[3];

@@ -276,7 +276,7 @@ TEST(packed_other_codecs_recode)
 TEST(packed_blob_forced_collision)
 {
     tmem_blobstore *bs;
-    ASSERT_EQ(tmem__blobstore_create(&bs), 0);
+    ASSERT_EQ(tmem__blobstore_create(NULL, &bs), 0);
     tmem__blob_test_force_hash(bs, 1, 0xabcdef);
     unsigned char page[2][TMEM_PAGE_SIZE], got[TMEM_PAGE_SIZE];
     struct packed p[2];
