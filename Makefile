@@ -22,6 +22,10 @@ CFLAGS_BASE += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
 LDFLAGS_SAN := -fsanitize=$(SANITIZE)
 endif
 ALL_CFLAGS := $(CFLAGS_BASE) $(CFLAGS)
+# tmem run's preload library: no sanitizer, initial-exec thread-locals
+# (see its rule below)
+PLAIN_CFLAGS := $(filter-out -fsanitize=% -fno-omit-frame-pointer,\
+	$(CFLAGS_BASE)) $(CFLAGS) -ftls-model=initial-exec
 LDLIBS_ALL := -llz4 -lzstd -lxxhash -lmicrohttpd -luring -lpthread -lm
 ALL_LDFLAGS := $(LDFLAGS_SAN) $(LDFLAGS) -pthread
 
@@ -59,7 +63,7 @@ $(BUILD)/.deps: scripts/deps.sh
 	@touch $@
 
 # Rebuild everything when the compiler flags change.
-FLAGS_NOW := $(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS)
+FLAGS_NOW := $(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $(PLAIN_CFLAGS)
 $(BUILD)/.flags: FORCE | $(BUILD)/.deps
 	@mkdir -p $(BUILD)
 	@if [ "$$(cat $@ 2>/dev/null)" != "$(FLAGS_NOW)" ]; then \
@@ -88,8 +92,10 @@ $(BUILD)/tmemd: $(TMEMD_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libtmem.a
 # --exclude-libs), so only the libc names it wraps are seen by the
 # program.  Always built without sanitizers: it is loaded into programs
 # that have none (a sanitizer runtime must come first in a process).
-PLAIN_CFLAGS := $(filter-out -fsanitize=% -fno-omit-frame-pointer,\
-	$(CFLAGS_BASE)) $(CFLAGS)
+# Thread-locals are initial-exec: in the static TLS block, beside each
+# thread's stack, never behind __tls_get_addr and its malloc'd vectors,
+# which live in the program's heap (tswap memory: a fault there inside
+# tswap's own threads could never be served).
 RUN_OBJ := $(patsubst %.c,$(BUILD)/objplain/%.o,$(RUN_SRC) $(LIB_SRC))
 $(BUILD)/objplain/%.o: %.c $(BUILD)/.flags
 	@mkdir -p $(dir $@)

@@ -3,7 +3,8 @@
 # when any is missing.  Called by make; safe to run again (it only checks).
 set -e
 PKGS="gcc make pkg-config liblz4-dev libzstd-dev libxxhash-dev liburing-dev \
-libmicrohttpd-dev zstd clang libclang-rt-14-dev redis-server sqlite3 \
+libmicrohttpd-dev zstd clang libclang-rt-14-dev redis-server redis-tools \
+sqlite3 python3 \
 util-linux procps"
 missing=""
 for p in $PKGS; do

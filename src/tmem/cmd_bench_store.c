@@ -28,6 +28,7 @@
 
 #include "cmds.h"
 #include "common/corpus.h"
+#include "common/size.h"
 #include "opt_table.h"
 
 #define MAX_THREADS 256
@@ -69,28 +70,8 @@ static int opt_compress(void *o, const char *v)
 /* SIZE: bytes, or with a binary suffix K, M, G, T (optionally "iB"/"B"). */
 static int opt_budget(void *o, const char *v)
 {
-    static const char units[] = "KMGT";
-    char *end;
-    errno = 0;
-    if (*v < '0' || *v > '9')
-        return TMEM_EINVAL;
-    uint64_t n = strtoull(v, &end, 10);
-    if (errno || end == v)
-        return TMEM_EINVAL;
-    const char *u = *end ? strchr(units, end[0] & ~0x20) : NULL;
-    if (u) {
-        int shift = 10 * (int)(u - units + 1);
-        if (n > (UINT64_MAX >> shift))
-            return TMEM_ERANGE;
-        n <<= shift;
-        end++;
-        if (strcmp(end, "iB") == 0 || strcmp(end, "B") == 0)
-            end += strlen(end);
-    }
-    if (*end)
-        return TMEM_EINVAL;
-    ((struct bench_opts *)o)->budget = n;
-    return 0;
+    int rc = tmem__parse_size(v, &((struct bench_opts *)o)->budget);
+    return rc == -ERANGE ? TMEM_ERANGE : rc ? TMEM_EINVAL : 0;
 }
 
 static int opt_oid(void *o, const char *v)

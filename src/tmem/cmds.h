@@ -30,6 +30,9 @@ int cmd_stats(struct tmem_cli *cli, int argc, char **argv);
 int cmd_bench(struct tmem_cli *cli, int argc, char **argv);
 int cmd_bench_store(struct tmem_cli *cli, int argc, char **argv);
 int cmd_bench_daemon(struct tmem_cli *cli, int argc, char **argv);
+/* cmd_bench_redis.c: "bench redis fill|check" (known values into a Redis
+ * server and back). */
+int cmd_bench_redis(struct tmem_cli *cli, int argc, char **argv);
 
 /* cmd_balloon.c: balloon simulate|run|get|set|list (dispatch, simulate). */
 int cmd_balloon(struct tmem_cli *cli, int argc, char **argv);
@@ -40,5 +43,8 @@ int cmd_balloon_run(struct tmem_cli *cli, int argc, char **argv);
 int cmd_balloon_get(struct tmem_cli *cli, int argc, char **argv);
 int cmd_balloon_set(struct tmem_cli *cli, int argc, char **argv);
 int cmd_balloon_list(struct tmem_cli *cli, int argc, char **argv);
+
+/* cmd_run.c: run a program as a tswap tenant (libtmem_run.so). */
+int cmd_run(struct tmem_cli *cli, int argc, char **argv);
 
 #endif

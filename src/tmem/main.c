@@ -24,6 +24,7 @@ static const struct command {
     {"stats", cmd_stats, "stats [--prometheus|--json]"},
     {"bench", cmd_bench, "bench store|daemon ...   benchmarks (--help)"},
     {"balloon", cmd_balloon, "balloon simulate|run|get|set|list ... (--help)"},
+    {"run", cmd_run, "run [OPTIONS] -- CMD ... a program as a tswap tenant (--help)"},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

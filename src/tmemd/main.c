@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include <proto/conn.h>
+#include <common/size.h>
 
 #define SUMMARY_MS 10000
 #define DRAIN_S 5
@@ -51,36 +52,6 @@ void tmemd_log(const char *fmt, ...)
     vsnprintf(line + n, sizeof line - n - 1, fmt, ap);
     va_end(ap);
     fprintf(stderr, "%s\n", line);
-}
-
-/* Parses "123", "64K", "512M", "2G" (also KiB/MiB/GiB, k/m/g). */
-static int parse_size(const char *s, uint64_t *out)
-{
-    static const struct {
-        char c;
-        unsigned shift;
-    } sfx[] = {
-        {'k', 10}, {'K', 10}, {'m', 20}, {'M', 20},
-        {'g', 30}, {'G', 30}, {'t', 40}, {'T', 40},
-    };
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (end == s || errno || *s == '-')
-        return -EINVAL;
-    unsigned shift = 0;
-    for (size_t i = 0; *end && i < sizeof sfx / sizeof sfx[0]; i++)
-        if (*end == sfx[i].c) {
-            shift = sfx[i].shift;
-            end++;
-            if (strcmp(end, "iB") == 0 || strcmp(end, "B") == 0)
-                end += strlen(end);
-            break;
-        }
-    if (*end || (shift && v > (UINT64_MAX >> shift)))
-        return -EINVAL;
-    *out = (uint64_t)v << shift;
-    return 0;
 }
 
 static void usage(FILE *f)
@@ -111,7 +82,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
             o->metrics = optarg;
         else if (c == 'f')
             o->foreground = true;
-        else if (c == 'b' && parse_size(optarg, &o->budget) == 0)
+        else if (c == 'b' && tmem__parse_size(optarg, &o->budget) == 0)
             continue;
         else if (c == 'c' && tmem_compress_parse(optarg, &o->compress) == 0)
             continue;

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <common/size.h>
 #include <common/sysfile.h>
 
 #include "../runner.h"
@@ -67,8 +68,8 @@ TEST(sysfile_read_text_field_and_number)
     char dir[] = "/tmp/tmem-sysfile-XXXXXX", buf[16];
     uint64_t v = 7;
     ASSERT_TRUE(mkdtemp(dir) != NULL);
-    static const char *files[] = {"memory.stat", "memory.max",
-                                  "memory.current", "empty"};
+    static const char *files[] = {"memory.stat", "memory.max", "memory.current",
+                                  "empty"};
     static const char *texts[] = {"cache 4096\nrss 8192\nrss_huge 0\n"
                                   "total_swap 12288\n",
                                   "max\n", "123456\n", ""};
@@ -106,4 +107,44 @@ TEST(sysfile_read_text_field_and_number)
         unlink(path);
     }
     rmdir(dir);
+}
+
+/* Sizes as the command lines take them (tmemd --budget, tmem run). */
+TEST(parse_size_units_and_refusals)
+{
+    static const struct {
+        const char *s;
+        int rc;
+        uint64_t v;
+    } cases[] = {
+        {"0", 0, 0},
+        {"4096", 0, 4096},
+        {"64K", 0, 64ull << 10},
+        {"64k", 0, 64ull << 10},
+        {"512M", 0, 512ull << 20},
+        {"2GiB", 0, 2ull << 30},
+        {"3GB", 0, 3ull << 30},
+        {"1T", 0, 1ull << 40},
+        {"16777215T", 0, 16777215ull << 40},
+        {"16777216T", -ERANGE, 0},
+        {"99999999999999999999", -ERANGE, 0},
+        {"", -EINVAL, 0},
+        {"-1", -EINVAL, 0},
+        {"+5", -EINVAL, 0},
+        {" 5", -EINVAL, 0},
+        {"5 ", -EINVAL, 0},
+        {"64X", -EINVAL, 0},
+        {"64Mb", -EINVAL, 0},
+        {"64MiBx", -EINVAL, 0},
+        {"M", -EINVAL, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint64_t v = 12345;
+        int rc = tmem__parse_size(cases[i].s, &v);
+        if (rc != cases[i].rc)
+            fprintf(stderr, "  \"%s\": rc %d\n", cases[i].s, rc);
+        ASSERT_EQ(rc, cases[i].rc);
+        ASSERT_EQ(v, cases[i].rc ? 12345 : cases[i].v);
+    }
+    ASSERT_EQ(tmem__parse_size(NULL, &(uint64_t){0}), -EINVAL);
 }
