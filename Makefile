@@ -1,7 +1,10 @@
 # tmem — plain make.
 #
 #   make                 build/libtmem.a, build/libtmem.so, build/tmem, build/tmemd
-#   make check           all test suites (last line: N passed, N failed)
+#   make check           all test suites, the fuzz corpora, and the store
+#                        and daemon suites and the corpora again under
+#                        ASan+UBSan
+#                        (last line: N passed, N failed, N skipped)
 #   make check-store     the store suite only (used with SANITIZE=thread)
 #   make bench           benchmarks against the kernel's zram, same run
 #   make demo            the demo
@@ -45,15 +48,25 @@ SUITES    := $(filter-out fuzz progs lib,$(SUITES))
 SUITE_BIN := $(SUITES:%=$(BUILD)/tests/%)
 TESTLIB_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tests/lib/*.c))
 # Fuzz targets tests/fuzz/fuzz_<name>.c: a replay binary for make check,
-# libFuzzer binaries with make fuzz (clang).
+# libFuzzer binaries with make fuzz (clang).  Both link libtmem and the
+# CLI's commands (src/tmem but its main), so a target may drive a command.
 FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_REPLAY := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=$(BUILD)/fuzz/replay_%)
+FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+CLI_SRC   := $(filter-out src/tmem/main.c,$(TMEM_SRC))
+# make check also runs these suites and the fuzz replays under ASan+UBSan,
+# built in SAN_BUILD (unless the whole check is already sanitized).
+SAN_SUITES := store daemon
+SAN_BUILD  := $(BUILD)/asan-ci
+# The public API: the functions include/tmem/*.h declare.
+PUB_HDR   := $(sort $(wildcard include/tmem/*.h))
 # Programs the tests run as tenants (tmem run): tests/progs/<name>.c, each
 # a plain program of its own, no libtmem.
 PROG_SRC  := $(sort $(wildcard tests/progs/*.c))
 PROG_BIN  := $(PROG_SRC:tests/progs/%.c=$(BUILD)/tests/progs/%)
 
-.PHONY: all deps check check-store bench demo fuzz clean format FORCE
+.PHONY: all deps check check-store check-san bench demo fuzz clean format \
+	FORCE
 all: $(BUILD)/libtmem.a $(BUILD)/libtmem.so $(PROGS)
 
 deps: $(BUILD)/.deps
@@ -78,8 +91,19 @@ $(BUILD)/libtmem.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/libtmem.so: $(LIB_OBJ)
-	$(CC) -shared $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+# libtmem.so exports the public API and nothing else: its version script
+# names the functions include/tmem/*.h declare (scripts/api_names.sh);
+# every other symbol, the tmem__ internals, test hooks and fault injection
+# among them, is local.  The tests link libtmem.a and keep them.
+$(BUILD)/libtmem.map: scripts/api_names.sh $(PUB_HDR) | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	@names=$$(CC="$(CC)" sh scripts/api_names.sh) && [ -n "$$names" ] && \
+		{ echo '{ global:'; printf '    %s;\n' $$names; \
+		  echo '  local: *;'; echo '};'; } > $@
+
+$(BUILD)/libtmem.so: $(LIB_OBJ) $(BUILD)/libtmem.map
+	$(CC) -shared $(ALL_LDFLAGS) -Wl,--version-script=$(BUILD)/libtmem.map \
+		-o $@ $(LIB_OBJ) $(LDLIBS_ALL)
 
 $(BUILD)/tmem: $(TMEM_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libtmem.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
@@ -108,14 +132,19 @@ $(BUILD)/libtmem_run.so: $(RUN_OBJ)
 
 .SECONDEXPANSION:
 # Keep test objects (pattern-rule intermediates) between builds.
-.PRECIOUS: $(BUILD)/obj/%.o
+.PRECIOUS: $(BUILD)/obj/%.o $(BUILD)/fuzzobj/%.o
 $(BUILD)/tests/%: $$(addprefix $(BUILD)/obj/,$$(addsuffix .o,$$(basename $$(wildcard tests/$$*/*.c)))) \
 		$(BUILD)/obj/tests/runner.o $(TESTLIB_OBJ) $(BUILD)/libtmem.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
+$(BUILD)/libtmemcli.a: $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+	@rm -f $@
+	ar rcs $@ $^
+
 $(BUILD)/fuzz/replay_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o \
-		$(BUILD)/obj/tests/fuzz/replay_main.o $(BUILD)/libtmem.a
+		$(BUILD)/obj/tests/fuzz/replay_main.o $(BUILD)/libtmemcli.a \
+		$(BUILD)/libtmem.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
@@ -123,8 +152,17 @@ $(BUILD)/tests/progs/%: tests/progs/%.c $(BUILD)/.flags
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -o $@ $<
 
-check: all $(SUITE_BIN) $(FUZZ_REPLAY) $(PROG_BIN)
-	@BUILD=$(BUILD) sh scripts/check.sh $(SUITES)
+check: all $(SUITE_BIN) $(FUZZ_REPLAY) $(PROG_BIN) $(if $(SANITIZE),,check-san)
+	@BUILD=$(BUILD) $(if $(SANITIZE),,SAN_BUILD=$(SAN_BUILD) \
+		SAN_SUITES="$(SAN_SUITES)") sh scripts/check.sh $(SUITES)
+
+# The sanitized suites' binaries, the programs they run (BUILD/tmemd,
+# BUILD/tmem) and the fuzz replays, in SAN_BUILD.
+check-san: $(BUILD)/.deps
+	@$(MAKE) --no-print-directory BUILD=$(SAN_BUILD) \
+		SANITIZE=address,undefined $(SAN_BUILD)/tmem $(SAN_BUILD)/tmemd \
+		$(SAN_SUITES:%=$(SAN_BUILD)/tests/%) \
+		$(FUZZ_REPLAY:$(BUILD)/%=$(SAN_BUILD)/%)
 
 check-store: all $(BUILD)/tests/store
 	@BUILD=$(BUILD) sh scripts/check.sh store
@@ -135,14 +173,26 @@ bench: all
 demo: all
 	@BUILD=$(BUILD) sh scripts/demo.sh
 
-# libFuzzer builds (clang): make fuzz; run e.g. build/fuzz/fuzz_proto.
-fuzz: $(BUILD)/.deps
-	@mkdir -p $(BUILD)/fuzz
-	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
-		echo "clang $$n"; \
-		clang -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -Ilib \
-		-fsanitize=fuzzer,address,undefined $$f $(LIB_SRC) \
-		-o $(BUILD)/fuzz/$$n $(LDLIBS_ALL) || exit 1; done
+# libFuzzer builds (clang): make fuzz; run e.g. build/fuzz/fuzz_proto
+# tests/fuzz/corpus/proto.  libtmem and the CLI's commands are compiled
+# once (BUILD/fuzzobj, instrumented for coverage), each target links them.
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -Ilib -MMD -MP \
+	-fsanitize=fuzzer-no-link,address,undefined
+fuzz: $(FUZZ_BIN)
+
+$(BUILD)/fuzzobj/%.o: %.c | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -c $< -o $@
+
+$(BUILD)/fuzz/libfuzzlib.a: $(patsubst %.c,$(BUILD)/fuzzobj/%.o,\
+		$(LIB_SRC) $(CLI_SRC))
+	@mkdir -p $(dir $@)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/fuzz/fuzz_%: $(BUILD)/fuzzobj/tests/fuzz/fuzz_%.o \
+		$(BUILD)/fuzz/libfuzzlib.a
+	clang -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS_ALL)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
@@ -150,4 +200,5 @@ format:
 clean:
 	rm -rf $(BUILD)
 
--include $(shell find $(BUILD)/obj $(BUILD)/objplain -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/objplain $(BUILD)/fuzzobj \
+	-name '*.d' 2>/dev/null)

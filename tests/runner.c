@@ -43,6 +43,59 @@ void tmem_test_fail(const char *file, int line, const char *fmt, ...)
     _exit(1);
 }
 
+/* Integers compare exactly, across signedness; a floating operand makes
+ * it a long double comparison (exact for every double and every 64-bit
+ * integer on x86). */
+static long double as_float(tmem_test_val v)
+{
+    return v.kind == TMEM_TEST_FLOAT  ? (long double)v.f
+           : v.kind == TMEM_TEST_UINT ? (long double)v.u
+                                      : (long double)v.i;
+}
+
+unsigned tmem_test_order(tmem_test_val a, tmem_test_val b)
+{
+    if (a.kind == TMEM_TEST_FLOAT || b.kind == TMEM_TEST_FLOAT) {
+        long double x = as_float(a), y = as_float(b);
+        return x < y    ? TMEM_TEST_LT_
+               : x > y  ? TMEM_TEST_GT_
+               : x == y ? TMEM_TEST_EQ_
+                        : TMEM_TEST_UNORDERED_;
+    }
+    if (a.kind == TMEM_TEST_INT && a.i < 0 && b.kind == TMEM_TEST_UINT)
+        return TMEM_TEST_LT_;
+    if (b.kind == TMEM_TEST_INT && b.i < 0 && a.kind == TMEM_TEST_UINT)
+        return TMEM_TEST_GT_;
+    if (a.kind == TMEM_TEST_INT && b.kind == TMEM_TEST_INT)
+        return a.i < b.i   ? TMEM_TEST_LT_
+               : a.i > b.i ? TMEM_TEST_GT_
+                           : TMEM_TEST_EQ_;
+    /* both >= 0 here: compare as unsigned */
+    uint64_t x = a.kind == TMEM_TEST_UINT ? a.u : (uint64_t)a.i;
+    uint64_t y = b.kind == TMEM_TEST_UINT ? b.u : (uint64_t)b.i;
+    return x < y ? TMEM_TEST_LT_ : x > y ? TMEM_TEST_GT_ : TMEM_TEST_EQ_;
+}
+
+static const char *fmt_val(char *buf, size_t cap, tmem_test_val v)
+{
+    if (v.kind == TMEM_TEST_UINT)
+        snprintf(buf, cap, "%" PRIu64, v.u);
+    else if (v.kind == TMEM_TEST_INT)
+        snprintf(buf, cap, "%" PRId64, v.i);
+    else
+        snprintf(buf, cap, "%.17g", v.f);
+    return buf;
+}
+
+void tmem_test_fail_cmp(const char *file, int line, const char *a,
+                        const char *op, const char *b, tmem_test_val va,
+                        tmem_test_val vb)
+{
+    char x[48], y[48];
+    tmem_test_fail(file, line, "%s %s %s: %s vs %s", a, op, b,
+                   fmt_val(x, sizeof x, va), fmt_val(y, sizeof y, vb));
+}
+
 void tmem_test_skip(const char *reason)
 {
     printf("  skip: %s\n", reason);

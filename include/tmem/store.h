@@ -98,13 +98,12 @@ int tmem_pool_destroy(tmem_client *c, int pool);
 int tmem_page_put(tmem_client *c, int pool, const tmem_oid *oid,
                   uint32_t index, const void *page);
 /* As tmem_page_put, for a page the caller packed (tmem_packed: its data
- * and len; hash: the page's content hash, the low 32 bits of XXH3-64, as
- * tmemd's tenants send them).  LZ4 data is stored as given when the
- * client's codec is LZ4 (else decoded and compressed with the client's
- * codec); a raw page is not compressed with LZ4 again.  The hash only
- * chooses where dedup looks: a match is always the same bytes or the same
- * decoded page.  LZ4 data that does not decode is not always caught here:
- * reading that page back then fails with -EIO.  Returns as tmem_page_put,
+ * and len).  hash is ignored (kept for compatibility): dedup indexes what
+ * the store stores by a keyed hash it computes itself, so no caller can
+ * steer it.  LZ4 data is stored as given when the client's codec is LZ4
+ * (else decoded and compressed with the client's codec); a raw page is
+ * not compressed with LZ4 again.  LZ4 data that does not decode is not
+ * caught here: reading that page back then fails with -EIO.  Returns as tmem_page_put,
  * or TMEM_EINVAL for a bad encoding or length (LZ4: 1..3072 bytes, raw:
  * 4096, fill: 0). */
 int tmem_page_put_packed(tmem_client *c, int pool, const tmem_oid *oid,
@@ -138,6 +137,13 @@ int tmem_store_set_weight(tmem_store *s, int client_id, uint32_t weight);
 /* cap in pages; 0 = no cap.  Persistent puts past it fail (-ENOSPC) and
  * ephemeral puts past it evict the client's own oldest page first. */
 int tmem_store_set_cap(tmem_store *s, int client_id, uint64_t cap_pages);
+/* Charges bytes the host keeps for client c outside the store (tmemd: its
+ * ring) to the store's budget, making room first as a put would; bytes <
+ * 0 gives them back.  Counted in used_bytes and the client's
+ * extra_bytes; given back when the client is destroyed.  Returns 0,
+ * TMEM_ENOSPC (the budget refused: nothing charged) or TMEM_EINVAL (more
+ * given back than charged). */
+int tmem_client_charge(tmem_client *c, int64_t bytes);
 int tmem_store_set_compress(tmem_store *s, int client_id, tmem_compress c);
 /* Freezes (frozen=true) or thaws a client, or all with TMEM_ALL_CLIENTS. */
 int tmem_store_freeze(tmem_store *s, int client_id, bool frozen);
@@ -155,6 +161,15 @@ int tmem_store_auth(tmem_store *s, int client_id, const uint64_t uuid[2],
 int tmem_store_client_kill(tmem_store *s, int client_id);
 /* Changes the global budget (bytes, 0 = unlimited); evicts if needed. */
 int tmem_store_set_budget(tmem_store *s, uint64_t budget_bytes);
+/* Starts the store's maintenance thread: it evicts ephemeral pages ahead
+ * of need (from the high watermark, budget - budget/256, down to the low
+ * one, budget - budget/128, with the usual weighted victim choice) and
+ * runs compaction a segment at a time, so puts and flushes no longer do
+ * either inline; a put that finds the budget full before the thread
+ * caught up still evicts inline (counted in evict_inline).  Stopped by
+ * tmem_store_destroy.  Returns 0, or a negative errno (already running:
+ * -EALREADY). */
+int tmem_store_start_maintenance(tmem_store *s);
 
 /* ---- statistics --------------------------------------------------------- */
 
@@ -199,6 +214,7 @@ typedef struct tmem_client_stats {
     uint64_t puts_frozen;    /* puts refused because frozen */
     uint64_t puts_cap;       /* puts refused/evicted because of the cap */
     uint64_t evicted;        /* its ephemeral pages evicted */
+    uint64_t extra_bytes;    /* charged for it outside the store (ring) */
     int npools;
     tmem_pool_stats pools[TMEM_MAX_POOLS];
 } tmem_client_stats;
@@ -231,6 +247,12 @@ typedef struct tmem_global_stats {
     uint64_t flushed_pools; /* Fp: pools destroyed */
     uint32_t clients;
     uint32_t shared_pools;
+    uint64_t dedup_unindexed; /* pages stored outside the dedup index: a
+                                 lookup hit its bound (colliding hashes) */
+    uint64_t evict_inline;     /* evictions a put or pool creation ran
+                                  itself: the budget was full */
+    uint64_t evict_background; /* evictions by the maintenance thread */
+    uint64_t compact_background; /* compaction steps it ran */
 } tmem_global_stats;
 
 /* Fills *out.  Returns 0. */

@@ -20,7 +20,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
-#include "client/conn_internal.h"
+#include "client/conn_direct.h"
 #include "common/mem.h"
 #include "proto/conn.h"
 #include "proto/proto.h"
@@ -235,7 +235,7 @@ static int32_t embedded_op(tmem_client *cl, const tmem_op *o,
         if (!w)
             return tmem_page_put(cl, o->pool, &o->oid, o->index, o->page);
         r = tmem__page_put_where(cl, o->pool, &o->oid, o->index, NULL,
-                                 o->page, 0, &pw);
+                                 o->page, &pw);
         *w = (tmem__put_where){pw.kind, pw.handle, pw.gen};
         return r;
     case TMEM_GET:

@@ -31,7 +31,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
-#include "client/conn_internal.h"
+#include "client/conn_direct.h"
 #include "common/arena_fmt.h"
 #include "common/mem.h"
 #include "common/pack.h"

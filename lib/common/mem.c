@@ -43,6 +43,12 @@ static atomic_long fault_target; /* 1-based allocation index to fail */
 static atomic_int fault_sticky;
 static atomic_long fault_seen;
 static atomic_long fault_hits;
+static _Thread_local int fault_opt;
+
+void tmem__fault_optional(int on)
+{
+    fault_opt = on;
+}
 
 /* Returns nonzero if this allocation must fail by injection. */
 static int fault_now(void)
@@ -54,7 +60,8 @@ static int fault_now(void)
     if (n == target ||
         (n > target &&
          atomic_load_explicit(&fault_sticky, memory_order_relaxed))) {
-        atomic_fetch_add(&fault_hits, 1);
+        if (!fault_opt)
+            atomic_fetch_add(&fault_hits, 1);
         return 1;
     }
     return 0;

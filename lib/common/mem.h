@@ -31,8 +31,13 @@ void tmem__mem_use_private(void);
  * fails, and so does every one after it when sticky is nonzero; others
  * succeed.  tmem__fault_arm(0, 0) disarms. */
 void tmem__fault_arm(long n, int sticky);
-/* Returns how many allocations failed by injection since the last arm. */
+/* Returns how many allocations failed by injection since the last arm,
+ * not counting optional ones. */
 long tmem__fault_hits(void);
+/* Marks this thread's allocations optional (on) or not: made ahead of
+ * need, their failure is absorbed (the need, if it comes, allocates
+ * again), so an injected failure of one is not a hit a caller reports. */
+void tmem__fault_optional(int on);
 /* Returns how many allocations were attempted since the last arm. */
 long tmem__fault_seen(void);
 

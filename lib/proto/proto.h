@@ -270,9 +270,10 @@ typedef struct tmem__ring {
 /* Tenant: creates a sealed memfd ring of n entries, mapped; *out_fd is
  * the descriptor to pass to the daemon.  Returns 0 or -errno. */
 int tmem__ring_create(uint32_t n, tmem__ring *r, int *out_fd);
-/* Daemon: checks that fd is a sealed (no shrink) memfd of at least the
- * size n entries need, maps it.  Returns 0, -EINVAL (bad n, too small,
- * not sealed) or -errno. */
+/* Daemon: checks that fd is a read-write memfd sealed as tmem__ring_create
+ * seals it (no shrink, no grow, writable) of exactly the size n entries
+ * need, maps it.  Returns 0, -EINVAL (bad n, wrong size), -EBADF (not a
+ * read-write memfd), -EPERM (wrong seals) or -errno (mmap). */
 int tmem__ring_attach(int fd, uint32_t n, tmem__ring *r);
 void tmem__ring_unmap(tmem__ring *r);
 /* Returns a pointer to page slot i (i < entries). */

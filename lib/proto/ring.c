@@ -3,12 +3,14 @@
  * (tenant), attachment with validation (daemon), entry fetch-and-validate,
  * and the spin-then-futex wait both sides use.
  *
- * Invariants: the daemon maps only a memfd sealed against shrinking, of at
- * least the size its entry count (given in the setup message, kept by the
- * daemon, never re-read from shared memory) needs, so no access through
- * the mapping can fault.  Every field read from shared memory is read once
- * (volatile copy) before it is validated.  Futexes are shared (not
- * FUTEX_PRIVATE): the two ends are different processes.
+ * Invariants: the daemon maps only a memfd, open for reading and writing,
+ * sealed against shrinking and growing (and not against writes), of
+ * exactly the size its entry count (given in the setup message, kept by
+ * the daemon, never re-read from shared memory) needs, so no access
+ * through the mapping can fault and the file cannot change size later.
+ * Every field read from shared memory is read once (volatile copy) before
+ * it is validated.  Futexes are shared (not FUTEX_PRIVATE): the two ends
+ * are different processes.
  */
 #include "proto.h"
 
@@ -34,6 +36,11 @@ _Static_assert(sizeof(tmem__ring_cqe) == 16, "cqe size");
 
 #define SPIN_PURE_NS 5000
 #define RING_SEALS (F_SEAL_SHRINK | F_SEAL_GROW)
+#ifdef F_SEAL_FUTURE_WRITE
+#define RING_SEALS_NOT (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE)
+#else
+#define RING_SEALS_NOT F_SEAL_WRITE
+#endif
 
 static size_t page_round(size_t n)
 {
@@ -88,19 +95,33 @@ out_errno:
     return rc;
 }
 
-int tmem__ring_attach(int fd, uint32_t n, tmem__ring *r)
+/* What the daemon accepts as ring memory (see the invariants above).
+ * Returns 0, -EBADF (not a memfd: F_GET_SEALS fails, not a regular file,
+ * or not open read-write), -EPERM (seals other than the tenant side makes:
+ * F_SEAL_SHRINK and F_SEAL_GROW must be set, F_SEAL_WRITE and
+ * F_SEAL_FUTURE_WRITE must not), -EINVAL (not exactly lay->size bytes). */
+static int ring_fd_check(int fd, const tmem__ring_layout *lay)
 {
     struct stat st;
+    int seals = fcntl(fd, F_GET_SEALS);
+    int fl = fcntl(fd, F_GETFL);
+    if (seals < 0 || fl < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+        (fl & O_ACCMODE) != O_RDWR)
+        return -EBADF;
+    if ((seals & RING_SEALS) != RING_SEALS || (seals & RING_SEALS_NOT))
+        return -EPERM;
+    if ((uint64_t)st.st_size != lay->size)
+        return -EINVAL;
+    return 0;
+}
+
+int tmem__ring_attach(int fd, uint32_t n, tmem__ring *r)
+{
     int rc = tmem__ring_layout_of(n, &r->lay);
+    if (rc == 0)
+        rc = ring_fd_check(fd, &r->lay);
     if (rc < 0)
         return rc;
-    int seals = fcntl(fd, F_GET_SEALS);
-    if (seals < 0 || !(seals & F_SEAL_SHRINK))
-        return -EINVAL; /* not a memfd, or it could shrink under us */
-    if (fstat(fd, &st) < 0)
-        return -errno;
-    if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size < r->lay.size)
-        return -EINVAL;
     void *p =
         mmap(NULL, r->lay.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED)

@@ -38,6 +38,7 @@
 #include <stddef.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
@@ -131,7 +132,8 @@ struct tmem_arena {
     uint32_t max_seg;
     tmem_acct *acct;
     atomic_int lock;
-    uint32_t file_seg; /* segments the file is sized for */
+    uint32_t file_seg; /* segments the file is sized for (a->lock) */
+    _Atomic uint32_t file_seg_ready; /* ... as spares_fill left it */
     uint32_t nseg;     /* segment numbers used so far (0 is the header) */
     uint32_t free_seg; /* punched segments: first + 1 */
     uint32_t bhead[NB];    /* FULL segments by fullness: first + 1 */
@@ -145,6 +147,16 @@ struct tmem_arena {
     _Atomic uint64_t seq; /* named arenas only: one tenant's threads */
     _Atomic uint64_t private_bytes, segments, compactions, moved, punched;
     _Atomic uint64_t pages_punched;
+    /* What opening a segment may need, made before any spinlock is taken
+     * (spares_fill): a page of seginfo entries, a segment's page state,
+     * and file room.  prep serialises their making; prep_misses counts
+     * the times a segment was opened with a spare missing (two threads
+     * opening segments at once), which then allocates under the lock. */
+    pthread_mutex_t prep;
+    _Atomic(struct seginfo *) spare_si;
+    _Atomic(struct segpages *) spare_pg[2]; /* a compaction step may
+                                               open two segments */
+    _Atomic uint64_t prep_misses;
 };
 
 static void add(_Atomic uint64_t *c, int64_t d)
@@ -289,10 +301,23 @@ static size_t reserve_bytes(void)
     return ram < (1ull << 30) ? 1ull << 30 : (size_t)ram;
 }
 
+/* Raises file_seg_ready to n (never lowers it). */
+static void ready_max(tmem_arena *a, uint32_t n)
+{
+    uint32_t was = atomic_load(&a->file_seg_ready);
+    while (was < n &&
+           !atomic_compare_exchange_weak(&a->file_seg_ready, &was, n))
+        ;
+}
+
 static int file_grow_locked(tmem_arena *a, uint32_t want)
 {
+    uint32_t ready = atomic_load(&a->file_seg_ready);
+    if (ready > a->file_seg)
+        a->file_seg = ready; /* spares_fill grew it, outside the lock */
     if (want <= a->file_seg)
         return 0;
+    add(&a->prep_misses, 1);
     uint32_t n = a->file_seg + (a->file_seg / 8 > GROW_MIN ? a->file_seg / 8
                                                            : GROW_MIN);
     if (n < want)
@@ -302,7 +327,59 @@ static int file_grow_locked(tmem_arena *a, uint32_t want)
     if (n < want || ftruncate(a->fd, (off_t)n << TMEM_ARENA_SEG_SHIFT) < 0)
         return -ENOMEM;
     a->file_seg = n;
+    ready_max(a, n);
     return 0;
+}
+
+/* Makes spares ready for the next segment to open (the fast path is three
+ * loads): called before any spinlock of an append or a compaction step,
+ * so opening a segment under the locks takes memory it already has
+ * instead of calling malloc or ftruncate there.  A spare it cannot make
+ * (budget, memory) is left for the slow path under the lock, which then
+ * fails as it always did. */
+static void spares_fill(tmem_arena *a)
+{
+    uint32_t next = atomic_load_explicit(&a->hdr->nseg, memory_order_relaxed);
+    uint32_t p = next / SI_PAGE;
+    bool si_ok = p >= a->si_pages || atomic_load(&a->si[p]) ||
+                 atomic_load(&a->spare_si);
+    if (si_ok && atomic_load(&a->spare_pg[0]) && atomic_load(&a->spare_pg[1]) &&
+        atomic_load_explicit(&a->file_seg_ready, memory_order_relaxed) >
+            next + 1)
+        return;
+    pthread_mutex_lock(&a->prep);
+    tmem__fault_optional(1);
+    for (int k = 0; k < 2; k++) {
+        if (atomic_load(&a->spare_pg[k]))
+            continue;
+        struct segpages *pg = tmem__calloc(1, sizeof *pg);
+        if (pg && priv_take(a, held_of(pg)) == 0)
+            atomic_store(&a->spare_pg[k], pg);
+        else
+            tmem__free(pg);
+    }
+    if (p < a->si_pages && !atomic_load(&a->si[p]) &&
+        !atomic_load(&a->spare_si)) {
+        struct seginfo *pg = tmem__calloc(SI_PAGE, sizeof *pg);
+        if (pg && priv_take(a, held_of(pg)) == 0)
+            atomic_store(&a->spare_si, pg);
+        else
+            tmem__free(pg);
+    }
+    uint32_t have = atomic_load(&a->file_seg_ready);
+    if (have <= next + 1 && have < a->max_seg) {
+        uint32_t n = have + (have / 8 > GROW_MIN ? have / 8 : GROW_MIN);
+        if (n < next + 2)
+            n = next + 2;
+        if (n > a->max_seg)
+            n = a->max_seg;
+        /* the file never shrinks (F_SEAL_SHRINK): a smaller size than an
+         * inline grow made is refused, harmlessly */
+        if (ftruncate(a->fd, (off_t)n << TMEM_ARENA_SEG_SHIFT) == 0)
+            ready_max(a, n);
+    }
+    tmem__fault_optional(0);
+    pthread_mutex_unlock(&a->prep);
 }
 
 /* Makes seginfo entries exist up to segment s.  Returns 0, -ENOMEM or
@@ -312,12 +389,16 @@ static int si_ensure_locked(tmem_arena *a, uint32_t s)
     uint32_t p = s / SI_PAGE;
     if (atomic_load_explicit(&a->si[p], memory_order_relaxed))
         return 0;
-    struct seginfo *pg = tmem__calloc(SI_PAGE, sizeof *pg);
-    if (!pg)
-        return -ENOMEM;
-    if (priv_take(a, held_of(pg)) < 0) {
-        tmem__free(pg);
-        return -ENOSPC;
+    struct seginfo *pg = atomic_exchange(&a->spare_si, NULL);
+    if (!pg) {
+        add(&a->prep_misses, 1);
+        pg = tmem__calloc(SI_PAGE, sizeof *pg);
+        if (!pg)
+            return -ENOMEM;
+        if (priv_take(a, held_of(pg)) < 0) {
+            tmem__free(pg);
+            return -ENOSPC;
+        }
     }
     atomic_store_explicit(&a->si[p], pg, memory_order_release);
     return 0;
@@ -328,12 +409,18 @@ static int pages_make(tmem_arena *a, struct seginfo *g)
 {
     if (atomic_load_explicit(&g->pg, memory_order_relaxed))
         return 0;
-    struct segpages *pg = tmem__calloc(1, sizeof *pg);
+    struct segpages *pg = atomic_exchange(&a->spare_pg[0], NULL);
     if (!pg)
-        return -ENOMEM;
-    if (priv_take(a, held_of(pg)) < 0) {
-        tmem__free(pg);
-        return -ENOSPC;
+        pg = atomic_exchange(&a->spare_pg[1], NULL);
+    if (!pg) {
+        add(&a->prep_misses, 1);
+        pg = tmem__calloc(1, sizeof *pg);
+        if (!pg)
+            return -ENOMEM;
+        if (priv_take(a, held_of(pg)) < 0) {
+            tmem__free(pg);
+            return -ENOSPC;
+        }
     }
     atomic_store_explicit(&g->pg, pg, memory_order_release);
     return 0;
@@ -351,6 +438,7 @@ static int map_file(tmem_arena *a)
         fchmod(a->fd, 0400) < 0)
         return -errno;
     a->file_seg = 1;
+    atomic_store(&a->file_seg_ready, 1);
     void *p = mmap(NULL, a->map_len, PROT_READ | PROT_WRITE,
                    MAP_SHARED | MAP_NORESERVE, a->fd, 0);
     if (p == MAP_FAILED)
@@ -377,6 +465,7 @@ static int arena_setup(tmem_arena *a)
     if ((r = si_ensure_locked(a, 0)) < 0 || (r = charge(a, PAGE)) < 0)
         return r;
     held_count(a, PAGE, false);
+    atomic_store(&a->prep_misses, 0); /* no lock is held here */
     return 0;
 }
 
@@ -406,6 +495,7 @@ int tmem__arena_create(uint32_t owner, unsigned flags, tmem_acct *acct,
     a->fd = -1;
     a->flags = flags;
     a->acct = acct;
+    pthread_mutex_init(&a->prep, NULL);
     if (priv_take(a, held_of(a)) < 0) {
         tmem__free(a);
         return -ENOSPC;
@@ -442,6 +532,10 @@ void tmem__arena_destroy(tmem_arena *a)
         tmem__free(p);
     }
     tmem__free((void *)a->si);
+    tmem__free(atomic_load(&a->spare_si));
+    tmem__free(atomic_load(&a->spare_pg[0]));
+    tmem__free(atomic_load(&a->spare_pg[1]));
+    pthread_mutex_destroy(&a->prep);
     tmem__acct_uncharge(a->acct, (uint64_t)CSUM(a, held_bytes) +
                                      ld(&a->private_bytes));
     tmem__free(a);
@@ -1010,6 +1104,7 @@ static int add_record(tmem_arena *a, const tmem_arena_name *nm,
     struct hshard *hs = &a->shards[tmem__thread_slot() % NH];
     uint32_t size = tmem__arena_rec_size(tmem__arena_named(a), r->len);
     uint64_t loc, counted = 0;
+    spares_fill(a);
     tmem__spin_lock(&hd->lock);
     tmem__spin_lock(&hs->lock);
     uint64_t need = handle_need_locked(a, hs) + append_need_locked(a, hd, size);
@@ -1314,6 +1409,7 @@ static int compact_walk_locked(tmem_arena *a, uint32_t s, struct segpages *vp)
 
 int tmem__arena_compact_step(tmem_arena *a)
 {
+    spares_fill(a);
     uint32_t s = pick_victim(a);
     if (!s)
         return 0;
@@ -1355,4 +1451,5 @@ void tmem__arena_stats(tmem_arena *a, tmem_arena_stats *out)
     out->punched = ld(&a->punched);
     out->pages_punched = ld(&a->pages_punched);
     out->pages_dead = tmem__arena_dead_pages(a);
+    out->prep_misses = ld(&a->prep_misses);
 }

@@ -78,6 +78,9 @@ typedef struct tmem_arena_stats {
     uint64_t moved;       /* records moved by them */
     uint64_t punched;     /* segments given back */
     uint64_t pages_punched; /* single dead pages given back */
+    uint64_t prep_misses;   /* segments opened with an allocation or a
+                               file grow under the arena lock (spares
+                               ran out: threads opening segments at once) */
     uint64_t pages_dead;  /* dead pages not given back yet */
 } tmem_arena_stats;
 

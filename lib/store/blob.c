@@ -16,6 +16,18 @@
  * nonzero), is removed from the index under the dedup lock, then freed.
  * A put compares candidates under the dedup lock, so a candidate cannot
  * be freed during the compare (it may be moved: reads are seqlock reads).
+ *
+ * Dedup trusts nothing a tenant says.  The index key is a keyed hash the
+ * store computes of the bytes it stores (codec, then payload: LZ4 as the
+ * tenant packed it, or what the store compressed), with a random secret
+ * per arena (192 bytes from getrandom), so a tenant can neither predict
+ * nor forge where its pages land; a candidate matches only with the same
+ * codec and the same stored bytes (memcmp, no decoding under the lock:
+ * equal stored bytes decode to equal pages, whatever they are).  And
+ * whatever the hash, a lookup compares at most MAX_CMP candidates and
+ * probes at most TMEM_DEDUP_MAX_PROBE slots: past either bound the page
+ * is stored without entering the index (counted in dedup_unindexed), so
+ * a put's time under the shard lock is bounded.
  * An alias handle's aux names its target, whose reference it holds.
  *
  * Memory: every structure here (the arena table, the per-arena state, the
@@ -29,6 +41,8 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
+#include <sys/random.h>
+#include <xxhash.h>
 
 #include "common/mem.h"
 #include "common/thread_slot.h"
@@ -42,9 +56,12 @@
 #define APG 256u       /* arena table page */
 #define NAPG 256u      /* arena table pages: 65,536 arenas */
 #define HANDLE_BITS 33 /* handle + 1 in a blob value */
+#define MAX_CMP 4u     /* candidates compared in full per lookup */
+#define KEY_BYTES 192u /* an arena's hash secret (>= XXH3_SECRET_SIZE_MIN) */
 
 struct put_counters {
-    _Atomic uint64_t dedup_hits, compress_poor, fill_puts, alloc_failed;
+    _Atomic uint64_t dedup_hits, compress_poor, fill_puts, alloc_failed,
+        dedup_unindexed;
     _Atomic int64_t refs; /* references on DATA handles (names, readers;
                              an alias holds one on its target) */
 } __attribute__((aligned(64)));
@@ -53,6 +70,7 @@ struct barena {
     tmem_arena *a;
     unsigned no;
     tmem_dedup d[ND];
+    unsigned char key[KEY_BYTES]; /* the index hash's secret */
 };
 
 struct tmem_blobstore {
@@ -68,6 +86,10 @@ struct tmem_blobstore {
     _Atomic uint64_t private_bytes; /* table pages, barenas */
     struct put_counters cnt[NC];
     uint32_t ref_max;
+    /* With a maintenance thread (maint.c): compaction a free would run
+     * inline is asked of it instead. */
+    _Atomic(void (*)(void *)) kick;
+    void *_Atomic kick_ctx;
     int force_hash;
     uint32_t forced_hash;
 };
@@ -159,6 +181,18 @@ static int arena_err(int r)
     return r == -ENOMEM ? TMEM_ENOMEM : r == -ENOSPC ? TMEM_ENOSPC : r;
 }
 
+/* Fills key with random bytes.  Returns 0 or -1 (no entropy source). */
+static int random_key(unsigned char *key)
+{
+    for (size_t got = 0; got < KEY_BYTES;) {
+        ssize_t n = getrandom(key + got, KEY_BYTES - got, 0);
+        if (n < 0 && errno != EINTR)
+            return -1;
+        got += n > 0 ? (size_t)n : 0;
+    }
+    return 0;
+}
+
 /* Creates arena number no (owner, flags) in the table. */
 static int arena_add_locked(tmem_blobstore *bs, unsigned no, uint32_t owner,
                             unsigned flags)
@@ -171,6 +205,10 @@ static int arena_add_locked(tmem_blobstore *bs, unsigned no, uint32_t owner,
         return TMEM_ENOMEM;
     memset(ba, 0, sizeof *ba);
     ba->no = no;
+    if (random_key(ba->key) < 0) {
+        tmem__free(ba);
+        return TMEM_ENOMEM;
+    }
     for (unsigned i = 0; i < ND; i++)
         ba->d[i].acct = bs->acct;
     if ((r = priv_take(bs, held_of(ba))) < 0) {
@@ -415,15 +453,22 @@ static void handle_dead(tmem_blobstore *bs, struct barena *ba, uint32_t h)
     uint32_t aux = atomic_load(&e->aux);
     if (!TMEM_ALOC_ALIAS(loc)) {
         tmem_dedup *d = &ba->d[aux >> 28];
+        tmem_dedup_spare sp = {0};
         tmem__dedup_lock(d);
-        tmem__dedup_remove_locked(d, aux, h + 1, hash_cb, ba);
+        tmem__dedup_remove_locked(d, aux, h + 1, hash_cb, ba, &sp);
         tmem__dedup_unlock(d);
+        tmem__dedup_spare_drop(d, &sp);
     }
     tmem__arena_free(ba->a, h);
     if (TMEM_ALOC_ALIAS(loc))
         tmem__blob_release(bs, blob_of(ba->no, aux));
-    if (tmem__arena_wants_compaction(ba->a))
-        tmem__arena_compact_step(ba->a);
+    if (tmem__arena_wants_compaction(ba->a)) {
+        void (*k)(void *) = atomic_load(&bs->kick);
+        if (k)
+            k(atomic_load(&bs->kick_ctx));
+        else
+            tmem__arena_compact_step(ba->a);
+    }
 }
 
 void tmem__blob_release(tmem_blobstore *bs, tmem_blob b)
@@ -450,15 +495,13 @@ void tmem__blob_drop(tmem_blobstore *bs, tmem_blob b)
 
 /* ---- put ------------------------------------------------------------ */
 
-/* What a put stores: a raw page (compressed here with codec unless poor
- * says that was tried already), or LZ4 bytes packed by the caller
- * (page == NULL), with the hash of the page they decode to. */
+/* What a put stores: the codec and bytes of the record's payload (LZ4 as
+ * the tenant packed it, what the store compressed, or the raw page), and
+ * the index hash of those. */
 struct put_in {
-    const void *page;
-    tmem_compress codec;
-    bool poor;
-    const void *z;
-    uint32_t zlen;
+    unsigned codec;
+    const void *src;
+    uint32_t len;
     uint32_t hash;
 };
 
@@ -466,17 +509,21 @@ struct match_ctx {
     tmem_blobstore *bs;
     struct barena *ba;
     const struct put_in *in;
-    const void *raw; /* the new page decoded: in->page, or dec once filled */
-    char *dec;       /* TMEM_PAGE_SIZE of the caller's, for packed input */
-    int err; /* TMEM_ENOMEM: a zstd context was missing; -EINVAL: the
-                packed input does not decode; either stops the search */
+    unsigned compared; /* candidates compared so far */
 };
 
-/* Full compare of a candidate against the new page; takes a reference
- * when they are equal.  Called under the dedup lock.  Packed input is
- * compared as bytes first; only when those differ are both decoded (so a
- * hash that lies costs a decode, and equal never means unequal pages).
- * Returns nonzero to end the search (a match, or an error in m->err). */
+/* The index hash of a payload in ba: keyed with the arena's secret, the
+ * codec mixed in (equal bytes of two codecs are two pages). */
+static uint32_t index_hash(const struct barena *ba, unsigned codec,
+                           const void *src, uint32_t len)
+{
+    uint64_t h = XXH3_64bits_withSecret(src, len, ba->key, KEY_BYTES);
+    return (uint32_t)(h ^ (h >> 32)) ^ (codec * 0x9e3779b9u);
+}
+
+/* Compares a candidate's stored bytes with the new payload; takes a
+ * reference when they are equal.  Called under the dedup lock.  Returns 1
+ * (a match), 0 (go on) or -1 (MAX_CMP compared: stop, unindexed). */
 static int match_cb(void *ctx, uint32_t ref)
 {
     struct match_ctx *m = ctx;
@@ -484,31 +531,30 @@ static int match_cb(void *ctx, uint32_t ref)
     if (atomic_load_explicit(&e->aux, memory_order_relaxed) != m->in->hash ||
         atomic_load_explicit(&e->ref, memory_order_relaxed) == 0)
         return 0;
+    if (m->compared++ == MAX_CMP)
+        return -1;
     tmem_arena_rec r;
-    char buf[TMEM_PAGE_SIZE], page[TMEM_PAGE_SIZE];
+    char buf[TMEM_PAGE_SIZE];
     const tmem_arena *a = m->ba->a;
-    int rc = tmem__arena_read(tmem__arena_base(a), tmem__arena_map_len(a),
-                              ref - 1, 0, TMEM_ARENA_TRUST, &r, buf);
-    if (rc < 0)
+    if (tmem__arena_read(tmem__arena_base(a), tmem__arena_map_len(a), ref - 1,
+                         0, TMEM_ARENA_TRUST, &r, buf) < 0)
         return 0; /* freed under us: not a candidate */
-    bool same = m->in->z && r.codec == TMEM_COMPRESS_LZ4 &&
-                r.len == m->in->zlen && memcmp(buf, m->in->z, r.len) == 0;
-    if (!same && !m->raw) {
-        tmem_packed pk = {TMEM_PACK_LZ4, m->in->zlen, 0};
-        if (tmem__unpack(&pk, m->in->z, m->dec) < 0)
-            rc = -EINVAL;
-        else
-            m->raw = m->dec;
-    }
-    if (!same && rc == 0) {
-        rc = tmem__codec_decompress((tmem_compress)r.codec, buf, r.len, page);
-        same = rc == 0 && memcmp(page, m->raw, TMEM_PAGE_SIZE) == 0;
-    }
-    if (rc == TMEM_ENOMEM || rc == -EINVAL) {
-        m->err = rc;
-        return 1;
-    }
+    bool same = r.codec == m->in->codec && r.len == m->in->len &&
+                memcmp(buf, m->in->src, r.len) == 0;
     return same && ref_get(m->bs, e) == 0;
+}
+
+/* Looks up m's payload in its shard d (locked).  Returns the matching ref
+ * (its reference taken), or 0; *unindexed says a bound stopped the look. */
+static uint32_t lookup_locked(tmem_dedup *d, struct match_ctx *m,
+                              bool *unindexed)
+{
+    m->compared = 0;
+    int stopped = 0;
+    uint32_t ref =
+        tmem__dedup_find_locked(d, m->in->hash, match_cb, m, &stopped);
+    *unindexed = stopped != 0;
+    return ref;
 }
 
 /* A dedup hit on target (whose reference the match took): in a named
@@ -533,80 +579,88 @@ static int found(tmem_blobstore *bs, struct barena *ba,
     return 0;
 }
 
-/* Compresses (unless packed already) and stores a page not found in the
- * index. */
+/* Stores a payload not found in the index, then enters it there unless
+ * a thread putting the same bytes since our look got in first (dedup stays
+ * exact) or a bound says the run is full. */
 static int store_new(tmem_blobstore *bs, struct match_ctx *m,
                      const tmem_arena_name *nm, tmem_blob *out, unsigned *fl)
 {
     const struct put_in *in = m->in;
     struct barena *ba = m->ba;
-    char buf[TMEM_CODEC_MAX_OUT];
-    unsigned codec = TMEM_COMPRESS_LZ4;
-    const void *src = in->z;
-    uint32_t len = in->zlen;
-    if (in->page) {
-        int n = in->poor ? 0 : tmem__codec_compress(in->codec, in->page, buf);
-        if (n < 0)
-            return n;
-        src = n > 0 ? buf : in->page;
-        len = n > 0 ? (uint32_t)n : TMEM_PAGE_SIZE;
-        codec = n > 0 ? (unsigned)in->codec : 0;
-        if (n == 0 && in->codec != TMEM_COMPRESS_NONE) {
-            cnt_inc(&counters(bs)->compress_poor, 1);
-            *fl |= TMEM_BLOB_PUT_RAW;
-        }
-    }
-    uint32_t h, gen, hash = in->hash;
-    int r = tmem__arena_put(ba->a, nm, src, len, codec, hash, &h, &gen);
+    uint32_t h, gen;
+    int r = tmem__arena_put(ba->a, nm, in->src, in->len, in->codec, in->hash,
+                            &h, &gen);
     if (r < 0)
         return arena_err(r);
-    /* Look again under the lock: a thread putting the same page since our
-     * first look must not leave two copies (dedup stays exact). */
-    tmem_dedup *d = &ba->d[hash >> 28];
+    tmem_dedup *d = &ba->d[in->hash >> 28];
+    bool unindexed;
+    tmem_dedup_spare sp;
+    tmem__dedup_prepare(d, &sp);
     tmem__dedup_lock(d);
-    m->err = 0;
-    uint32_t ref = tmem__dedup_find_locked(d, hash, match_cb, m);
-    if (!ref || m->err)
-        r = tmem__dedup_insert_locked(d, hash, h + 1, hash_cb, ba);
+    uint32_t ref = lookup_locked(d, m, &unindexed);
+    if (!ref && !unindexed)
+        r = tmem__dedup_insert_locked(d, in->hash, h + 1, hash_cb, ba, &sp);
     tmem__dedup_unlock(d);
-    if (r < 0 || (ref && !m->err)) { /* ours is not needed, or not indexed */
+    tmem__dedup_spare_drop(d, &sp);
+    if (r < 0 || ref) { /* ours is not needed, or could not be indexed */
         atomic_store(&tmem__arena_ent(ba->a, h)->ref, 0);
         tmem__arena_free(ba->a, h);
     }
     if (r < 0)
         return arena_err(r);
-    if (ref && !m->err)
+    if (ref)
         return found(bs, ba, nm, ref - 1, out, fl);
+    if (unindexed) /* kept outside the index: its removal finds nothing */
+        cnt_inc(&counters(bs)->dedup_unindexed, 1);
     refs_add(bs, 1);
     *out = blob_of(ba->no, h);
     return 0;
 }
 
-/* Looks for the content in arena n's index, else stores it.  Returns 0,
- * TMEM_ENOMEM, or -EINVAL (packed input that does not decode, found while
- * comparing with a candidate). */
+/* Looks for the payload in arena n's index, else stores it.  Returns 0,
+ * TMEM_ENOMEM or TMEM_ENOSPC. */
 static int put_content(tmem_blobstore *bs, int n, const tmem_arena_name *nm,
                        struct put_in *in, tmem_blob *out, unsigned *fl)
 {
     struct barena *ba = ba_of(bs, (unsigned)n);
-    char dec[TMEM_PAGE_SIZE];
     if (!ba)
         return -EINVAL;
-    if (bs->force_hash)
-        in->hash = bs->forced_hash;
-    struct match_ctx m = {bs, ba, in, in->page, dec, 0};
+    in->hash = bs->force_hash ? bs->forced_hash
+                              : index_hash(ba, in->codec, in->src, in->len);
+    struct match_ctx m = {bs, ba, in, 0};
     tmem_dedup *d = &ba->d[in->hash >> 28];
+    bool unindexed;
     tmem__dedup_lock(d);
-    uint32_t ref = tmem__dedup_find_locked(d, in->hash, match_cb, &m);
+    uint32_t ref = lookup_locked(d, &m, &unindexed);
     tmem__dedup_unlock(d);
-    int r = m.err;
-    if (r == 0 && ref)
-        r = found(bs, ba, nm, ref - 1, out, fl);
-    else if (r == 0)
-        r = store_new(bs, &m, nm, out, fl);
+    int r = ref ? found(bs, ba, nm, ref - 1, out, fl)
+                : store_new(bs, &m, nm, out, fl);
     if (r == TMEM_ENOMEM)
         cnt_inc(&counters(bs)->alloc_failed, 1);
     return r;
+}
+
+/* Compresses a raw page with codec (unless poor says that was tried) and
+ * stores the result, or the page itself when it compresses badly. */
+static int put_raw(tmem_blobstore *bs, int n, const tmem_arena_name *nm,
+                   const void *page, tmem_compress codec, bool poor,
+                   tmem_blob *out, unsigned *fl)
+{
+    char buf[TMEM_CODEC_MAX_OUT];
+    int z = poor ? 0 : tmem__codec_compress(codec, page, buf);
+    if (z < 0) {
+        if (z == TMEM_ENOMEM)
+            cnt_inc(&counters(bs)->alloc_failed, 1);
+        return z;
+    }
+    struct put_in in = {.codec = z > 0 ? (unsigned)codec : 0,
+                        .src = z > 0 ? (const void *)buf : page,
+                        .len = z > 0 ? (uint32_t)z : TMEM_PAGE_SIZE};
+    if (z == 0 && codec != TMEM_COMPRESS_NONE) {
+        cnt_inc(&counters(bs)->compress_poor, 1);
+        *fl |= TMEM_BLOB_PUT_RAW;
+    }
+    return put_content(bs, n, nm, &in, out, fl);
 }
 
 /* A fill value for word w. */
@@ -624,13 +678,10 @@ int tmem__blob_put(tmem_blobstore *bs, int n, const tmem_arena_name *nm,
     unsigned fl = 0;
     uint32_t word;
     int r = 0;
-    if (tmem__fill_word(page, &word)) {
+    if (tmem__fill_word(page, &word))
         *out = fill_blob(bs, word, &fl);
-    } else {
-        struct put_in in = {.page = page, .codec = codec,
-                            .hash = tmem__page_hash(page)};
-        r = put_content(bs, n, nm, &in, out, &fl);
-    }
+    else
+        r = put_raw(bs, n, nm, page, codec, false, out, &fl);
     if (flags && r == 0)
         *flags = fl;
     return r;
@@ -638,8 +689,7 @@ int tmem__blob_put(tmem_blobstore *bs, int n, const tmem_arena_name *nm,
 
 int tmem__blob_put_packed(tmem_blobstore *bs, int n, const tmem_arena_name *nm,
                           const tmem_packed *pk, const void *data,
-                          uint32_t hash, tmem_compress codec, tmem_blob *out,
-                          unsigned *flags)
+                          tmem_compress codec, tmem_blob *out, unsigned *flags)
 {
     char page[TMEM_PAGE_SIZE];
     unsigned fl = 0;
@@ -651,21 +701,19 @@ int tmem__blob_put_packed(tmem_blobstore *bs, int n, const tmem_arena_name *nm,
         *out = fill_blob(bs, pk->fill, &fl);
         r = 0;
         break;
-    case TMEM_PACK_RAW: {
+    case TMEM_PACK_RAW:
         if (pk->len != TMEM_PAGE_SIZE)
             return -EINVAL;
         /* LZ4 was tried with our bound: do not try it again */
-        struct put_in in = {.page = data, .codec = codec,
-                            .poor = codec == TMEM_COMPRESS_LZ4,
-                            .hash = tmem__page_hash(data)};
-        r = put_content(bs, n, nm, &in, out, &fl);
+        r = put_raw(bs, n, nm, data, codec, codec == TMEM_COMPRESS_LZ4, out,
+                    &fl);
         break;
-    }
     case TMEM_PACK_LZ4: {
         if (pk->len == 0 || pk->len > TMEM_CODEC_MAX_OUT)
             return -EINVAL;
         if (codec == TMEM_COMPRESS_LZ4) {
-            struct put_in in = {.z = data, .zlen = pk->len, .hash = hash};
+            struct put_in in = {.codec = TMEM_COMPRESS_LZ4, .src = data,
+                                .len = pk->len};
             r = put_content(bs, n, nm, &in, out, &fl);
             break;
         }
@@ -736,6 +784,7 @@ void tmem__blobstore_stats(tmem_blobstore *bs, tmem_blobstore_stats *out)
         out->compress_poor += LD(c->compress_poor);
         out->fill_puts += LD(c->fill_puts);
         out->alloc_failed += LD(c->alloc_failed);
+        out->dedup_unindexed += LD(c->dedup_unindexed);
     }
     out->refs = refs > 0 ? (uint64_t)refs : 0;
     for (unsigned p = 0; p < NAPG; p++) {
@@ -791,6 +840,23 @@ static int compact_one(tmem_arena *a)
 int tmem__blob_reclaim(tmem_blobstore *bs)
 {
     return each_arena(bs, trim_one) || each_arena(bs, compact_one);
+}
+
+void tmem__blob_set_background(tmem_blobstore *bs, void (*kick)(void *ctx),
+                               void *ctx)
+{
+    atomic_store(&bs->kick_ctx, ctx);
+    atomic_store(&bs->kick, kick);
+}
+
+static int compact_wanted(tmem_arena *a)
+{
+    return tmem__arena_wants_compaction(a) && tmem__arena_compact_step(a) > 0;
+}
+
+int tmem__blob_compact_one_step(tmem_blobstore *bs)
+{
+    return each_arena(bs, compact_wanted);
 }
 
 /* ---- test hooks ----------------------------------------------------- */

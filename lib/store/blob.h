@@ -71,6 +71,9 @@ typedef struct tmem_blobstore_stats {
     uint64_t alloc_failed; /* allocations that failed */
     uint64_t pages_punched; /* dead 4 KiB pages given back */
     uint64_t pages_dead;   /* dead pages not given back yet */
+    uint64_t dedup_unindexed; /* pages stored outside the dedup index: a
+                                 lookup bound stopped (forged or colliding
+                                 hashes) */
 } tmem_blobstore_stats;
 
 /* Creates a blob store charging its memory to acct (may be NULL).
@@ -101,18 +104,24 @@ int tmem__blob_put(tmem_blobstore *bs, int n, const tmem_arena_name *nm,
                    unsigned *flags);
 /* As tmem__blob_put for a page the caller packed (tmem__pack): fill and
  * raw pages as above (a raw one is not compressed with LZ4 again); LZ4
- * bytes, for an LZ4 codec, are stored as given under hash (the caller's
- * tmem__page_hash of the page), for another codec decoded and stored as
- * a raw page would be.  Dedup stays exact whatever hash claims: a
- * candidate matches only with the same bytes or, decoded, the same page.
- * LZ4 bytes are not decoded otherwise: data that does not decode makes
- * later reads of this blob fail with -EIO.  Returns as tmem__blob_put,
- * or -EINVAL for an encoding or length out of bounds, or LZ4 data found
- * not to decode. */
+ * bytes, for an LZ4 codec, are stored as given, for another codec decoded
+ * and stored as a raw page would be.  Dedup indexes the stored bytes by a
+ * hash the store computes (blob.c): nothing a caller claims is trusted.
+ * LZ4 bytes are not decoded: data that does not decode makes later reads
+ * of this blob fail with -EIO (and equals no honest page's bytes).
+ * Returns as tmem__blob_put, or -EINVAL for an encoding or length out of
+ * bounds, or LZ4 data that another codec needed decoded and did not. */
 int tmem__blob_put_packed(tmem_blobstore *bs, int n, const tmem_arena_name *nm,
                           const tmem_packed *pk, const void *data,
-                          uint32_t hash, tmem_compress codec, tmem_blob *out,
+                          tmem_compress codec, tmem_blob *out,
                           unsigned *flags);
+/* Hands compaction to a maintenance thread: a free that would compact
+ * inline calls kick(ctx) instead (kick NULL: inline again). */
+void tmem__blob_set_background(tmem_blobstore *bs, void (*kick)(void *ctx),
+                               void *ctx);
+/* One compaction step (one segment moved) in the first arena that wants
+ * it.  Returns 1, or 0 when none does. */
+int tmem__blob_compact_one_step(tmem_blobstore *bs);
 /* Writes the page content of b into page[TMEM_PAGE_SIZE].  The caller holds
  * a reference.  Returns 0, or -EIO if stored data fails to decompress, or
  * TMEM_ENOMEM if this thread's zstd context could not be allocated (the

@@ -5,7 +5,9 @@
  * probes that cannot match never touch the blob's entry.  Home slot: the
  * hash's low 24 bits scaled to n (fastrange); linear probing from there.
  * Invariant: every ref is reachable from its home slot without crossing an
- * empty slot (backward-shift deletion, no tombstones).  A shard left empty
+ * empty slot (backward-shift deletion, no tombstones).  A lookup probes at
+ * most TMEM_DEDUP_MAX_PROBE slots; a ref a bound kept out of the table is
+ * simply not found by a remove.  A shard left empty
  * frees its table (slot NULL), so it holds no memory.
  */
 #include <errno.h>
@@ -42,14 +44,28 @@ void tmem__dedup_unlock(tmem_dedup *d)
 }
 
 uint32_t tmem__dedup_find_locked(tmem_dedup *d, uint32_t h,
-                                 tmem_dedup_match_fn match, void *ctx)
+                                 tmem_dedup_match_fn match, void *ctx,
+                                 int *stopped)
 {
+    *stopped = 0;
     if (!d->slot)
         return 0;
-    uint32_t t = tag(h);
-    for (uint32_t i = home(h, d->n); d->slot[i]; i = next(i, d->n))
-        if ((d->slot[i] & ~REF_MASK) == t && match(ctx, d->slot[i] & REF_MASK))
+    uint32_t t = tag(h), probed = 0;
+    for (uint32_t i = home(h, d->n); d->slot[i]; i = next(i, d->n)) {
+        if (++probed > TMEM_DEDUP_MAX_PROBE) {
+            *stopped = 1;
+            return 0;
+        }
+        if ((d->slot[i] & ~REF_MASK) != t)
+            continue;
+        int m = match(ctx, d->slot[i] & REF_MASK);
+        if (m > 0)
             return d->slot[i] & REF_MASK;
+        if (m < 0) {
+            *stopped = 1;
+            return 0;
+        }
+    }
     return 0;
 }
 
@@ -61,24 +77,101 @@ static void place(uint32_t *slot, uint32_t n, uint32_t h, uint32_t v)
     slot[i] = v;
 }
 
-/* Rebuilds the table with n slots, the new one charged while both exist.
- * Returns 0, -ENOMEM or -ENOSPC (the table is unchanged). */
-static int resize_locked(tmem_dedup *d, uint32_t n, tmem_dedup_hash_fn hash,
-                         void *ctx)
+/* The size the table grows to for one more entry, or 0 if it need not. */
+static uint32_t grow_to(const tmem_dedup *d)
+{
+    uint32_t n = d->slot ? d->n : 0;
+    if ((uint64_t)(d->count + 1) * 4 <= (uint64_t)n * 3)
+        return 0;
+    uint32_t grown = n ? n + n / 2 : MIN_SLOTS;
+    return grown < n ? 0 : grown;
+}
+
+/* A zeroed table of n slots, charged.  NULL when malloc or the budget
+ * refuses (*err: -ENOMEM or -ENOSPC). */
+static uint32_t *table_new(tmem_dedup *d, uint32_t n, int *err)
 {
     uint32_t *s = tmem__calloc(n, sizeof *s);
-    if (!s)
-        return -ENOMEM;
-    uint64_t held = tmem__held(s);
-    if (tmem__acct_charge(d->acct, held) < 0) {
-        tmem__free(s);
-        return -ENOSPC;
+    if (!s) {
+        *err = -ENOMEM;
+        return NULL;
     }
+    if (tmem__acct_charge(d->acct, tmem__held(s)) < 0) {
+        tmem__free(s);
+        *err = -ENOSPC;
+        return NULL;
+    }
+    return s;
+}
+
+/* The size a table at 1/8 load shrinks to, or 0. */
+static uint32_t shrink_to(const tmem_dedup *d)
+{
+    if (!d->slot || d->n <= MIN_SLOTS || (uint64_t)d->count * 8 >= d->n)
+        return 0;
+    return d->n / 2 > MIN_SLOTS ? d->n / 2 : MIN_SLOTS;
+}
+
+void tmem__dedup_prepare(tmem_dedup *d, tmem_dedup_spare *sp)
+{
+    sp->slot = sp->old = NULL;
+    tmem__dedup_lock(d);
+    uint32_t n = grow_to(d);
+    if (!n)
+        n = shrink_to(d);
+    tmem__dedup_unlock(d);
+    int err;
+    tmem__fault_optional(1); /* ahead of need: the insert tries again */
+    if (n && (sp->slot = table_new(d, n, &err)) != NULL)
+        sp->n = n;
+    tmem__fault_optional(0);
+}
+
+void tmem__dedup_spare_drop(tmem_dedup *d, tmem_dedup_spare *sp)
+{
+    for (int k = 0; k < 2; k++) {
+        uint32_t **t = k ? &sp->old : &sp->slot;
+        if (!*t)
+            continue;
+        tmem__acct_uncharge(d->acct, tmem__held(*t));
+        tmem__free(*t);
+        *t = NULL;
+    }
+}
+
+/* Lets go of table t (charged): into sp->old to be freed after the lock
+ * is dropped, or at once without sp. */
+static void table_old(tmem_dedup *d, uint32_t *t, uint64_t held,
+                      tmem_dedup_spare *sp)
+{
+    if (sp && !sp->old) {
+        sp->old = t;
+        return;
+    }
+    tmem__acct_uncharge(d->acct, held);
+    tmem__free(t);
+}
+
+/* Rebuilds the table with n slots (into spare when it has that size),
+ * the new one charged while both exist.  Returns 0, -ENOMEM or -ENOSPC
+ * (the table is unchanged). */
+static int resize_locked(tmem_dedup *d, uint32_t n, tmem_dedup_hash_fn hash,
+                         void *ctx, tmem_dedup_spare *sp)
+{
+    uint32_t *s;
+    int err;
+    if (sp && sp->slot && sp->n == n) {
+        s = sp->slot;
+        sp->slot = NULL;
+    } else if (!(s = table_new(d, n, &err))) {
+        return err;
+    }
+    uint64_t held = tmem__held(s);
     for (uint32_t i = 0; d->slot && i < d->n; i++)
         if (d->slot[i])
             place(s, n, hash(ctx, d->slot[i] & REF_MASK), d->slot[i]);
-    tmem__acct_uncharge(d->acct, atomic_load(&d->bytes));
-    tmem__free(d->slot);
+    if (d->slot)
+        table_old(d, d->slot, atomic_load(&d->bytes), sp);
     d->slot = s;
     d->n = n;
     atomic_store_explicit(&d->bytes, held, memory_order_relaxed);
@@ -86,17 +179,20 @@ static int resize_locked(tmem_dedup *d, uint32_t n, tmem_dedup_hash_fn hash,
 }
 
 int tmem__dedup_insert_locked(tmem_dedup *d, uint32_t h, uint32_t ref,
-                              tmem_dedup_hash_fn hash, void *ctx)
+                              tmem_dedup_hash_fn hash, void *ctx,
+                              tmem_dedup_spare *sp)
 {
     uint32_t n = d->slot ? d->n : 0;
     if ((uint64_t)(d->count + 1) * 4 > (uint64_t)n * 3) {
-        uint32_t grown = n ? n + n / 2 : MIN_SLOTS;
-        int r = grown < n ? -ENOMEM : resize_locked(d, grown, hash, ctx);
+        uint32_t grown = grow_to(d);
+        int r = !grown ? -ENOMEM : resize_locked(d, grown, hash, ctx, sp);
         /* over budget: a fuller table still probes to an empty slot */
         if (r == -ENOSPC && (uint64_t)(d->count + 1) * 16 <= (uint64_t)n * 15)
             r = 0;
         if (r < 0)
             return r;
+    } else if (sp && sp->slot && sp->n == shrink_to(d)) {
+        resize_locked(d, sp->n, hash, ctx, sp); /* cannot fail: no malloc */
     }
     place(d->slot, d->n, h, ref | tag(h));
     d->count++;
@@ -110,11 +206,17 @@ static uint32_t dist(uint32_t a, uint32_t b, uint32_t n)
 }
 
 void tmem__dedup_remove_locked(tmem_dedup *d, uint32_t h, uint32_t ref,
-                               tmem_dedup_hash_fn hash, void *ctx)
+                               tmem_dedup_hash_fn hash, void *ctx,
+                               tmem_dedup_spare *sp)
 {
+    if (!d->slot)
+        return;
     uint32_t n = d->n, i = home(h, n);
-    while ((d->slot[i] & REF_MASK) != ref)
+    while ((d->slot[i] & REF_MASK) != ref) {
+        if (!d->slot[i])
+            return; /* never indexed (a lookup bound stopped its insert) */
         i = next(i, n);
+    }
     /* Backward shift: pull a later entry of the run into the hole unless
      * its home lies after the hole. */
     for (uint32_t j = next(i, n); d->slot[j]; j = next(j, n)) {
@@ -127,11 +229,18 @@ void tmem__dedup_remove_locked(tmem_dedup *d, uint32_t h, uint32_t ref,
     d->slot[i] = 0;
     d->count--;
     if (d->count == 0) { /* an empty shard holds nothing */
-        tmem__dedup_fini(d);
+        if (sp && !sp->old) { /* freed once the lock is dropped */
+            sp->old = d->slot;
+            d->slot = NULL;
+            atomic_store(&d->bytes, 0);
+        } else {
+            tmem__dedup_fini(d);
+        }
         return;
     }
-    if (n > MIN_SLOTS && (uint64_t)d->count * 8 < n)
-        resize_locked(d, n / 2 > MIN_SLOTS ? n / 2 : MIN_SLOTS, hash, ctx);
+    /* Shrinking is left to the next insert's prepare: no allocation
+     * under the lock here.  (A table at 1/8 load wastes its slots until
+     * then, or until it empties and is freed above.) */
 }
 
 void tmem__dedup_fini(tmem_dedup *d)

@@ -137,9 +137,12 @@ int tmem__make_room(tmem_store *s, uint64_t need)
     if (!tmem__acct_limit(&s->acct) || tmem__acct_fits(&s->acct, need))
         return 0;
     pthread_mutex_lock(&s->evict_lock);
-    while (!tmem__acct_fits(&s->acct, need))
-        if (tmem__evict_one(s, NULL) != 1 && !tmem__blob_reclaim(s->blobs))
+    while (!tmem__acct_fits(&s->acct, need)) {
+        if (tmem__evict_one(s, NULL) == 1)
+            cnt_add(&s->st.evict_inline, 1);
+        else if (!tmem__blob_reclaim(s->blobs))
             break;
+    }
     pthread_mutex_unlock(&s->evict_lock);
     return tmem__acct_fits(&s->acct, need) ? 0 : TMEM_ENOSPC;
 }

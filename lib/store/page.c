@@ -190,7 +190,6 @@ struct put_src {
     const void *page; /* raw page, or NULL */
     const tmem_packed *pk;
     const void *data;
-    uint32_t hash;
     tmem__page_where *where;
 };
 
@@ -229,7 +228,7 @@ static int put_blob(tmem_pool *p, tmem_client *c, int pool,
         return tmem__blob_put(s->blobs, p->arena, &nm, src->page, codec, b,
                               NULL);
     return tmem__blob_put_packed(s->blobs, p->arena, &nm, src->pk, src->data,
-                                 src->hash, codec, b, NULL);
+                                 codec, b, NULL);
 }
 
 /* A put's map value: the blob itself (persistent), or a new LRU node for
@@ -303,6 +302,7 @@ static int put_stored(tmem_pool *p, tmem_client *c, int pool,
                       const struct put_src *src)
 {
     tmem_store *s = c->store;
+    tmem__maint_note(s);
     tmem__make_room(s, PUT_ROOM);
     int r = put_once(p, c, pool, oid, index, src);
     for (int t = 1; r == TMEM_ENOSPC && t <= PUT_RETRIES; t++) {
@@ -364,17 +364,17 @@ int tmem_page_put_packed(tmem_client *c, int pool, const tmem_oid *oid,
                          uint32_t index, const tmem_packed *pk,
                          const void *data, uint32_t hash)
 {
-    struct put_src src = {.pk = pk, .data = data, .hash = hash};
+    (void)hash; /* never trusted: the store hashes what it stores */
+    struct put_src src = {.pk = pk, .data = data};
     return put_src(c, pool, oid, index, &src);
 }
 
 int tmem__page_put_where(tmem_client *c, int pool, const tmem_oid *oid,
                          uint32_t index, const tmem_packed *pk,
-                         const void *data, uint32_t hash,
-                         tmem__page_where *where)
+                         const void *data, tmem__page_where *where)
 {
     struct put_src src = {.page = pk ? NULL : data, .pk = pk, .data = data,
-                          .hash = hash, .where = where};
+                          .where = where};
     return put_src(c, pool, oid, index, &src);
 }
 

@@ -34,6 +34,10 @@ int tmem_store_stats(tmem_store *s, tmem_global_stats *out)
     out->raw_pages = bs.raw_blobs;
     out->compress_poor = bs.compress_poor;
     out->dedup_hits = bs.dedup_hits;
+    out->dedup_unindexed = bs.dedup_unindexed;
+    out->evict_inline = cnt_get(&s->st.evict_inline);
+    out->evict_background = cnt_get(&s->st.evict_background);
+    out->compact_background = cnt_get(&s->st.compact_background);
     out->total_ops = scnt_get(&s->st.total_ops);
     out->errored_ops = cnt_get(&s->st.errored_ops);
     out->alloc_failed = cnt_get(&s->st.alloc_failed) + bs.alloc_failed;
@@ -94,6 +98,7 @@ int tmem_store_client_stats(tmem_store *s, int client_id,
     out->puts_frozen = cnt_get(&c->puts_frozen);
     out->puts_cap = cnt_get(&c->puts_cap);
     out->evicted = cnt_get(&c->evicted);
+    out->extra_bytes = cnt_get(&c->extra_bytes);
     pthread_rwlock_rdlock(&c->lock);
     for (int i = 0; i < TMEM_MAX_POOLS; i++)
         if (c->pools[i])
@@ -156,7 +161,7 @@ static void json_client(jbuf *j, const tmem_client_stats *c)
 #define N(f) jnum(j, #f, c->f, true)
     N(weight); N(cap_pages); N(eph_pages); N(pers_pages); N(data_bytes);
     N(puts_good_pers); N(gets_good_eph); N(gets_good_pers); N(puts_frozen);
-    N(puts_cap); N(evicted);
+    N(puts_cap); N(evicted); N(extra_bytes);
 #undef N
     jprintf(j, "\"pools\":[");
     for (int i = 0; i < c->npools; i++) {
@@ -183,7 +188,9 @@ static void json_global(jbuf *j, const tmem_global_stats *g)
     N(budget_bytes); N(used_bytes); N(data_bytes); N(meta_bytes);
     N(orig_bytes); N(eph_pages); N(eph_pages_max); N(pers_pages);
     N(zero_pages); N(dedup_pages); N(unique_blobs); N(raw_pages);
-    N(compress_poor); N(dedup_hits); N(total_ops); N(errored_ops);
+    N(compress_poor); N(dedup_hits); N(dedup_unindexed); N(total_ops);
+    N(errored_ops); N(evict_inline); N(evict_background);
+    N(compact_background);
     N(alloc_failed); N(evictions); N(evict_attempts); N(reject_budget);
     N(reject_cap); N(reject_frozen); N(reject_nomem); N(flushed_pools);
     N(clients);

@@ -118,6 +118,7 @@ void tmem_store_destroy(tmem_store *s)
 {
     if (!s)
         return;
+    tmem__maint_stop(s);
     while (s->nclients > 0) {
         tmem_client *c = s->clients[s->nclients - 1];
         /* The owners' handles die with the store: drop every reference. */
@@ -257,11 +258,33 @@ static void client_kill(tmem_client *c)
     pthread_rwlock_unlock(&c->lock);
 }
 
+int tmem_client_charge(tmem_client *c, int64_t bytes)
+{
+    if (!c)
+        return TMEM_EINVAL;
+    tmem_store *s = c->store;
+    if (bytes > 0) {
+        tmem__make_room(s, (uint64_t)bytes);
+        if (tmem__acct_charge(&s->acct, (uint64_t)bytes) < 0)
+            return TMEM_ENOSPC;
+        cnt_add(&c->extra_bytes, (uint64_t)bytes);
+    } else if (bytes < 0) {
+        uint64_t n = (uint64_t)-bytes, had = cnt_get(&c->extra_bytes);
+        if (n > had)
+            return TMEM_EINVAL; /* more than it was charged */
+        cnt_sub(&c->extra_bytes, n);
+        tmem__acct_uncharge(&s->acct, n);
+    }
+    return 0;
+}
+
 void tmem_client_destroy(tmem_client *c)
 {
     if (!c)
         return;
     tmem_store *s = c->store;
+    /* what it was charged from outside goes back with it */
+    tmem__acct_uncharge(&s->acct, atomic_exchange(&c->extra_bytes, 0));
     pthread_rwlock_wrlock(&s->clients_lock);
     int i = client_slot_locked(s, c->id);
     if (i < s->nclients && s->clients[i] == c) {

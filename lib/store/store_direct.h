@@ -26,8 +26,7 @@ typedef struct tmem__page_where {
  * page), also saying where the page went.  Returns as they do. */
 int tmem__page_put_where(tmem_client *c, int pool, const tmem_oid *oid,
                          uint32_t index, const tmem_packed *pk,
-                         const void *data, uint32_t hash,
-                         tmem__page_where *where);
+                         const void *data, tmem__page_where *where);
 
 /* A new read-only descriptor of c's private arena (made when c created
  * its first persistent pool) and the bytes to map.  Returns it, -ENOENT

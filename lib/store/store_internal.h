@@ -190,6 +190,7 @@ struct tmem_client {
     acnt eph_pages, pers_pages, data_bytes;
     acnt puts_good_pers, gets_good_eph, gets_good_pers;
     acnt puts_frozen, puts_cap, evicted;
+    acnt extra_bytes;        /* tmem_client_charge: held for it outside */
 };
 
 typedef struct auth_entry {
@@ -204,7 +205,17 @@ typedef struct store_counters {
     acnt reject_budget, reject_cap, reject_frozen, reject_nomem;
     acnt reject_budget_meta;
     acnt flushed_pools, alloc_failed;
+    acnt evict_inline, evict_background, compact_background;
 } store_counters;
+
+/* The maintenance thread (maint.c). */
+typedef struct store_maint {
+    pthread_t thr;
+    atomic_bool running;
+    atomic_int stop, kicked;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+} store_maint;
 
 struct tmem_store {
     tmem_store_config cfg;
@@ -220,6 +231,7 @@ struct tmem_store {
     int nauth, auth_cap;
     pthread_mutex_t evict_lock; /* one evictor at a time */
     store_counters st;
+    store_maint maint;
 };
 
 /* ---- store.c ------------------------------------------------------------ */
@@ -285,6 +297,12 @@ int tmem__evict_one(tmem_store *s, struct tmem_client *only);
  * Takes evict_lock: the caller holds no store lock but its client's read
  * lock. */
 int tmem__make_room(tmem_store *s, uint64_t need);
+/* ---- maint.c ------------------------------------------------------------ */
+/* A put's note to the maintenance thread: wakes it when the store is over
+ * its high watermark (nothing when it does not run).  No lock needed. */
+void tmem__maint_note(tmem_store *s);
+/* Stops the thread (store destroy). */
+void tmem__maint_stop(tmem_store *s);
 
 /* ---- pool.c ------------------------------------------------------------- */
 /* Destroys or leaves pool slot i of c; needs c->lock held for write. */

@@ -36,7 +36,7 @@
 #include "balloon/controller.h"
 #include "balloon/runner.h"
 #include "balloon/tswap_backend.h"
-#include "client/conn_internal.h"
+#include "client/conn_direct.h"
 #include "common/mem.h"
 #include "common/sysfile.h"
 #include "proto/proto.h"

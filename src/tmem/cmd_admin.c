@@ -30,10 +30,13 @@ static const char *sock_path(const struct tmem_cli *cli)
     return cli->socket ? cli->socket : tmem__conn_default_path();
 }
 
-/* Opens the admin connection; prints the reason and returns NULL. */
+/* Opens the admin connection; prints the reason and returns NULL.  No
+ * ring: admin calls go over the socket, and a ring's memory would be
+ * charged to the store's budget for nothing (one command per process). */
 static tmem__conn *admin_open(const struct tmem_cli *cli)
 {
     tmem__conn *c = NULL;
+    setenv("TMEM_RING", "0", 1);
     int rc = tmem__conn_open(cli->socket, &c);
     if (rc < 0) {
         fprintf(stderr, "tmem: cannot reach tmemd at %s: %s (%s)\n",
@@ -178,26 +181,35 @@ static const struct column pool_cols[] = {
     {"flushes_found", "flush", 7}, {"evictions", "evict", 7},
 };
 
-static void print_row(const tmem__json *obj, const struct column *cols,
-                      size_t n, bool head)
+/* The cells of a row (the heads with head; "-" for what obj lacks, all
+ * of them when obj is NULL), end after the last. */
+static void print_cells(const tmem__json *obj, const struct column *cols,
+                        size_t n, bool head, const char *end)
 {
     for (size_t i = 0; i < n; i++) {
         if (head)
             printf("%*s", cols[i].width, cols[i].head);
         else
             print_value(tmem__json_get(obj, cols[i].key), cols[i].width);
-        printf(i + 1 < n ? " " : "\n");
+        printf("%s", i + 1 < n ? " " : end);
     }
+}
+
+static void print_row(const tmem__json *obj, const struct column *cols,
+                      size_t n, bool head)
+{
+    print_cells(obj, cols, n, head, "\n");
 }
 
 #define NCOLS(a) (sizeof a / sizeof a[0])
 
-static void print_global(const tmem__json *g)
+/* An object's members as "key value" pairs, two to a line. */
+static void print_pairs(const char *title, const tmem__json *g)
 {
     int col = 0;
-    printf("global:\n");
+    printf("%s:\n", title);
     for (const tmem__json *k = g ? g->kids : NULL; k; k = k->next) {
-        printf("  %-16s %14s", k->key ? k->key : "?",
+        printf("  %-20s %12s", k->key ? k->key : "?",
                k->str ? k->str : (k->num ? "yes" : "no"));
         printf(++col % 2 == 0 ? "\n" : "");
     }
@@ -205,12 +217,37 @@ static void print_global(const tmem__json *g)
         printf("\n");
 }
 
-/* The live connections, and for tswap tenants (tmem run) their own
- * figures ("tswap" in each connection: pages resident, the target, pages
- * in the store, faults, page-in latency). */
+static void print_global(const tmem__json *g)
+{
+    print_pairs("global", g);
+}
+
+/* The daemon's admission limits, what it refused, by reason (tmemd(8):
+ * connections, messages, rings, persistent puts over the default cap),
+ * and its policy file (rules in force, loads and failed loads). */
+static void print_admission(const tmem__json *root)
+{
+    static const char *const part[] = {"admission", "refusals", "policy"};
+    for (size_t i = 0; i < sizeof part / sizeof part[0]; i++) {
+        const tmem__json *v = tmem__json_get(root, part[i]);
+        if (v) {
+            printf("\n");
+            print_pairs(part[i], v);
+        }
+    }
+}
+
+/* The live connections: who (name, pid, uid; the cgroup last, as long
+ * as it is), its ring's bytes (charged to it), pcap (its persistent cap:
+ * its tenant's weighted share of the budget or the policy's pcap, in
+ * pages, 0 for none), rule (the line of the policy file that applies, 0
+ * for none), and for tswap tenants (tmem run) their own figures ("tswap"
+ * in each connection: pages resident, the target, pages in the store,
+ * faults, page-in latency; "-" for others). */
 static const struct column conn_cols[] = {
-    {"client", "id", 4}, {"name", "name", 16}, {"pid", "pid", 8},
-    {"uid", "uid", 6},   {"ring", "ring", 5},
+    {"client", "id", 4}, {"name", "name", 16},        {"pid", "pid", 8},
+    {"uid", "uid", 6},   {"ring_bytes", "ring_B", 8}, {"pers_cap", "pcap", 9},
+    {"rule", "rule", 5},
 };
 static const struct column tswap_cols[] = {
     {"resident", "resident", 9},     {"target", "target", 9},
@@ -223,20 +260,14 @@ static void print_connections(const tmem__json *conns)
     if (!conns || !conns->n)
         return;
     printf("\nconnections:\n");
-    for (size_t i = 0; i < NCOLS(conn_cols); i++)
-        printf("%*s ", conn_cols[i].width, conn_cols[i].head);
-    print_row(NULL, tswap_cols, NCOLS(tswap_cols), true);
+    print_cells(NULL, conn_cols, NCOLS(conn_cols), true, " ");
+    print_cells(NULL, tswap_cols, NCOLS(tswap_cols), true, " cgroup\n");
     for (const tmem__json *c = conns->kids; c; c = c->next) {
-        for (size_t i = 0; i < NCOLS(conn_cols); i++) {
-            print_value(tmem__json_get(c, conn_cols[i].key),
-                        conn_cols[i].width);
-            printf(" ");
-        }
-        const tmem__json *ts = tmem__json_get(c, "tswap");
-        if (ts)
-            print_row(ts, tswap_cols, NCOLS(tswap_cols), false);
-        else
-            printf("%*s\n", tswap_cols[0].width, "-");
+        const tmem__json *cg = tmem__json_get(c, "cgroup");
+        print_cells(c, conn_cols, NCOLS(conn_cols), false, " ");
+        print_cells(tmem__json_get(c, "tswap"), tswap_cols, NCOLS(tswap_cols),
+                    false, " ");
+        printf("%s\n", cg && cg->str && cg->str[0] ? cg->str : "-");
     }
 }
 
@@ -245,6 +276,7 @@ static void print_tables(const tmem__json *root)
     const tmem__json *clients = tmem__json_get(root, "clients");
     print_global(tmem__json_get(root, "global"));
     print_connections(tmem__json_get(root, "connections"));
+    print_admission(root);
     printf("\nclients:\n");
     print_row(NULL, client_cols, NCOLS(client_cols), true);
     for (const tmem__json *c = clients ? clients->kids : NULL; c; c = c->next) {

@@ -14,8 +14,10 @@ int cmd_bench(struct tmem_cli *cli, int argc, char **argv)
         return cmd_bench_daemon(cli, argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "redis") == 0)
         return cmd_bench_redis(cli, argc - 1, argv + 1);
-    fprintf(stderr, "usage: tmem bench store|daemon --corpus FILE [options]"
-                    " (tmem bench store --help)\n"
+    if (argc >= 2 && strcmp(argv[1], "fairness") == 0)
+        return cmd_bench_fair(cli, argc - 1, argv + 1);
+    fprintf(stderr, "usage: tmem bench store|daemon|fairness --corpus FILE"
+                    " [options] (tmem bench store --help)\n"
                     "       tmem bench redis fill|check [options]\n");
     return CLI_USAGE;
 }

@@ -33,6 +33,9 @@ int cmd_bench_daemon(struct tmem_cli *cli, int argc, char **argv);
 /* cmd_bench_redis.c: "bench redis fill|check" (known values into a Redis
  * server and back). */
 int cmd_bench_redis(struct tmem_cli *cli, int argc, char **argv);
+/* cmd_bench_fair.c: "bench fairness" (one tenant's puts through tmemd,
+ * alone, beside an honest tenant and beside a churning one). */
+int cmd_bench_fair(struct tmem_cli *cli, int argc, char **argv);
 
 /* cmd_balloon.c: balloon simulate|run|get|set|list (dispatch, simulate). */
 int cmd_balloon(struct tmem_cli *cli, int argc, char **argv);

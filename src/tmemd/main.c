@@ -2,11 +2,13 @@
  * tmemd: serves one tmem store to many tenant processes over a Unix socket
  * (plus a shared-memory ring per tenant), see tmemd(8), docs/protocol.md.
  *
- * The main thread owns the listening socket and the signals: SIGTERM and
- * SIGINT are blocked in every thread and read from a signalfd here, so
- * shutdown happens in one place: stop accepting, remove the socket file,
- * shut every session down, wait for them, destroy the store.  Every ten
- * seconds it logs an eviction summary when pages were evicted.
+ * The main thread owns the listening socket and the signals: SIGTERM,
+ * SIGINT and SIGHUP are blocked in every thread and read from a signalfd
+ * here, so shutdown happens in one place: stop accepting, remove the
+ * socket file, shut every session down, wait for them, destroy the store.
+ * SIGHUP reloads the configuration file instead (tenant.c), here too, so
+ * reloads never overlap.  Every ten seconds it logs an eviction summary
+ * when pages were evicted.
  */
 #include "tmemd.h"
 
@@ -30,6 +32,7 @@
 
 #define SUMMARY_MS 10000
 #define DRAIN_S 5
+#define DEFAULT_CONFIG "/etc/tmem/tmemd.conf"
 
 struct opts {
     const char *socket;
@@ -37,6 +40,9 @@ struct opts {
     uint64_t budget;
     tmem_compress compress;
     bool foreground;
+    struct tmemd_limits lim; /* admit.c */
+    const char *config;      /* tenant.c; given: it must exist */
+    bool config_given;
 };
 
 void tmemd_log(const char *fmt, ...)
@@ -58,7 +64,10 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: tmemd [--socket PATH] [--budget SIZE] "
                "[--compress lz4|zstd|none]\n"
-               "             [--metrics ADDR:PORT] [--foreground]\n");
+               "             [--metrics [ADDR:]PORT] [--foreground]\n"
+               "             [--max-sessions N] [--max-sessions-per-uid N]\n"
+               "             [--hello-timeout SEC] [--recv-timeout SEC]\n"
+               "             [--config PATH]\n");
 }
 
 static int parse_opts(int argc, char **argv, struct opts *o)
@@ -69,15 +78,27 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         {"compress", required_argument, 0, 'c'},
         {"metrics", required_argument, 0, 'm'},
         {"foreground", no_argument, 0, 'f'},
+        {"config", required_argument, 0, 'C'},
         {"help", no_argument, 0, 'h'},
+        /* limits (admit.c), told apart by name */
+        {"max-sessions", required_argument, 0, 'L'},
+        {"max-sessions-per-uid", required_argument, 0, 'L'},
+        {"hello-timeout", required_argument, 0, 'L'},
+        {"recv-timeout", required_argument, 0, 'L'},
         {0, 0, 0, 0},
     };
     o->budget =
         (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE) / 4;
     o->compress = TMEM_COMPRESS_LZ4;
-    for (int c; (c = getopt_long(argc, argv, "s:b:c:m:fh", lo, NULL)) != -1;) {
+    tmemd_limits_default(&o->lim);
+    int li = 0;
+    for (int c; (c = getopt_long(argc, argv, "s:b:c:m:fh", lo, &li)) != -1;) {
+        if (c == 'L' && tmemd_limit_parse(&o->lim, lo[li].name, optarg) == 0)
+            continue;
         if (c == 's')
             o->socket = optarg;
+        else if (c == 'C' && *optarg)
+            o->config = optarg;
         else if (c == 'm')
             o->metrics = optarg;
         else if (c == 'f')
@@ -90,9 +111,13 @@ static int parse_opts(int argc, char **argv, struct opts *o)
             usage(stdout);
             exit(0);
         } else {
-            if (c == 'b' || c == 'c')
+            if (c == 'b' || c == 'c' || c == 'L' || c == 'C')
                 fprintf(stderr, "tmemd: bad value for --%s: %s\n",
-                        c == 'b' ? "budget" : "compress", optarg);
+                        c == 'L'   ? lo[li].name
+                        : c == 'b' ? "budget"
+                        : c == 'C' ? "config"
+                                   : "compress",
+                        optarg);
             usage(stderr);
             return -EINVAL;
         }
@@ -103,6 +128,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
     }
     if (!o->socket)
         o->socket = tmem__conn_default_path();
+    o->config_given = o->config != NULL;
+    if (!o->config)
+        o->config = DEFAULT_CONFIG; /* read only if it exists */
     return 0;
 }
 
@@ -183,8 +211,13 @@ static void serve(struct tmemd *d, int lfd, int sfd)
             continue;
         if (p[1].revents) {
             struct signalfd_siginfo si;
-            if (read(sfd, &si, sizeof si) == sizeof si)
-                tmemd_log("signal %u: shutting down", si.ssi_signo);
+            if (read(sfd, &si, sizeof si) != sizeof si)
+                continue;
+            if (si.ssi_signo == SIGHUP) {
+                tmemd_policy_reload(d);
+                continue;
+            }
+            tmemd_log("signal %u: shutting down", si.ssi_signo);
             return;
         }
         if (p[0].revents)
@@ -227,17 +260,25 @@ static int run(struct tmemd *d, const struct opts *o, int lfd, int sfd)
         tmemd_log("cannot serve metrics on %s", o->metrics);
         return 1;
     }
-    tmemd_log("serving on %s (budget %llu bytes, %s%s%s)", o->socket,
-              (unsigned long long)o->budget, tmem_compress_name(o->compress),
-              o->metrics ? ", metrics on " : "", o->metrics ? o->metrics : "");
+    tmemd_log("serving on %s (budget %llu bytes, %s%s%s; sessions %d, "
+              "%d per uid; hello within %.3g s, a message within %.3g s; "
+              "policy %s, %d rules)",
+              o->socket, (unsigned long long)o->budget,
+              tmem_compress_name(o->compress),
+              o->metrics ? ", metrics on " : "", o->metrics ? o->metrics : "",
+              o->lim.max_sessions, o->lim.max_per_uid,
+              (double)o->lim.hello_ns / 1e9, (double)o->lim.recv_ns / 1e9,
+              o->config, tmemd_policy_rules(d->policy));
     serve(d, lfd, sfd);
     close(lfd);
     unlink(o->socket);
     tmemd_metrics_stop();
-    if (drain(d))
+    if (drain(d)) {
         tmem_store_destroy(d->store);
-    else
+        tmemd_policy_free(d->policy);
+    } else {
         tmemd_log("sessions still busy after %d s; exiting anyway", DRAIN_S);
+    }
     tmemd_log("stopped");
     return 0;
 }
@@ -247,6 +288,20 @@ int main(int argc, char **argv)
     struct opts o = {0};
     if (parse_opts(argc, argv, &o) < 0)
         return 2;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    struct tmemd d = {.uid = geteuid(),
+                      .lim = o.lim,
+                      .codec = o.compress,
+                      .config = o.config,
+                      .config_required = o.config_given,
+                      .ncpu = ncpu > 0 ? (int)ncpu : 1,
+                      .lock = PTHREAD_MUTEX_INITIALIZER,
+                      .share_lock = PTHREAD_MUTEX_INITIALIZER,
+                      .policy_lock = PTHREAD_MUTEX_INITIALIZER,
+                      .drained = PTHREAD_COND_INITIALIZER};
+    /* a bad file stops us before the socket is touched */
+    if (tmemd_policy_start(&d) < 0)
+        return 1;
     int sfd = setup_signals();
     int lfd = listen_on(o.socket);
     if (lfd < 0 || sfd < 0) {
@@ -263,14 +318,18 @@ int main(int argc, char **argv)
     tmem_store_config_init(&cfg);
     cfg.budget_bytes = o.budget;
     cfg.compress = o.compress;
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    struct tmemd d = {.uid = geteuid(),
-                      .ncpu = ncpu > 0 ? (int)ncpu : 1,
-                      .lock = PTHREAD_MUTEX_INITIALIZER,
-                      .drained = PTHREAD_COND_INITIALIZER};
     int rc = tmem_store_create(&cfg, &d.store);
     if (rc < 0) {
         tmemd_log("cannot create the store: %s", tmem_strerror(rc));
+        tmemd_policy_free(d.policy);
+        unlink(o.socket);
+        return 1;
+    }
+    /* eviction ahead of need and compaction off the tenants' paths */
+    if ((rc = tmem_store_start_maintenance(d.store)) < 0) {
+        tmemd_log("cannot start the store's maintenance: %s", strerror(-rc));
+        tmem_store_destroy(d.store);
+        tmemd_policy_free(d.policy);
         unlink(o.socket);
         return 1;
     }

@@ -1,17 +1,19 @@
 /*
  * tmemd metrics: per-operation latency histograms (lock-free atomics) and
- * the Prometheus text exposition of every store counter, served over HTTP
- * by libmicrohttpd (GET /metrics) and over the socket (TMEM_MSG_PROMETHEUS).
+ * the Prometheus text (prom.h), served over HTTP by libmicrohttpd (GET
+ * /metrics, on 127.0.0.1 unless an address is given) and over the socket
+ * (TMEM_MSG_PROMETHEUS).  Every family has its # HELP and # TYPE lines
+ * and its samples in one block: the store's counters (prom_store.c), the
+ * daemon's own (sessions, refusals by reason, default caps, rings), the
+ * tswap tenants' figures and the histograms.
  *
  * Histograms are sharded: each thread records into one of LAT_SHARDS
  * copies (cache-line aligned) and the exposition sums them, so ring
  * threads of different tenants never write the same cache line per page.
- *
- * Counters come from tables (field name, offset, type) over the store's
- * stats structs, so a new counter is one table line.  Histogram buckets are
- * in microseconds; the text uses the _bucket/_sum/_count form with
- * cumulative buckets.
+ * Buckets are in microseconds; the text uses the _bucket/_sum/_count form
+ * with cumulative buckets.
  */
+#include "prom.h"
 #include "tmemd.h"
 
 #include <arpa/inet.h>
@@ -76,18 +78,9 @@ static void lat_sum(int k, unsigned long long bucket[NBUCKETS + 1],
     }
 }
 
-/* ---- a growable text buffer ------------------------------------------------
- */
+/* ---- the text ------------------------------------------------------------ */
 
-typedef struct text {
-    char *p;
-    size_t len, cap;
-    bool oom;
-} text;
-
-static void put(text *t, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void put(text *t, const char *fmt, ...)
+void tmemd_put(tmemd_text *t, const char *fmt, ...)
 {
     for (;;) {
         if (t->oom)
@@ -111,200 +104,35 @@ static void put(text *t, const char *fmt, ...)
     }
 }
 
-/* ---- counter tables --------------------------------------------------------
- */
-
-enum kind { U64, U32, BOOL, ENUM, INT };
-typedef struct field {
-    const char *name;
-    size_t off;
-    enum kind kind;
-    const char *type; /* "counter" or "gauge" */
-} field;
-
-#define G(f, k, t)                                                             \
-    {                                                                          \
-#f, offsetof(tmem_global_stats, f), k, t                               \
-    }
-static const field gfields[] = {
-    G(budget_bytes, U64, "gauge"),     G(used_bytes, U64, "gauge"),
-    G(data_bytes, U64, "gauge"),       G(meta_bytes, U64, "gauge"),
-    G(orig_bytes, U64, "gauge"),       G(eph_pages, U64, "gauge"),
-    G(eph_pages_max, U64, "gauge"),    G(pers_pages, U64, "gauge"),
-    G(zero_pages, U64, "gauge"),       G(dedup_pages, U64, "gauge"),
-    G(unique_blobs, U64, "gauge"),     G(raw_pages, U64, "gauge"),
-    G(compress_poor, U64, "counter"),  G(dedup_hits, U64, "counter"),
-    G(total_ops, U64, "counter"),      G(errored_ops, U64, "counter"),
-    G(alloc_failed, U64, "counter"),   G(evictions, U64, "counter"),
-    G(evict_attempts, U64, "counter"), G(reject_budget, U64, "counter"),
-    G(reject_cap, U64, "counter"),     G(reject_frozen, U64, "counter"),
-    G(reject_nomem, U64, "counter"),   G(flushed_pools, U64, "counter"),
-    G(clients, U32, "gauge"),          G(shared_pools, U32, "gauge"),
-};
-#define C(f, k, t)                                                             \
-    {                                                                          \
-#f, offsetof(tmem_client_stats, f), k, t                               \
-    }
-static const field cfields[] = {
-    C(weight, U32, "gauge"),
-    C(cap_pages, U64, "gauge"),
-    C(compress, ENUM, "gauge"),
-    C(frozen, BOOL, "gauge"),
-    C(dead, BOOL, "gauge"),
-    C(eph_pages, U64, "gauge"),
-    C(pers_pages, U64, "gauge"),
-    C(data_bytes, U64, "gauge"),
-    C(puts_good_pers, U64, "counter"),
-    C(gets_good_eph, U64, "counter"),
-    C(gets_good_pers, U64, "counter"),
-    C(puts_frozen, U64, "counter"),
-    C(puts_cap, U64, "counter"),
-    C(evicted, U64, "counter"),
-    C(npools, INT, "gauge"),
-};
-#define P(f, k, t)                                                             \
-    {                                                                          \
-#f, offsetof(tmem_pool_stats, f), k, t                                 \
-    }
-static const field pfields[] = {
-    P(flags, U32, "gauge"),
-    P(sharers, U32, "gauge"),
-    P(pages, U64, "gauge"),
-    P(pages_max, U64, "gauge"),
-    P(objects, U64, "gauge"),
-    P(objects_max, U64, "gauge"),
-    P(puts, U64, "counter"),
-    P(puts_good, U64, "counter"),
-    P(dup_puts_flushed, U64, "counter"),
-    P(dup_puts_replaced, U64, "counter"),
-    P(puts_nomem, U64, "counter"),
-    P(gets, U64, "counter"),
-    P(gets_found, U64, "counter"),
-    P(flushes, U64, "counter"),
-    P(flushes_found, U64, "counter"),
-    P(flush_objs, U64, "counter"),
-    P(flush_objs_found, U64, "counter"),
-    P(evictions, U64, "counter"),
-};
-#define NF(a) (sizeof a / sizeof a[0])
-
-static unsigned long long value_of(const void *base, const field *f)
+void tmemd_family(tmemd_text *t, const char *name, const char *type,
+                  const char *help)
 {
-    const char *p = (const char *)base + f->off;
-    uint64_t u64;
-    uint32_t u32;
-    bool b;
-    int i;
-    switch (f->kind) {
-    case U64:
-        memcpy(&u64, p, sizeof u64);
-        return u64;
-    case U32:
-        memcpy(&u32, p, sizeof u32);
-        return u32;
-    case BOOL:
-        memcpy(&b, p, sizeof b);
-        return b;
-    case ENUM: {
-        tmem_compress c;
-        memcpy(&c, p, sizeof c);
-        return (unsigned)c;
-    }
-    case INT:
-        memcpy(&i, p, sizeof i);
-        return (unsigned long long)(i < 0 ? 0 : i);
-    }
-    return 0;
+    tmemd_put(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-/* One client's labels: client, pid, uid (from the live session). */
-typedef struct who {
-    int id;
-    int pid;
-    unsigned uid;
-} who;
-
-static int sessions_who(struct tmemd *d, who *w, int cap)
+static void emit_histograms(tmemd_text *t)
 {
-    int n = 0;
-    pthread_mutex_lock(&d->lock);
-    for (struct tmemd_session *s = d->sessions; s && n < cap; s = s->next)
-        if (s->id >= 0)
-            w[n++] = (who){s->id, (int)s->pid, (unsigned)s->uid};
-    pthread_mutex_unlock(&d->lock);
-    return n;
-}
-
-static who who_of(const who *w, int n, int id)
-{
-    for (int i = 0; i < n; i++)
-        if (w[i].id == id)
-            return w[i];
-    return (who){id, 0, 0};
-}
-
-static void emit_global(text *t, struct tmemd *d)
-{
-    tmem_global_stats g;
-    tmem_store_stats(d->store, &g);
-    for (size_t i = 0; i < NF(gfields); i++)
-        put(t, "# TYPE tmem_%s %s\ntmem_%s %llu\n", gfields[i].name,
-            gfields[i].type, gfields[i].name, value_of(&g, &gfields[i]));
-}
-
-static void emit_client(text *t, const tmem_client_stats *cs, who w)
-{
-    char lab[96];
-    snprintf(lab, sizeof lab, "client=\"%d\",pid=\"%d\",uid=\"%u\"", w.id,
-             w.pid, w.uid);
-    for (size_t i = 0; i < NF(cfields); i++)
-        put(t, "tmem_client_%s{%s} %llu\n", cfields[i].name, lab,
-            value_of(cs, &cfields[i]));
-    for (int p = 0; p < cs->npools && p < TMEM_MAX_POOLS; p++)
-        for (size_t i = 0; i < NF(pfields); i++)
-            put(t, "tmem_pool_%s{%s,pool=\"%d\"} %llu\n", pfields[i].name, lab,
-                cs->pools[p].pool_id, value_of(&cs->pools[p], &pfields[i]));
-}
-
-static void emit_clients(text *t, struct tmemd *d)
-{
-    int ids[TMEMD_MAX_SESSIONS];
-    who w[TMEMD_MAX_SESSIONS];
-    int nw = sessions_who(d, w, TMEMD_MAX_SESSIONS);
-    int n = tmem_store_list_clients(d->store, ids, TMEMD_MAX_SESSIONS);
-    if (n > TMEMD_MAX_SESSIONS)
-        n = TMEMD_MAX_SESSIONS;
-    tmem_client_stats *cs = malloc(sizeof *cs);
-    if (!cs) {
-        t->oom = true;
-        return;
-    }
-    for (int i = 0; i < n; i++)
-        if (tmem_store_client_stats(d->store, ids[i], cs) == 0)
-            emit_client(t, cs, who_of(w, nw, ids[i]));
-    free(cs);
-}
-
-static void emit_histograms(text *t)
-{
-    put(t, "# TYPE tmem_op_latency_us histogram\n");
+    tmemd_family(t, "tmem_op_latency_us", "histogram",
+                 "time tmemd took per operation, microseconds");
     for (int k = 0; k < LAT_N; k++) {
         unsigned long long cum = 0, bucket[NBUCKETS + 1], sum_ns, count;
         lat_sum(k, bucket, &sum_ns, &count);
         for (size_t b = 0; b <= NBUCKETS; b++) {
             cum += bucket[b];
             if (b < NBUCKETS)
-                put(t, "tmem_op_latency_us_bucket{op=\"%s\",le=\"%g\"} %llu\n",
+                tmemd_put(
+                    t, "tmem_op_latency_us_bucket{op=\"%s\",le=\"%g\"} %llu\n",
                     lat_name[k], bucket_us[b], cum);
             else
-                put(t,
+                tmemd_put(
+                    t,
                     "tmem_op_latency_us_bucket{op=\"%s\",le=\"+Inf\"} %llu\n",
                     lat_name[k], cum);
         }
-        put(t, "tmem_op_latency_us_sum{op=\"%s\"} %.3f\n", lat_name[k],
-            (double)sum_ns / 1000.0);
-        put(t, "tmem_op_latency_us_count{op=\"%s\"} %llu\n", lat_name[k],
-            count);
+        tmemd_put(t, "tmem_op_latency_us_sum{op=\"%s\"} %.3f\n", lat_name[k],
+                  (double)sum_ns / 1000.0);
+        tmemd_put(t, "tmem_op_latency_us_count{op=\"%s\"} %llu\n", lat_name[k],
+                  count);
     }
 }
 
@@ -334,7 +162,7 @@ static const struct {
      offsetof(tmem__tstat, pagein_p99_ns)},
 };
 
-static void emit_tenants(text *t, struct tmemd *d)
+static void emit_tenants(tmemd_text *t, struct tmemd *d)
 {
     struct one {
         int id;
@@ -356,41 +184,104 @@ static void emit_tenants(text *t, struct tmemd *d)
         }
     pthread_mutex_unlock(&d->lock);
     for (size_t f = 0; n && f < sizeof tsfields / sizeof tsfields[0]; f++) {
-        put(t, "# HELP tmem_tswap_%s %s\n# TYPE tmem_tswap_%s %s\n",
-            tsfields[f].name, tsfields[f].help, tsfields[f].name,
-            tsfields[f].type);
+        char name[64];
+        snprintf(name, sizeof name, "tmem_tswap_%s", tsfields[f].name);
+        tmemd_family(t, name, tsfields[f].type, tsfields[f].help);
         for (int i = 0; i < n; i++) {
             uint64_t x;
             memcpy(&x, (const char *)&v[i].ts + tsfields[f].off, sizeof x);
-            put(t, "tmem_tswap_%s{client=\"%d\",name=\"%s\"} %llu\n",
-                tsfields[f].name, v[i].id, v[i].name, (unsigned long long)x);
+            tmemd_put(t, "tmem_tswap_%s{client=\"%d\",name=\"%s\"} %llu\n",
+                      tsfields[f].name, v[i].id, v[i].name,
+                      (unsigned long long)x);
         }
     }
     free(v);
 }
 
-/* The daemon's own: its rings' hand-over mode (session.c, crowded). */
-static void emit_daemon(text *t, struct tmemd *d)
+/* Per client: its persistent cap (share.c: its tenant's share, or the
+ * policy's pcap) and the ring memory the daemon maps for it (charged to
+ * its account in the store). */
+static void emit_per_client(tmemd_text *t, struct tmemd *d)
 {
-    put(t, "# TYPE tmemd_rings_busy gauge\ntmemd_rings_busy %d\n",
-        atomic_load(&d->rings_busy));
-    put(t, "# TYPE tmemd_ring_batches_total counter\n"
-           "tmemd_ring_batches_total %llu\n",
-        (unsigned long long)atomic_load(&d->ring_batches));
-    put(t, "# TYPE tmemd_ring_batches_crowded_total counter\n"
-           "tmemd_ring_batches_crowded_total %llu\n",
-        (unsigned long long)atomic_load(&d->ring_batches_crowded));
+    static const struct {
+        const char *name, *help;
+    } fam[2] = {
+        {"tmemd_client_persistent_cap_pages",
+         "persistent cap: the client's tenant's weighted share of the "
+         "budget or its policy's pcap, pages (0: none)"},
+        {"tmemd_client_ring_bytes",
+         "ring memory mapped for the client, charged to it in the store"},
+    };
+    for (int f = 0; f < 2; f++) {
+        tmemd_family(t, fam[f].name, "gauge", fam[f].help);
+        pthread_mutex_lock(&d->lock);
+        for (struct tmemd_session *s = d->sessions; s; s = s->next)
+            if (s->id >= 0)
+                tmemd_put(t, "%s{client=\"%d\"} %llu\n", fam[f].name, s->id,
+                          f == 0 ? (unsigned long long)atomic_load(&s->pers_cap)
+                          : s->has_ring ? (unsigned long long)s->ring.lay.size
+                                        : 0ull);
+        pthread_mutex_unlock(&d->lock);
+    }
+}
+
+/* The policy file (tenant.c): rules in force, loads and failed loads. */
+static void emit_policy(tmemd_text *t, struct tmemd *d)
+{
+    pthread_mutex_lock(&d->policy_lock);
+    int rules = tmemd_policy_rules(d->policy);
+    pthread_mutex_unlock(&d->policy_lock);
+    tmemd_family(t, "tmemd_policy_rules", "gauge",
+                 "rules of the configuration file in force");
+    tmemd_put(t, "tmemd_policy_rules %d\n", rules);
+    tmemd_family(t, "tmemd_policy_loads_total", "counter",
+                 "configuration file loads, by result (a failed reload "
+                 "keeps the policy in force)");
+    tmemd_put(t, "tmemd_policy_loads_total{result=\"ok\"} %llu\n",
+              (unsigned long long)atomic_load(&d->policy_loads));
+    tmemd_put(t, "tmemd_policy_loads_total{result=\"failed\"} %llu\n",
+              (unsigned long long)atomic_load(&d->policy_failures));
+}
+
+/* The daemon's own: sessions, refusals by reason (admit.c), default
+ * persistent caps (share.c), the policy (tenant.c), its rings' hand-over
+ * mode (session.c, crowded). */
+static void emit_daemon(tmemd_text *t, struct tmemd *d)
+{
+    pthread_mutex_lock(&d->lock);
+    int n = d->nsessions;
+    pthread_mutex_unlock(&d->lock);
+    tmemd_family(t, "tmemd_sessions", "gauge",
+                 "connections open (with or without HELLO)");
+    tmemd_put(t, "tmemd_sessions %d\n", n);
+    tmemd_family(t, "tmemd_refusals_total", "counter",
+                 "connections, messages, rings and puts refused, by reason");
+    for (int r = 0; r < TMEMD_R_N; r++)
+        tmemd_put(t, "tmemd_refusals_total{reason=\"%s\"} %llu\n",
+                  tmemd_refusal_name(r),
+                  (unsigned long long)atomic_load(&d->refusals[r]));
+    emit_per_client(t, d);
+    emit_policy(t, d);
+    tmemd_family(t, "tmemd_rings_busy", "gauge",
+                 "rings with a batch in the last 2 ms");
+    tmemd_put(t, "tmemd_rings_busy %d\n", atomic_load(&d->rings_busy));
+    tmemd_family(t, "tmemd_ring_batches_total", "counter", "ring batches run");
+    tmemd_put(t, "tmemd_ring_batches_total %llu\n",
+              (unsigned long long)atomic_load(&d->ring_batches));
+    tmemd_family(t, "tmemd_ring_batches_crowded_total", "counter",
+                 "ring batches run crowded (both ends sleep, not spin)");
+    tmemd_put(t, "tmemd_ring_batches_crowded_total %llu\n",
+              (unsigned long long)atomic_load(&d->ring_batches_crowded));
 }
 
 int tmemd_prometheus(struct tmemd *d, char **out)
 {
-    text t = {.p = malloc(8192), .cap = 8192};
+    tmemd_text t = {.p = malloc(8192), .cap = 8192};
     if (!t.p)
         return -ENOMEM;
     t.p[0] = 0;
-    emit_global(&t, d);
+    tmemd_prom_store(&t, d);
     emit_daemon(&t, d);
-    emit_clients(&t, d);
     emit_tenants(&t, d);
     emit_histograms(&t);
     if (t.oom) {
@@ -439,22 +330,28 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     return r;
 }
 
+/* "PORT", "ADDR:PORT" or ":PORT"; no address (or "localhost") is
+ * 127.0.0.1: metrics reach other hosts only when asked for by address. */
 static int parse_addr(const char *addr, struct sockaddr_in *sa)
 {
     const char *colon = strrchr(addr, ':');
+    const char *port_s = colon ? colon + 1 : addr;
+    size_t hlen = colon ? (size_t)(colon - addr) : 0;
     char host[64];
-    if (!colon || (size_t)(colon - addr) >= sizeof host)
+    if (hlen >= sizeof host)
         return -EINVAL;
-    memcpy(host, addr, (size_t)(colon - addr));
-    host[colon - addr] = 0;
+    memcpy(host, addr, hlen);
+    host[hlen] = 0;
+    if (!host[0] || strcmp(host, "localhost") == 0)
+        strcpy(host, "127.0.0.1");
     char *end;
-    long port = strtol(colon + 1, &end, 10);
-    if (*end || port <= 0 || port > 65535)
+    long port = strtol(port_s, &end, 10);
+    if (end == port_s || *end || port <= 0 || port > 65535)
         return -EINVAL;
     memset(sa, 0, sizeof *sa);
     sa->sin_family = AF_INET;
     sa->sin_port = htons((uint16_t)port);
-    if (inet_pton(AF_INET, host[0] ? host : "0.0.0.0", &sa->sin_addr) != 1)
+    if (inet_pton(AF_INET, host, &sa->sin_addr) != 1)
         return -EINVAL;
     return 0;
 }

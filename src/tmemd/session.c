@@ -9,7 +9,15 @@
  * gets an error reply and a disconnect: the stream can no longer be
  * trusted.  Bad arguments of a well-formed request get an error reply
  * only.  Writes to a tenant block only its own thread and time out
- * (SO_SNDTIMEO), so a tenant that never reads is disconnected.
+ * (SO_SNDTIMEO), so a tenant that never reads is disconnected; reads have
+ * deadlines too (recv.c: no HELLO, or half a message, is dropped).
+ * Admission (admit.c) decides at the accept whether a session may exist;
+ * every refusal here is counted by reason (tmemd_refuse).  Admin
+ * operations and the stats texts are admin.c's; the default persistent
+ * cap is share.c's, checked before every persistent put; the tenant a
+ * session belongs to and the policy applied at HELLO are tenant.c's.
+ * A ring's memory is charged to the session's client in the store
+ * (tmem_client_charge) from its setup until it is unmapped.
  */
 #include "tmemd.h"
 
@@ -78,6 +86,8 @@ static void h_pool_new(struct tmemd_session *s, const tmem__req *q, int *passfd,
         timed(LAT_POOL_NEW, t0,
               tmem_pool_new(s->client, q->args.uuid, q->args.flags, &fl));
     r->out_flags = fl;
+    if (r->status >= 0)
+        tmemd_share_pool_new(s, r->status, fl);
 }
 
 static void h_pool_destroy(struct tmemd_session *s, const tmem__req *q,
@@ -89,6 +99,8 @@ static void h_pool_destroy(struct tmemd_session *s, const tmem__req *q,
                     ? tmem_pool_destroy(s->client, q->args.pool)
                     : -ENODEV;
     timed(LAT_POOL_DESTROY, t0, 0);
+    if (r->status == 0)
+        tmemd_share_pool_gone(s, q->args.pool);
 }
 
 /* Runs one page operation (untimed); shared by the socket and the ring
@@ -106,7 +118,8 @@ static int page_op(tmem_client *c, uint8_t op, int32_t pool,
         return -ENODEV;
     switch (op) {
     case TMEM_OP_PUT:
-        return tmem__page_put_where(c, pool, &o, index, pk, page, hash, w);
+        (void)hash; /* the tenant's claim: never trusted (blob.c) */
+        return tmem__page_put_where(c, pool, &o, index, pk, page, w);
     case TMEM_OP_GET:
         return pk ? tmem_page_get_packed(c, pool, &o, index, page, pk)
                   : tmem_page_get(c, pool, &o, index, page);
@@ -140,8 +153,13 @@ static void h_page(struct tmemd_session *s, const tmem__req *q, int *passfd,
         memcpy(s->page, q->page, TMEM_PAGE_SIZE);
     uint64_t t0 = tmem__now_ns();
     tmem__page_where w = {0};
-    r->status = page_op(s->client, op, q->args.pool, q->args.oid, q->args.index,
-                        s->page, NULL, 0, &w);
+    r->status =
+        op == TMEM_OP_PUT
+            ? tmemd_share_check(s, q->args.pool, q->args.oid, q->args.index)
+            : 0;
+    if (r->status == 0)
+        r->status = page_op(s->client, op, q->args.pool, q->args.oid,
+                            q->args.index, s->page, NULL, 0, &w);
     timed(op_lat[op], t0, 0);
     if (op == TMEM_OP_GET && r->status == 1) {
         r->payload = s->page;
@@ -211,6 +229,9 @@ static int ring_put(struct tmemd_session *s, const tmem__ring_sqe *e,
 {
     if (e->len > TMEM_PAGE_SIZE)
         return -EINVAL;
+    int rc = tmemd_share_check(s, e->pool, e->oid, e->index);
+    if (rc < 0)
+        return rc;
     memcpy(s->ring_page, tmem__ring_slot(&s->ring, e->slot), e->len);
     tmem_packed pk = {.enc = e->enc, .len = e->len, .fill = e->fill};
     return page_op(s->client, e->op, e->pool, e->oid, e->index, s->ring_page,
@@ -323,195 +344,147 @@ static void *ring_main(void *arg)
     return NULL;
 }
 
+/* Unmaps the ring and gives its charge back (the client's own, which
+ * tmem_client_destroy would give back too: by then it is 0). */
+static void ring_release(struct tmemd_session *s)
+{
+    int64_t size = (int64_t)s->ring.lay.size;
+    tmem__ring_unmap(&s->ring);
+    tmem_client_charge(s->client, -size);
+}
+
+/* Maps the tenant's ring memory (fd: -1 when none came) and charges it to
+ * the client: 0, or the status of a refusal, counted and logged with its
+ * reason.  The tenant sees -EINVAL for any memory tmem__ring_attach
+ * refuses, -EBUSY for a second ring, -ENOSPC when the budget has no room
+ * for it (it then keeps its data operations on the socket). */
+static int ring_attach(struct tmemd_session *s, uint64_t entries, int fd)
+{
+    enum tmemd_refusal why;
+    tmem__ring_layout lay;
+    int rc = -EINVAL;
+    if (s->has_ring) {
+        why = TMEMD_R_RING_TWICE;
+        rc = -EBUSY;
+    } else if (fd < 0) {
+        why = TMEMD_R_RING_BAD_FD;
+    } else if (entries > TMEM_RING_MAX_ENTRIES ||
+               tmem__ring_layout_of((uint32_t)entries, &lay) < 0) {
+        why = TMEMD_R_RING_BAD_ENTRIES;
+    } else if ((rc = tmem__ring_attach(fd, (uint32_t)entries, &s->ring)) ==
+               0) {
+        rc = tmem_client_charge(s->client, (int64_t)s->ring.lay.size);
+        if (rc == 0)
+            return 0;
+        tmem__ring_unmap(&s->ring);
+        why = TMEMD_R_RING_BUDGET;
+    } else {
+        why = rc == -EPERM    ? TMEMD_R_RING_BAD_SEALS
+              : rc == -EINVAL ? TMEMD_R_RING_BAD_SIZE
+                              : TMEMD_R_RING_BAD_FD;
+        if (rc == -EPERM || rc == -EBADF)
+            rc = -EINVAL;
+    }
+    if (tmemd_refuse(s->d, why))
+        tmemd_log("client %d (pid %d uid %u): ring refused (%s): %s", s->id,
+                  (int)s->pid, (unsigned)s->uid, tmemd_refusal_name(why),
+                  tmemd_refusal_help(why));
+    return rc;
+}
+
 static void h_ring_setup(struct tmemd_session *s, const tmem__req *q,
                          int *passfd, reply *r)
 {
-    if (*passfd < 0 || s->has_ring || q->args.arg > TMEM_RING_MAX_ENTRIES) {
-        r->status = s->has_ring ? -EBUSY : -EINVAL;
-        return;
-    }
-    r->status = tmem__ring_attach(*passfd, (uint32_t)q->args.arg, &s->ring);
-    close(*passfd);
+    r->status = ring_attach(s, q->args.arg, *passfd);
+    if (*passfd >= 0)
+        close(*passfd);
     *passfd = -1;
-    if (r->status < 0) {
-        tmemd_log("client %d: ring refused: %s", s->id, strerror(-r->status));
+    if (r->status < 0)
         return;
-    }
     /* read before the reply: the tenant may submit as soon as it has it */
     s->ring_seq0 = atomic_load((_Atomic uint32_t *)&s->ring.hdr->sq_seq);
     int e = pthread_create(&s->ring_thr, NULL, ring_main, s);
     if (e) {
-        tmem__ring_unmap(&s->ring);
+        ring_release(s);
         r->status = -e;
         return;
     }
     pthread_mutex_lock(&s->d->lock); /* tmemd_sessions_json reads it */
     s->has_ring = true;
     pthread_mutex_unlock(&s->d->lock);
+    if (atomic_load(&s->pers_pools)) /* its ring comes out of its share */
+        tmemd_share_update(s->d);
 }
 
 /* ---- control and admin -----------------------------------------------------
  */
+
+/* Refuses a HELLO (counted, logged) and ends the session after the
+ * reply. */
+static void hello_refused(struct tmemd_session *s, enum tmemd_refusal why,
+                          int status, reply *r)
+{
+    if (tmemd_refuse(s->d, why))
+        tmemd_log("pid %d uid %u: hello refused (%s): %s", (int)s->pid,
+                  (unsigned)s->uid, tmemd_refusal_name(why),
+                  tmemd_refusal_help(why));
+    r->status = status;
+    r->close = true;
+}
 
 static void h_hello(struct tmemd_session *s, const tmem__req *q, int *passfd,
                     reply *r)
 {
     (void)passfd;
     if (s->client) {
+        if (tmemd_refuse(s->d, TMEMD_R_OUT_OF_ORDER))
+            tmemd_log("client %d (pid %d): second hello refused", s->id,
+                      (int)s->pid);
         r->status = -EPROTO;
         return;
     }
     if (q->args.flags != TMEM_PROTO_MAGIC ||
         q->args.arg != TMEM_PROTO_VERSION) {
-        tmemd_log("pid %d uid %u: protocol version %llu refused", (int)s->pid,
-                  (unsigned)s->uid, (unsigned long long)q->args.arg);
-        r->status = -EPROTONOSUPPORT;
-        r->close = true;
+        hello_refused(s, TMEMD_R_BAD_VERSION, -EPROTONOSUPPORT, r);
         return;
     }
     char name[TMEM_NAME_MAX + 1] = {0};
     memcpy(name, q->args.uuid, TMEM_NAME_MAX); /* NUL-padded, maybe full */
     if (name[0] && !tmem__name_valid(name, TMEM_NAME_MAX)) {
-        tmemd_log("pid %d uid %u: hello refused: bad tenant name",
-                  (int)s->pid, (unsigned)s->uid);
-        r->status = -EINVAL;
-        r->close = true;
+        hello_refused(s, TMEMD_R_BAD_NAME, -EINVAL, r);
         return;
     }
     int id = tmem_client_create(s->d->store, &s->client);
     if (id < 0) {
-        r->status = id;
-        r->close = true;
+        hello_refused(s, TMEMD_R_CLIENT_CREATE, id, r);
         return;
     }
     pthread_mutex_lock(&s->d->lock); /* the session list readers see it */
     s->id = id;
     memcpy(s->name, name, sizeof s->name);
     pthread_mutex_unlock(&s->d->lock);
+    int line = tmemd_tenant_join(s);
+    if (line < 0) { /* the client goes at session_end */
+        hello_refused(s, TMEMD_R_CLIENT_CREATE, line, r);
+        return;
+    }
     r->value = id;
     r->out_flags = TMEM_PROTO_VERSION;
-    tmemd_log("client %d connected: pid %d uid %u gid %u%s%s%s", id,
+    char rule[32] = ""; /* its tenant's identity is fixed: no lock */
+    if (line)
+        snprintf(rule, sizeof rule, ", rule at line %d", line);
+    tmemd_log("client %d connected: pid %d uid %u gid %u%s%s cgroup %s%s%s", id,
               (int)s->pid, (unsigned)s->uid, (unsigned)s->gid,
-              name[0] ? " name " : "", name, s->admin ? " (admin)" : "");
+              name[0] ? " name " : "", name,
+              s->tenant->id.cgroup[0] ? s->tenant->id.cgroup : "?",
+              s->admin ? " (admin)" : "", rule);
 }
-
-static tmem_store *store_of(struct tmemd_session *s)
-{
-    return s->d->store;
-}
-
-/* Admin operations: one small function each, dispatched by opcode.  Each
- * returns the status; *value receives a 64-bit result where there is one. */
-typedef int (*admin_fn)(tmem_store *st, const tmem__msg_args *a,
-                        int64_t *value);
-
-static int a_weight(tmem_store *st, const tmem__msg_args *a, int64_t *v)
-{
-    (void)v;
-    if (a->arg > UINT32_MAX)
-        return -EINVAL;
-    return tmem_store_set_weight(st, a->client_id, (uint32_t)a->arg);
-}
-
-static int a_cap(tmem_store *st, const tmem__msg_args *a, int64_t *v)
-{
-    (void)v;
-    return tmem_store_set_cap(st, a->client_id, a->arg);
-}
-
-static int a_compress(tmem_store *st, const tmem__msg_args *a, int64_t *v)
-{
-    (void)v;
-    if (a->arg > TMEM_COMPRESS_ZSTD)
-        return -EINVAL;
-    return tmem_store_set_compress(st, a->client_id, (tmem_compress)a->arg);
-}
-
-static int a_freeze(tmem_store *st, const tmem__msg_args *a, int64_t *v)
-{
-    (void)v;
-    return tmem_store_freeze(st, a->client_id, a->arg != 0);
-}
-
-static int a_auth(tmem_store *st, const tmem__msg_args *a, int64_t *v)
-{
-    (void)v;
-    return tmem_store_auth(st, a->client_id, a->uuid, a->arg != 0);
-}
-
-static int a_destroy(tmem_store *st, const tmem__msg_args *a, int64_t *v)
-{
-    (void)v;
-    return tmem_store_client_kill(st, a->client_id);
-}
-
-static int a_flush(tmem_store *st, const tmem__msg_args *a, int64_t *v)
-{
-    *v = tmem_store_flush_mib(st, a->arg);
-    return *v < 0 ? (int)*v : 0;
-}
-
-static int a_freeable(tmem_store *st, const tmem__msg_args *a, int64_t *v)
-{
-    (void)a;
-    *v = (int64_t)tmem_store_freeable_mib(st);
-    return 0;
-}
-
-static const admin_fn admin_ops[TMEM_MSG_OP_MAX] = {
-    [TMEM_MSG_SET_WEIGHT] = a_weight,
-    [TMEM_MSG_SET_CAP] = a_cap,
-    [TMEM_MSG_SET_COMPRESS] = a_compress,
-    [TMEM_MSG_FREEZE] = a_freeze,
-    [TMEM_MSG_FLUSH_MIB] = a_flush,
-    [TMEM_MSG_FREEABLE] = a_freeable,
-    [TMEM_MSG_AUTH] = a_auth,
-    [TMEM_MSG_DESTROY_CLIENT] = a_destroy,
-};
 
 static void h_admin(struct tmemd_session *s, const tmem__req *q, int *passfd,
                     reply *r)
 {
     (void)passfd;
-    uint64_t t0 = tmem__now_ns();
-    r->status = admin_ops[q->hdr.op](store_of(s), &q->args, &r->value);
-    tmemd_lat_record(LAT_ADMIN, tmem__now_ns() - t0);
-    tmemd_log("client %d (uid %u): %s client %d -> %d", s->id, (unsigned)s->uid,
-              tmem__msg_rule_of(q->hdr.op)->name, q->args.client_id, r->status);
-}
-
-/* The store's JSON with a "connections" array spliced in first. */
-static int stats_json(struct tmemd_session *s, char **out)
-{
-    char *conns = tmemd_sessions_json(s->d);
-    int n = tmem_store_stats_json(store_of(s), NULL, 0);
-    if (!conns || n < 2) {
-        free(conns);
-        return n < 0 ? n : -ENOMEM;
-    }
-    size_t cap = (size_t)n + 1;
-    char *js = NULL, *t = NULL;
-    for (int tries = 0; tries < 4; tries++) { /* counters may grow between */
-        cap += 4096;
-        free(js);
-        js = malloc(cap);
-        if (!js || (n = tmem_store_stats_json(store_of(s), js, cap)) < 0 ||
-            (size_t)n < cap)
-            break;
-    }
-    if (js && n >= 0 && (size_t)n < cap && js[0] == '{') {
-        size_t need = strlen(js) + strlen(conns) + 32;
-        t = malloc(need);
-        if (t)
-            snprintf(t, need, "{\"connections\":%s%s%s", conns,
-                     js[1] == '}' ? "" : ",", js + 1);
-    }
-    free(js);
-    free(conns);
-    if (!t)
-        return -ENOMEM;
-    *out = t;
-    return (int)strlen(t);
+    r->status = tmemd_admin_op(s, q, &r->value);
 }
 
 static void h_text(struct tmemd_session *s, const tmem__req *q, int *passfd,
@@ -519,8 +492,7 @@ static void h_text(struct tmemd_session *s, const tmem__req *q, int *passfd,
 {
     (void)passfd;
     char *t = NULL;
-    int n = q->hdr.op == TMEM_MSG_STATS_JSON ? stats_json(s, &t)
-                                             : tmemd_prometheus(s->d, &t);
+    int n = tmemd_stats_text(s, q->hdr.op, &t);
     if (n < 0) {
         r->status = n;
         return;
@@ -570,35 +542,50 @@ static void dispatch(struct tmemd_session *s, const tmem__req *q, int *passfd,
     if (!s->client && q->hdr.op != TMEM_MSG_HELLO) {
         r->status = -EPROTO; /* hello first */
         r->close = true;
+        if (tmemd_refuse(s->d, TMEMD_R_OUT_OF_ORDER))
+            tmemd_log("pid %d uid %u: %s before hello refused", (int)s->pid,
+                      (unsigned)s->uid, rule->name);
     } else if (rule->admin && !s->admin) {
         r->status = -EPERM;
-        tmemd_log("client %d (pid %d uid %u): %s refused: not admin", s->id,
-                  (int)s->pid, (unsigned)s->uid, rule->name);
+        if (tmemd_refuse(s->d, TMEMD_R_NOT_ADMIN))
+            tmemd_log("client %d (pid %d uid %u): %s refused: not admin",
+                      s->id, (int)s->pid, (unsigned)s->uid, rule->name);
     } else {
         handlers[q->hdr.op](s, q, passfd, r);
     }
 }
 
+/* A tenant too slow with its HELLO or with a message it began (recv.c):
+ * counted and logged; the session ends. */
+static int recv_timed_out(struct tmemd_session *s)
+{
+    enum tmemd_refusal why =
+        s->client ? TMEMD_R_RECV_TIMEOUT : TMEMD_R_HELLO_TIMEOUT;
+    if (tmemd_refuse(s->d, why))
+        tmemd_log("client %d (pid %d uid %u): dropped (%s): %s", s->id,
+                  (int)s->pid, (unsigned)s->uid, tmemd_refusal_name(why),
+                  tmemd_refusal_help(why));
+    return -ECONNABORTED;
+}
+
 /* Reads and serves one request.  Returns 0 to go on, < 0 to disconnect. */
 static int serve_one(struct tmemd_session *s)
 {
-    tmem__msg_hdr h;
+    tmem__msg_hdr h = {0};
     tmem__req q;
     reply r = {.fd = -1};
     int passfd = -1;
-    int rc = tmem__io_read_fd(s->fd, s->req, TMEM_MSG_HDR_SIZE, &passfd);
-    if (rc < 0)
+    int rc = tmemd_recv_request(s, &h, &passfd);
+    if (rc == -ETIMEDOUT) {
+        rc = recv_timed_out(s);
         goto out;
-    memcpy(&h, s->req, sizeof h);
-    rc = tmem__req_check_hdr(&h);
-    if (rc == 0)
-        rc = tmem__io_read(s->fd, s->req + TMEM_MSG_HDR_SIZE,
-                           h.len - TMEM_MSG_HDR_SIZE);
+    }
     if (rc == 0)
         rc = tmem__req_decode(s->req, h.len, &q);
     if (rc == -EMSGSIZE || rc == -EBADMSG) {
-        tmemd_log("client %d (pid %d): bad message (op %u len %u): %s", s->id,
-                  (int)s->pid, h.op, h.len, strerror(-rc));
+        if (tmemd_refuse(s->d, TMEMD_R_BAD_MESSAGE))
+            tmemd_log("client %d (pid %d): bad message (op %u len %u): %s",
+                      s->id, (int)s->pid, h.op, h.len, strerror(-rc));
         r.status = rc;
         send_reply(s, &h, &r);
         goto out;
@@ -607,6 +594,8 @@ static int serve_one(struct tmemd_session *s)
         goto out;
     dispatch(s, &q, &passfd, &r);
     rc = send_reply(s, &h, &r);
+    if (rc == -ETIMEDOUT) /* it does not read its replies: dropped */
+        tmemd_refuse(s->d, TMEMD_R_SEND_TIMEOUT);
     free(r.heap);
     if (r.fd >= 0)
         close(r.fd);
@@ -630,14 +619,19 @@ static void session_end(struct tmemd_session *s)
         pthread_mutex_lock(&d->lock);
         s->has_ring = false;
         pthread_mutex_unlock(&d->lock);
-        tmem__ring_unmap(&s->ring);
+        ring_release(s);
     }
     if (s->client) {
         tmem_client_destroy(s->client);
         tmemd_log("client %d disconnected: pid %d uid %u", s->id, (int)s->pid,
                   (unsigned)s->uid);
     }
+    /* the others' shares grow; while still linked, so that drain() waits
+     * for this before the store goes */
+    if (atomic_exchange(&s->pers_pools, 0))
+        tmemd_share_update(d);
     pthread_mutex_lock(&d->lock);
+    tmemd_tenant_leave_locked(s);
     if (s->prev)
         s->prev->next = s->next;
     else
@@ -678,12 +672,16 @@ static int peer_cred(struct tmemd_session *s)
     return 0;
 }
 
-static int session_link(struct tmemd *d, struct tmemd_session *s)
+/* Links an admitted session (admit.c); returns the reason it was not
+ * admitted, else TMEMD_R_N. */
+static enum tmemd_refusal session_link(struct tmemd *d,
+                                       struct tmemd_session *s)
 {
     pthread_mutex_lock(&d->lock);
-    if (d->nsessions >= TMEMD_MAX_SESSIONS) {
+    enum tmemd_refusal why = tmemd_admit_locked(d, s->uid, s->admin);
+    if (why != TMEMD_R_N) {
         pthread_mutex_unlock(&d->lock);
-        return -EMFILE;
+        return why;
     }
     s->next = d->sessions;
     if (d->sessions)
@@ -691,7 +689,7 @@ static int session_link(struct tmemd *d, struct tmemd_session *s)
     d->sessions = s;
     d->nsessions++;
     pthread_mutex_unlock(&d->lock);
-    return 0;
+    return TMEMD_R_N;
 }
 
 int tmemd_session_start(struct tmemd *d, int fd)
@@ -704,16 +702,21 @@ int tmemd_session_start(struct tmemd *d, int fd)
     s->d = d;
     s->fd = fd;
     s->id = -1;
+    s->hello_by = tmem__now_ns() + d->lim.hello_ns;
     struct timeval tv = {SEND_TIMEOUT_S, 0};
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     int rc = peer_cred(s);
-    if (rc == 0)
-        rc = session_link(d, s);
-    if (rc < 0) {
-        tmemd_log("connection refused: %s", strerror(-rc));
+    enum tmemd_refusal why = rc == 0 ? session_link(d, s) : TMEMD_R_N;
+    if (rc < 0 || why != TMEMD_R_N) {
+        if (rc < 0)
+            tmemd_log("connection refused: %s", strerror(-rc));
+        else if (tmemd_refuse(d, why))
+            tmemd_log("connection refused (%s): pid %d uid %u: %s",
+                      tmemd_refusal_name(why), (int)s->pid, (unsigned)s->uid,
+                      tmemd_refusal_help(why));
         close(fd);
         free(s);
-        return rc;
+        return rc < 0 ? rc : -EUSERS;
     }
     pthread_t t;
     pthread_attr_t at;
@@ -745,15 +748,19 @@ bool tmemd_session_tstat(const struct tmemd_session *s, tmem__tstat *out)
     return out->magic == TMEM_TSTAT_MAGIC && out->kind == 1;
 }
 
-/* One connection as JSON into t[cap]; returns the length written. */
+/* One connection as JSON into t[cap]; returns the length written.  Its
+ * cgroup has no quote or backslash (tenant.c). */
 static size_t session_json(const struct tmemd_session *s, char *t, size_t cap)
 {
     size_t n = (size_t)snprintf(
         t, cap,
         "{\"client\":%d,\"name\":\"%s\",\"pid\":%d,\"uid\":%u,"
-        "\"gid\":%u,\"ring\":%s",
+        "\"gid\":%u,\"cgroup\":\"%s\",\"rule\":%d,\"ring\":%s,"
+        "\"ring_bytes\":%zu,\"pers_cap\":%llu",
         s->id, s->name, (int)s->pid, (unsigned)s->uid, (unsigned)s->gid,
-        s->has_ring ? "true" : "false");
+        s->tenant ? s->tenant->id.cgroup : "", s->pol.line,
+        s->has_ring ? "true" : "false", s->has_ring ? s->ring.lay.size : 0,
+        (unsigned long long)atomic_load(&s->pers_cap));
     tmem__tstat ts;
     if (n < cap && tmemd_session_tstat(s, &ts))
         n += (size_t)snprintf(
@@ -769,10 +776,10 @@ static size_t session_json(const struct tmemd_session *s, char *t, size_t cap)
             (double)ts.pagein_p99_ns / 1e3);
     if (n < cap)
         n += (size_t)snprintf(t + n, cap - n, "}");
-    return n < cap ? n : cap;
+    return n < cap ? n : cap - 1; /* (cannot happen: cap fits any) */
 }
 
-#define SESSION_JSON_MAX 512
+#define SESSION_JSON_MAX (768 + TMEMD_CGROUP_MAX)
 
 char *tmemd_sessions_json(struct tmemd *d)
 {

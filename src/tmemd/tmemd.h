@@ -6,11 +6,20 @@
  * session has a socket thread (requests/replies) and, once the tenant set
  * up its ring, a ring thread; libmicrohttpd runs its own thread.
  *
- * Lock order: tmemd.lock (the session list) is the only daemon lock and is
- * never held across a socket write, a store call or a join.  The store has
- * its own locks (store.h: thread-safe), taken after tmemd.lock only by the
- * stats JSON splice (which copies session fields first, then calls the
- * store without tmemd.lock).
+ * Admission and limits live in admit.c (session caps, refusal counters),
+ * recv.c (receive deadlines) and share.c (the default persistent cap).
+ * Who a tenant is (uid, cgroup, name: struct tmemd_tenant) and the
+ * operator's policy applied to it live in tenant.c; the policy file's
+ * syntax and matching in policy.c.
+ *
+ * Lock order: tmemd.policy_lock, then tmemd.share_lock, then tmemd.lock.
+ * tmemd.lock (the session and tenant lists) is never held across a socket
+ * write, a store call or a join.  policy_lock serialises applying the
+ * policy (at HELLO, at a reload) and share_lock share.c's updates of the
+ * default caps; both are held across store calls, never across socket
+ * I/O.  The store has its own locks (store.h: thread-safe), taken after
+ * tmemd.lock only by the stats JSON splice (which copies session fields
+ * first, then calls the store without tmemd.lock).
  */
 #ifndef TMEMD_TMEMD_H
 #define TMEMD_TMEMD_H
@@ -26,16 +35,107 @@
 #include <tmem/store.h>
 
 #define TMEMD_MAX_SESSIONS 1024
+/* Sessions of the global cap kept for root and the daemon's uid, so an
+ * admin can always connect to see and end a flood. */
+#define TMEMD_ADMIN_RESERVE 4
 
 struct tmemd_session;
 
+/* Why tmemd refused a connection, a message, a ring or a put (admit.c:
+ * names, counters; shown in tmem list and as tmemd_refusals_total). */
+enum tmemd_refusal {
+    TMEMD_R_SESSIONS_GLOBAL,  /* the global session cap */
+    TMEMD_R_SESSIONS_UID,     /* the per-uid session cap */
+    TMEMD_R_HELLO_TIMEOUT,    /* no whole HELLO in time after the accept */
+    TMEMD_R_RECV_TIMEOUT,     /* a message begun and not finished in time */
+    TMEMD_R_SEND_TIMEOUT,     /* a tenant that does not read its replies */
+    TMEMD_R_BAD_MESSAGE,      /* malformed: length, opcode, flags */
+    TMEMD_R_BAD_VERSION,      /* HELLO of another version or magic */
+    TMEMD_R_BAD_NAME,         /* HELLO with an invalid tenant name */
+    TMEMD_R_OUT_OF_ORDER,     /* a request before HELLO, a second HELLO */
+    TMEMD_R_NOT_ADMIN,        /* an admin operation by a non-admin */
+    TMEMD_R_CLIENT_CREATE,    /* the store could not make the client */
+    TMEMD_R_RING_BAD_FD,      /* RING_SETUP without a read-write memfd */
+    TMEMD_R_RING_BAD_SEALS,   /* ... a memfd not sealed as expected */
+    TMEMD_R_RING_BAD_SIZE,    /* ... not exactly the ring's size */
+    TMEMD_R_RING_BAD_ENTRIES, /* ... entries outside 1..1024 */
+    TMEMD_R_RING_TWICE,       /* a second RING_SETUP */
+    TMEMD_R_RING_BUDGET,      /* ... its memory refused by the budget */
+    TMEMD_R_PERSISTENT_CAP,   /* a persistent put over the default cap */
+    TMEMD_R_N
+};
+
+/* Admission limits (tmemd options; admit.c). */
+struct tmemd_limits {
+    int max_sessions;  /* at once, every uid (<= TMEMD_MAX_SESSIONS) */
+    int max_per_uid;   /* at once, one uid (admins exempt); 0 = no cap */
+    uint64_t hello_ns; /* from the accept to a whole HELLO */
+    uint64_t recv_ns;  /* from a message's first byte to its last */
+};
+
+/* ---- tenants and the policy (tenant.c, policy.c) ------------------------ */
+
+/* A cgroup path longer than this is not recorded (the tenant's cgroup is
+ * then unknown: no cgroup rule matches it). */
+#define TMEMD_CGROUP_MAX 512
+
+/* What a tenant is known by: all three equal, one tenant. */
+struct tmemd_ident {
+    uid_t uid;                     /* SO_PEERCRED */
+    char name[TMEM_NAME_MAX + 1];  /* given at HELLO; "" = none */
+    char cgroup[TMEMD_CGROUP_MAX]; /* of the pid at HELLO; "" = unknown */
+};
+
+/* What a policy rule sets (bits of tmemd_settings.set). */
+enum {
+    TMEMD_SET_WEIGHT = 1u,
+    TMEMD_SET_CAP = 2u,  /* the store's cap (tmem_store_set_cap) */
+    TMEMD_SET_PCAP = 4u, /* the persistent cap, instead of the share */
+    TMEMD_SET_CODEC = 8u,
+};
+
+/* The settings one rule gives a tenant. */
+struct tmemd_settings {
+    unsigned set; /* TMEMD_SET_* bits; 0: no rule applies */
+    int line;     /* the rule's line in the file; 0: none */
+    uint32_t weight;
+    uint64_t cap, pcap; /* pages; 0 = none */
+    tmem_compress codec;
+};
+
+struct tmemd_policy; /* policy.c: the parsed rules */
+
+/* One tenant: every live session of one identity shares it (tmemd.lock). */
+struct tmemd_tenant {
+    struct tmemd_ident id;
+    int sessions; /* linked sessions (tmemd.lock); freed at 0 */
+    int grp;      /* share.c's scratch (share_lock and tmemd.lock) */
+    /* share.c: the check of its default persistent cap, over all of its
+     * sessions' persistent pages */
+    _Atomic uint64_t pers_seen; /* its persistent pages at the last look */
+    _Atomic uint64_t pers_puts; /* persistent puts since that look */
+    atomic_bool cap_logged;     /* its first cap refusal was logged */
+    struct tmemd_tenant *next;  /* tmemd.tenants */
+};
+
 struct tmemd {
     tmem_store *store;
-    uid_t uid;              /* the daemon's own uid: admin besides root */
-    pthread_mutex_t lock;   /* protects sessions, nsessions */
-    pthread_cond_t drained; /* signalled when a session ends */
+    uid_t uid; /* the daemon's own uid: admin besides root */
+    struct tmemd_limits lim;
+    tmem_compress codec;         /* --compress: a codec no rule sets */
+    pthread_mutex_t lock;        /* protects sessions, nsessions, tenants */
+    pthread_mutex_t share_lock;  /* share.c: one update of the caps at once */
+    pthread_mutex_t policy_lock; /* tenant.c: policy, applying it */
+    pthread_cond_t drained;      /* signalled when a session ends */
     struct tmemd_session *sessions;
     int nsessions;
+    struct tmemd_tenant *tenants;
+    /* tenant.c: the configuration file, whether it must exist (given
+     * with --config), the policy in force (policy_lock) and the loads */
+    const char *config;
+    bool config_required;
+    struct tmemd_policy *policy;
+    atomic_ullong policy_loads, policy_failures;
     atomic_int stopping;
     /* rings with a batch in the last SRV_IDLE_NS, and the CPUs we may run
      * on: each busy ring has its tenant busy too, so past ncpu / 2 of
@@ -44,6 +144,9 @@ struct tmemd {
     int ncpu;
     /* ring batches run, and those run crowded (metrics.c) */
     atomic_ullong ring_batches, ring_batches_crowded;
+    /* admit.c: refusals by reason, and when each was last logged */
+    atomic_ullong refusals[TMEMD_R_N];
+    _Atomic uint64_t refusal_logged_ns[TMEMD_R_N];
 };
 
 struct tmemd_session {
@@ -52,12 +155,22 @@ struct tmemd_session {
     pid_t pid;
     uid_t uid;
     gid_t gid;
-    int id; /* store client id, -1 before hello */
+    int id;                       /* store client id, -1 before hello */
     char name[TMEM_NAME_MAX + 1]; /* given at hello, "" if none */
+    struct tmemd_tenant *tenant;  /* from hello (tenant.c; tmemd.lock) */
+    struct tmemd_settings pol;    /* the policy applied to its client
+                                     (written under policy_lock and
+                                     tmemd.lock) */
     tmem_client *client;
     bool admin;
     bool has_ring;
-    tmem__ring ring;
+    uint64_t hello_by; /* before HELLO: when it must be in (ns) */
+    /* share.c: the persistent cap its puts are checked against (its
+     * tenant's share, or the policy's pcap) */
+    _Atomic uint32_t pers_pools; /* bit p: pool p is persistent */
+    _Atomic uint64_t pers_cap;   /* pages; 0 = none */
+    bool cap_admin;  /* an admin set its cap: no default (share_lock) */
+    tmem__ring ring; /* its size is charged to the client (has_ring) */
     pthread_t ring_thr;
     uint32_t ring_seq0; /* sq_seq when the ring was set up */
     atomic_int ring_stop;
@@ -78,6 +191,79 @@ char *tmemd_sessions_json(struct tmemd *d);
 /* Copies a session's tenant figures out of its ring; false when it has
  * none (no ring, or the tenant never filled them).  Needs tmemd.lock. */
 bool tmemd_session_tstat(const struct tmemd_session *s, tmem__tstat *out);
+
+/* admit.c */
+/* Parses one limit option (name without dashes: max-sessions,
+ * max-sessions-per-uid, hello-timeout, recv-timeout).  Returns 0 or
+ * -EINVAL. */
+int tmemd_limit_parse(struct tmemd_limits *l, const char *name,
+                      const char *val);
+void tmemd_limits_default(struct tmemd_limits *l);
+/* Whether a new session of uid may be linked: TMEMD_R_N when it may, else
+ * the reason it may not.  Needs tmemd.lock. */
+enum tmemd_refusal tmemd_admit_locked(const struct tmemd *d, uid_t uid,
+                                      bool admin);
+/* Counts a refusal; true when it should be logged (the first of its
+ * reason in a second: a flood does not flood the log). */
+bool tmemd_refuse(struct tmemd *d, enum tmemd_refusal why);
+const char *tmemd_refusal_name(enum tmemd_refusal why);
+const char *tmemd_refusal_help(enum tmemd_refusal why);
+/* The refusals and limits as two JSON members ("admission":{...},
+ * "refusals":{...}) into a malloc'd string. */
+char *tmemd_admission_json(struct tmemd *d);
+
+/* recv.c: reads one request into s->req with the deadlines of s->d->lim:
+ * 0, -ETIMEDOUT (a deadline passed), -EMSGSIZE/-EBADMSG (bad header), or
+ * -errno/-EPIPE.  The header is in *h once its 16 bytes are in. */
+int tmemd_recv_request(struct tmemd_session *s, tmem__msg_hdr *h, int *passfd);
+
+/* share.c: the default persistent cap (a tenant's weighted share of the
+ * budget, over all of its sessions).  pool_new/pool_gone follow the
+ * session's persistent pools; update recomputes every cap (after pools,
+ * weights, rings or the policy changed); set_cap is the admin's SET_CAP
+ * (it replaces the default); check runs before a persistent put: 0, or
+ * -ENOSPC after removing any old page at that name (counted). */
+void tmemd_share_pool_new(struct tmemd_session *s, int pool, uint32_t flags);
+void tmemd_share_pool_gone(struct tmemd_session *s, int pool);
+void tmemd_share_update(struct tmemd *d);
+int tmemd_share_set_cap(struct tmemd *d, int client_id, uint64_t pages);
+int tmemd_share_check(struct tmemd_session *s, int32_t pool,
+                      const uint64_t oid[3], uint32_t index);
+
+/* tenant.c: tenants and the operator's policy.
+ * policy_start loads d->config at startup (0, or < 0: logged, do not
+ * start); join runs at HELLO once s->client exists: it reads the peer's
+ * cgroup, links s to its tenant and applies the policy to its client (the
+ * line of the rule applied, 0 for none, or -ENOMEM); leave unlinks it (needs
+ * tmemd.lock); reload re-reads the file (SIGHUP) and applies it to every live
+ * session, or keeps the policy in force when the file is bad; policy_json is
+ * "policy":{...} (malloc'd). read_cgroup: the cgroup a pid is known by (see
+ * tmemd(8)), "" when it cannot be read. */
+int tmemd_policy_start(struct tmemd *d);
+int tmemd_tenant_join(struct tmemd_session *s);
+void tmemd_tenant_leave_locked(struct tmemd_session *s);
+void tmemd_policy_reload(struct tmemd *d);
+char *tmemd_policy_json(struct tmemd *d);
+void tmemd_read_cgroup(pid_t pid, char *out, size_t cap);
+
+/* policy.c: the configuration file.  load reads path (a missing file is
+ * an empty policy unless required), logs every bad line as "path:line:
+ * key=value: reason" and counts them in *bad; returns 0 and sets *out, or
+ * a negative error (-EINVAL: bad lines).  match gives the settings of the
+ * rule that applies to a tenant: of those whose every selector matches,
+ * the one with the most selectors, the first in the file among equals. */
+int tmemd_policy_load(const char *path, bool required,
+                      struct tmemd_policy **out, int *bad);
+void tmemd_policy_free(struct tmemd_policy *p);
+int tmemd_policy_rules(const struct tmemd_policy *p);
+struct tmemd_settings tmemd_policy_match(const struct tmemd_policy *p,
+                                         const struct tmemd_ident *id);
+
+/* admin.c: the admin operations (SET_WEIGHT .. DESTROY_CLIENT): the
+ * status, *value a 64-bit result where there is one; and the stats texts
+ * (STATS_JSON, PROMETHEUS) into a malloc'd *out: length or error. */
+int tmemd_admin_op(struct tmemd_session *s, const tmem__req *q, int64_t *value);
+int tmemd_stats_text(struct tmemd_session *s, uint16_t op, char **out);
 
 /* metrics.c: latency histograms, one per operation kind. */
 enum tmemd_lat {

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "../runner.h"
@@ -129,6 +130,16 @@ TEST(proto_ring_layout_and_entries)
     ASSERT_EQ(tmem__ring_attach(fd, 4, &d), 0);
     tmem__ring big = {0};
     ASSERT_EQ(tmem__ring_attach(fd, 8, &big), -EINVAL); /* memfd too small */
+    ASSERT_EQ(tmem__ring_attach(fd, 2, &big), -EINVAL); /* too big: exact */
+    int pp[2];
+    ASSERT_EQ(pipe(pp), 0);
+    ASSERT_EQ(tmem__ring_attach(pp[0], 4, &big), -EBADF); /* not a memfd */
+    close(pp[0]);
+    close(pp[1]);
+    int loose = memfd_create("loose", MFD_ALLOW_SEALING);
+    ASSERT_EQ(ftruncate(loose, (off_t)r.lay.size), 0);
+    ASSERT_EQ(tmem__ring_attach(loose, 4, &big), -EPERM); /* no seals */
+    close(loose);
     r.sq[0] = (tmem__ring_sqe){.op = TMEM_OP_PUT, .slot = 3, .pool = 1};
     tmem__ring_sqe e;
     ASSERT_EQ(tmem__ring_sqe_fetch(&d, 0, &e), 0);

@@ -1,16 +1,13 @@
 /*
  * tmemd end to end with one well-behaved tenant: hello, pools, page
- * operations over the ring and over the socket, batches, stats, metrics,
- * clean shutdown.
+ * operations over the ring and over the socket, batches, stats, clean
+ * shutdown (metrics: test_tmemd_metrics.c).
  */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -242,51 +239,6 @@ TEST(tmemd_stats_and_admin)
     ASSERT_EQ(tmem__conn_put(c, 0, &o, 1, page), 1);
     ASSERT_GE(tmem__conn_freeable_mib(c), 0);
     ASSERT_GE(tmem__conn_flush_mib(c, 1), 1);
-    tmem__conn_close(c);
-    ASSERT_EQ(th_stop(&d), 0);
-}
-
-static char *http_get(int port, const char *path)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
-    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
-        return NULL;
-    char req[128];
-    int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\n\r\n", path);
-    ASSERT_EQ(write(fd, req, (size_t)n), n);
-    size_t cap = 1 << 20, len = 0;
-    char *buf = malloc(cap);
-    ssize_t r;
-    while ((r = read(fd, buf + len, cap - 1 - len)) > 0)
-        len += (size_t)r;
-    buf[len] = 0;
-    close(fd);
-    return buf;
-}
-
-TEST(tmemd_metrics_http)
-{
-    th_daemon d;
-    int port = 20000 + getpid() % 20000;
-    char addr[32];
-    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
-    const char *extra[] = {"--metrics", addr, NULL};
-    th_start(&d, extra);
-    tmem__conn *c = th_conn(&d);
-    ASSERT_EQ(th_put_range(c, tmem__conn_pool_new(c, NULL, PERS, NULL), 4, 5),
-              5);
-    char *body = http_get(port, "/metrics");
-    ASSERT_TRUE(body != NULL);
-    ASSERT_TRUE(strstr(body, "200 OK") != NULL);
-    ASSERT_TRUE(strstr(body, "tmem_pers_pages 5") != NULL);
-    ASSERT_TRUE(strstr(body, "tmem_pool_puts_good{client=") != NULL);
-    ASSERT_TRUE(strstr(body, "tmem_op_latency_us_count{op=\"put\"} 5") != NULL);
-    free(body);
-    body = http_get(port, "/nope");
-    ASSERT_TRUE(body && strstr(body, "404") != NULL);
-    free(body);
     tmem__conn_close(c);
     ASSERT_EQ(th_stop(&d), 0);
 }

@@ -1,10 +1,13 @@
 /*
  * Hostile clients against tmemd: garbage, truncated and oversized
  * messages, bad opcodes and pool ids, no hello, a wrong version, bad ring
- * setups (too small, unsealed, not a memfd), ring entries out of range, a
- * tenant rewriting its ring while the daemon reads it, a tenant that never
- * reads its replies.  After each, the daemon is alive and a well-behaved
- * tenant's pages are intact.
+ * setups (wrong size, seals missing or against writes, not a memfd,
+ * read-only), ring entries out of range, a tenant rewriting its whole ring
+ * (header and its own figures too) while the daemon reads it and shows
+ * it, a tenant that never reads its replies, a tenant that claims one
+ * dedup hash for every page (its victim keeps its rate).  After each, the daemon is
+ * alive, a well-behaved tenant's pages are intact, and each refusal is
+ * counted under its reason (tmemd_refusals_total).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,9 +22,11 @@
 
 #include <tmem/store.h>
 
-#include "../runner.h"
-#include "common/pack.h"
 #include "../lib/tmemd_harness.h"
+#include "../runner.h"
+#include "client/json.h"
+#include "common/pack.h"
+#include "test_daemon_util.h"
 
 #define PERS TMEM_POOL_FLAGS(TMEM_POOL_PERSIST)
 #define NPAGES 64
@@ -148,6 +153,7 @@ TEST(tmemd_hostile_oversized_and_bad_op)
     send_hdr(fd, TMEM_MSG_REQ_BASE, TMEM_MSG_PUT);
     ASSERT_EQ(read_status(fd), -EBADMSG);
     close(fd);
+    ASSERT_EQ(du_refusals(&w.d, "bad_message"), 3);
     world_end(&w);
 }
 
@@ -178,6 +184,8 @@ TEST(tmemd_hostile_protocol_order)
     }
     ASSERT_EQ(th_raw_hello(fd), -EPROTO); /* second hello */
     close(fd);
+    ASSERT_EQ(du_refusals(&w.d, "bad_version"), 2);
+    ASSERT_EQ(du_refusals(&w.d, "out_of_order"), 2);
     world_end(&w);
 }
 
@@ -190,36 +198,86 @@ static int ring_setup_raw(int fd, int mfd, uint64_t entries)
     return raw_call(fd, TMEM_MSG_RING_SETUP, &a, NULL, mfd);
 }
 
+/* A memfd of size bytes with seals (0: none added; -1: not sealable). */
+static int memfd_sealed(size_t size, int seals)
+{
+    int m = memfd_create("ring", seals < 0 ? 0 : MFD_ALLOW_SEALING);
+    ASSERT_GE(m, 0);
+    ASSERT_EQ(ftruncate(m, (off_t)size), 0);
+    if (seals > 0)
+        ASSERT_EQ(fcntl(m, F_ADD_SEALS, seals), 0);
+    return m;
+}
+
+/* Refused ring memory: -EINVAL to the tenant, counted by reason. */
+static void ring_refused(world *w, int fd, int m, uint64_t entries,
+                         const char *reason, long long *count)
+{
+    ASSERT_EQ(ring_setup_raw(fd, m, entries), -EINVAL);
+    ASSERT_EQ(du_refusals(&w->d, reason), ++*count);
+    if (m >= 0)
+        close(m);
+}
+
 TEST(tmemd_hostile_ring_setup)
 {
     world w;
     world_start(&w);
     int fd = th_raw(&w.d);
     ASSERT_EQ(th_raw_hello(fd), 0);
-    /* too small, though sealed */
-    int m = memfd_create("small", MFD_ALLOW_SEALING);
-    ASSERT_EQ(ftruncate(m, 4096), 0);
-    ASSERT_EQ(fcntl(m, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW), 0);
-    ASSERT_EQ(ring_setup_raw(fd, m, 256), -EINVAL);
-    close(m);
-    /* right size, not sealed: it could shrink under the daemon */
     tmem__ring_layout lay;
     ASSERT_EQ(tmem__ring_layout_of(8, &lay), 0);
-    m = memfd_create("unsealed", 0);
-    ASSERT_EQ(ftruncate(m, (off_t)lay.size), 0);
-    ASSERT_EQ(ring_setup_raw(fd, m, 8), -EINVAL);
-    close(m);
+    const int ok = F_SEAL_SHRINK | F_SEAL_GROW;
+    long long size = 0, seals = 0, bad_fd = 0, entries = 0;
+    /* not exactly the size 8 entries need, though sealed */
+    ring_refused(&w, fd, memfd_sealed(4096, ok), 8, "ring_bad_size", &size);
+    ring_refused(&w, fd, memfd_sealed(lay.size - 4096, ok), 8, "ring_bad_size",
+                 &size);
+    ring_refused(&w, fd, memfd_sealed(lay.size + 4096, ok), 8, "ring_bad_size",
+                 &size);
+    /* right size, seals missing: it could shrink or grow under the
+     * daemon; or sealed against the daemon's writes */
+    ring_refused(&w, fd, memfd_sealed(lay.size, -1), 8, "ring_bad_seals",
+                 &seals);
+    ring_refused(&w, fd, memfd_sealed(lay.size, 0), 8, "ring_bad_seals",
+                 &seals);
+    ring_refused(&w, fd, memfd_sealed(lay.size, F_SEAL_SHRINK), 8,
+                 "ring_bad_seals", &seals);
+    ring_refused(&w, fd, memfd_sealed(lay.size, F_SEAL_GROW), 8,
+                 "ring_bad_seals", &seals);
+    ring_refused(&w, fd, memfd_sealed(lay.size, ok | F_SEAL_WRITE), 8,
+                 "ring_bad_seals", &seals);
+    /* not a memfd: a pipe, a regular file of the right size, none */
     int pp[2];
-    ASSERT_EQ(pipe(pp), 0); /* not a memfd at all */
-    ASSERT_EQ(ring_setup_raw(fd, pp[0], 8), -EINVAL);
-    ASSERT_EQ(ring_setup_raw(fd, -1, 8), -EINVAL); /* no fd */
+    ASSERT_EQ(pipe(pp), 0);
+    ring_refused(&w, fd, pp[0], 8, "ring_bad_fd", &bad_fd);
+    close(pp[1]);
+    char path[128];
+    snprintf(path, sizeof path, "%s/notmemfd", w.d.dir);
+    int f = open(path, O_RDWR | O_CREAT, 0600);
+    ASSERT_EQ(ftruncate(f, (off_t)lay.size), 0);
+    unlink(path);
+    ring_refused(&w, fd, f, 8, "ring_bad_fd", &bad_fd);
+    ring_refused(&w, fd, -1, 8, "ring_bad_fd", &bad_fd);
+    /* the right memfd, but opened read-only */
     tmem__ring r;
+    int m;
     ASSERT_EQ(tmem__ring_create(8, &r, &m), 0);
-    ASSERT_EQ(ring_setup_raw(fd, m, 0), -EINVAL);
-    ASSERT_EQ(ring_setup_raw(fd, m, 100000), -EINVAL);
+    snprintf(path, sizeof path, "/proc/self/fd/%d", m);
+    ring_refused(&w, fd, open(path, O_RDONLY), 8, "ring_bad_fd", &bad_fd);
+    /* entries outside 1..1024 */
+    ring_refused(&w, fd, dup(m), 0, "ring_bad_entries", &entries);
+    ring_refused(&w, fd, dup(m), 100000, "ring_bad_entries", &entries);
     ASSERT_EQ(ring_setup_raw(fd, m, 8), 0);
     ASSERT_EQ(ring_setup_raw(fd, m, 8), -EBUSY);
+    ASSERT_EQ(du_refusals(&w.d, "ring_twice"), 1);
+    close(m);
+    tmem__ring_unmap(&r);
     close(fd);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "grep -q 'ring refused (ring_bad_seals)' %s",
+             w.d.log);
+    ASSERT_EQ(system(cmd), 0);
     world_end(&w);
 }
 
@@ -375,8 +433,9 @@ static void *scribble(void *arg)
 {
     tmem__ring *r = arg;
     uint32_t x = 12345;
-    unsigned char *base = r->base + TMEM_PAGE_SIZE; /* past the hdr */
-    size_t span = r->lay.slot_off - TMEM_PAGE_SIZE + 2 * TMEM_PAGE_SIZE;
+    unsigned char *base = r->base; /* every byte: header, entries, slots */
+    size_t span = r->lay.size;
+    uint32_t *ts = (uint32_t *)(base + TMEM_RING_TSTAT_OFF);
     while (atomic_load(&scribbling)) {
         x ^= x << 13, x ^= x >> 17, x ^= x << 5;
         /* relaxed atomics: the race is the point, keep TSan quiet */
@@ -385,8 +444,31 @@ static void *scribble(void *arg)
                          __ATOMIC_RELAXED);
         __atomic_store_n(&r->hdr->sq_ready, x % 3 ? x % 11 : x,
                          __ATOMIC_RELAXED);
+        /* the tenant's own figures, which tmem list and the metrics
+         * show: often valid-looking, with garbage numbers */
+        if (x % 5 == 0) {
+            __atomic_store_n(&ts[0], TMEM_TSTAT_MAGIC, __ATOMIC_RELAXED);
+            __atomic_store_n(&ts[1], 1, __ATOMIC_RELAXED);
+        }
+        __atomic_store_n(&ts[2 + x % 20], x * 2654435761u, __ATOMIC_RELAXED);
     }
     return NULL;
+}
+
+/* What the scribbled ring shows: the stats JSON still parses, the
+ * Prometheus text still comes. */
+static void stats_still_sane(world *w)
+{
+    char *js = NULL;
+    tmem__json *root = NULL;
+    ASSERT_EQ(tmem__conn_stats_json(w->good, &js), 0);
+    ASSERT_EQ(tmem__json_parse(js, &root), 0);
+    ASSERT_TRUE(tmem__json_get(root, "connections") != NULL);
+    tmem__json_free(root);
+    free(js);
+    char *pr = du_prometheus(&w->d);
+    ASSERT_TRUE(strstr(pr, "tmemd_refusals_total") != NULL);
+    free(pr);
 }
 
 TEST(tmemd_hostile_ring_scribbler)
@@ -403,11 +485,13 @@ TEST(tmemd_hostile_ring_scribbler)
     ASSERT_EQ(pthread_create(&t, NULL, scribble, &r), 0);
     for (int k = 0; k < 2000; k++) {
         __atomic_store_n(&r.hdr->sq_count, 8, __ATOMIC_RELAXED);
-        uint32_t seq = r.hdr->sq_seq + 1;
+        uint32_t seq = __atomic_load_n(&r.hdr->sq_seq, __ATOMIC_RELAXED) + 1;
         tmem__ring_post(&r.hdr->sq_seq, seq, &r.hdr->srv_sleeping,
                         TMEM_RING_W_SQ_SEQ);
-        if (k % 100 == 0)
+        if (k % 100 == 0) {
             world_check(&w);
+            stats_still_sane(&w);
+        }
     }
     atomic_store(&scribbling, 0);
     pthread_join(t, NULL);
@@ -437,6 +521,7 @@ TEST(tmemd_hostile_never_reads)
     char cmd[256];
     snprintf(cmd, sizeof cmd, "grep -q 'dropped' %s", w.d.log);
     ASSERT_EQ(system(cmd), 0);
+    ASSERT_EQ(du_refusals(&w.d, "send_timeout"), 1);
     close(fd);
     world_end(&w);
 }
@@ -453,5 +538,118 @@ TEST(tmemd_hostile_fd_flood)
     for (int i = 0; i < 3000; i++) /* fds on messages that take none */
         ASSERT_EQ(raw_call(fd, TMEM_MSG_FLUSH_PAGE, &a, NULL, pp[0]), -ENODEV);
     close(fd);
+    world_end(&w);
+}
+
+/* ---- forged dedup hashes -------------------------------------------- */
+
+struct forge {
+    world *w;
+    atomic_int stop;
+    int forger; /* the other tenant forges (1) or is honest (0) */
+    uint64_t victim_pages, other_pages;
+    int bad; /* a forged page that did not read back as put */
+};
+
+static void *victim_main(void *arg)
+{
+    struct forge *f = arg;
+    tmem__conn *c = th_conn(&f->w->d);
+    /* ephemeral: the common arena, whose dedup index all tenants share */
+    int pool = tmem__conn_pool_new(c, NULL, TMEM_POOL_FLAGS(0), NULL);
+    for (uint32_t seed = 100; !atomic_load(&f->stop); seed++)
+        f->victim_pages += (uint64_t)th_put_range(c, pool, seed, 64);
+    tmem__conn_close(c);
+    return NULL;
+}
+
+/* The other tenant: a raw ring putting 8 different pages a batch into an
+ * ephemeral pool (the common arena, beside the victim's) and reading one
+ * back, with their true hashes (honest) or every put claiming one hash
+ * (forging): the same work but for the lie. */
+static void *other_main(void *arg)
+{
+    struct forge *f = arg;
+    tmem__ring r;
+    int pers, fd = raw_with_ring(f->w, &r, &pers);
+    tmem__msg_args a = {.flags = TMEM_POOL_FLAGS(0)};
+    int pool = raw_call(fd, TMEM_MSG_POOL_NEW, &a, NULL, -1);
+    unsigned char page[TMEM_PAGE_SIZE], out[TMEM_PAGE_SIZE];
+    for (uint32_t seed = 9000; !atomic_load(&f->stop); seed++) {
+        for (uint32_t k = 0; k < 8; k++) {
+            tmem__ring_sqe *e = &r.sq[k];
+            th_fill(page, seed, k);
+            *e = (tmem__ring_sqe){.op = TMEM_OP_PUT, .pool = pool,
+                                  .index = k, .slot = k};
+            ring_put_entry(&r, e, page);
+            if (f->forger)
+                e->hash = 0x0badcafe; /* the lie: one hash for every page */
+        }
+        if (ring_kick(&r, 8) != 0)
+            break;
+        f->other_pages += 8;
+        /* its own pages come back as it put them: no dedup onto another */
+        tmem__ring_sqe *e = &r.sq[0];
+        *e = (tmem__ring_sqe){.op = TMEM_OP_GET, .pool = pool, .index = 3,
+                              .slot = 0};
+        if (ring_kick(&r, 1) != 0 || r.cq[0].result != 1) {
+            f->bad++;
+            continue;
+        }
+        tmem_packed pk = {r.cq[0].enc, r.cq[0].len, r.cq[0].fill};
+        th_fill(page, seed, 3);
+        if (tmem__unpack(&pk, tmem__ring_slot(&r, 0), out) != 0 ||
+            memcmp(out, page, TMEM_PAGE_SIZE) != 0)
+            f->bad++;
+    }
+    tmem__ring_unmap(&r);
+    close(fd);
+    return NULL;
+}
+
+/* The victim's put rate (pages/s) beside the other tenant for ms. */
+static double victim_rate(world *w, int forger, int ms, struct forge *f)
+{
+    *f = (struct forge){.w = w, .forger = forger};
+    pthread_t v, o;
+    ASSERT_EQ(pthread_create(&o, NULL, other_main, f), 0);
+    ASSERT_EQ(pthread_create(&v, NULL, victim_main, f), 0);
+    usleep((useconds_t)ms * 1000);
+    atomic_store(&f->stop, 1);
+    pthread_join(v, NULL);
+    pthread_join(o, NULL);
+    return (double)f->victim_pages * 1000.0 / ms;
+}
+
+/* A tenant that claims one dedup hash for every page it puts (what once
+ * took another tenant's puts from ~50,000 to ~2,600 pages/s): the daemon
+ * indexes by its own keyed hash, so the forger's pages are each its own,
+ * read back as put, and the victim beside it keeps >= 0.7 of its rate
+ * beside an honest tenant putting as hard (same run). */
+TEST(tmemd_hostile_forged_hashes)
+{
+    world w;
+    world_start(&w);
+    struct forge honest, forged;
+    double r_honest = 0, r_forged = 0;
+    uint64_t honest_put = 0, forged_put = 0;
+    for (int k = 0; k < 4; k++) { /* honest, forger, forger, honest */
+        if (k == 0 || k == 3) {
+            r_honest += victim_rate(&w, 0, 500, &honest);
+            honest_put += honest.other_pages;
+        } else {
+            r_forged += victim_rate(&w, 1, 500, &forged);
+            forged_put += forged.other_pages;
+            ASSERT_EQ(forged.bad, 0);
+        }
+    }
+    fprintf(stderr,
+            "  victim puts/s beside honest %.0f (it put %llu), beside forger "
+            "%.0f (it put %llu): %.2f\n",
+            r_honest / 2, (unsigned long long)honest_put, r_forged / 2,
+            (unsigned long long)forged_put, r_forged / r_honest);
+    ASSERT_GT(forged_put, 0);
+    ASSERT_GT(r_honest, 0);
+    ASSERT_GE(r_forged * 10, r_honest * 7);
     world_end(&w);
 }

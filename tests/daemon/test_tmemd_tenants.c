@@ -15,8 +15,9 @@
 
 #include <tmem/store.h>
 
-#include "../runner.h"
 #include "../lib/tmemd_harness.h"
+#include "../runner.h"
+#include "test_daemon_util.h"
 
 #define PERS TMEM_POOL_FLAGS(TMEM_POOL_PERSIST)
 #define SHARED TMEM_POOL_FLAGS(TMEM_POOL_SHARED)
@@ -43,27 +44,6 @@ TEST(tmemd_many_tenants)
     th_start(&d, NULL);
     ASSERT_EQ(th_tenants(&d, 4, tenant, 100, 300), 0);
     ASSERT_EQ(th_stop(&d), 0);
-}
-
-/* A metric's value in Prometheus text ("name value" at a line's start),
- * or -1 when absent. */
-static long long metric(const char *text, const char *name)
-{
-    size_t n = strlen(name);
-    for (const char *p = text; (p = strstr(p, name)) != NULL; p += n)
-        if ((p == text || p[-1] == '\n') && p[n] == ' ')
-            return strtoll(p + n + 1, NULL, 10);
-    return -1;
-}
-
-static long long daemon_metric(const th_daemon *d, const char *name)
-{
-    tmem__conn *c = th_conn(d);
-    char *pr = NULL;
-    long long v = tmem__conn_prometheus(c, &pr) == 0 ? metric(pr, name) : -1;
-    free(pr);
-    tmem__conn_close(c);
-    return v;
 }
 
 #define BT_N 64 /* pages per batch */
@@ -125,7 +105,7 @@ static long long rings_busy_settled(const th_daemon *d)
 {
     long long busy = -1;
     for (int i = 0; i < 100 && busy != 0; i++) {
-        busy = daemon_metric(d, "tmemd_rings_busy");
+        busy = du_daemon_metric(d, "tmemd_rings_busy");
         if (busy != 0)
             usleep(10000);
     }
@@ -150,13 +130,13 @@ TEST(tmemd_crowded_rings)
         int p = tmem__conn_pool_new(c, NULL, PERS, NULL);
         ASSERT_TRUE(p >= 0);
         ASSERT_EQ(run_batches(c, p, 7, 100), 0);
-        ASSERT_TRUE(daemon_metric(&d, "tmemd_ring_batches_total") >= 2);
-        ASSERT_EQ(daemon_metric(&d, "tmemd_ring_batches_crowded_total"), 0);
+        ASSERT_TRUE(du_daemon_metric(&d, "tmemd_ring_batches_total") >= 2);
+        ASSERT_EQ(du_daemon_metric(&d, "tmemd_ring_batches_crowded_total"), 0);
         ASSERT_EQ(rings_busy_settled(&d), 0); /* idle, still connected */
         tmem__conn_close(c);
     }
     ASSERT_EQ(th_tenants(&d, (int)ncpu / 2 + 1, batch_tenant, 200, 600), 0);
-    ASSERT_TRUE(daemon_metric(&d, "tmemd_ring_batches_crowded_total") > 0);
+    ASSERT_TRUE(du_daemon_metric(&d, "tmemd_ring_batches_crowded_total") > 0);
     ASSERT_EQ(rings_busy_settled(&d), 0);
     ASSERT_EQ(th_stop(&d), 0);
 }

@@ -16,6 +16,8 @@
 #include <proto/conn.h>
 #include <proto/proto.h>
 
+#include "fuzz.h"
+
 static void check_request(const uint8_t *d, size_t n)
 {
     tmem__req q;

@@ -12,14 +12,7 @@
 #include <string.h>
 
 #include "balloon/controller.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                                                               \
-    do {                                                                       \
-        if (!(c))                                                              \
-            abort();                                                           \
-    } while (0)
+#include "fuzz.h"
 
 /* Decimal value of an accepted write, straight from the text. */
 static unsigned long long plain_value(const char *s)

@@ -3,10 +3,18 @@
  * clients against the store and a trivial reference model.  After every
  * step every persistent page the model holds must read back byte-identical;
  * ephemeral reads may miss but must never return wrong data.  A small
- * budget keeps eviction busy.  TMEM_MODEL_STEPS overrides the length.
+ * budget keeps eviction busy.  Puts are raw or packed (as tmemd's
+ * tenants send them, with a hash the store must not trust); pools are
+ * destroyed and made again; after every step the accounting holds
+ * (used_bytes <= budget, pers_pages = the model's persistent pages).
+ * TMEM_MODEL_STEPS overrides the length, TMEM_MODEL_SEED the seed (else
+ * one from the clock), which is printed first: a failure's seed.
  */
+#include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
+#include "common/pack.h"
 #include "store_testutil.h"
 
 #define NCLIENTS 3
@@ -27,8 +35,11 @@ static uint32_t *slot(struct model *m, int c, int p, int o, int i)
     return &m->page[p == P_SHARED ? 0 : c][p][o][i];
 }
 
-static void check_persistent(struct model *m, tmem_client **cl, int *pools)
+/* Returns the persistent pages the model holds (all checked). */
+static uint64_t check_persistent(struct model *m, tmem_client **cl,
+                                 int *pools, tmem_store *s)
 {
+    uint64_t pers = 0;
     for (int c = 0; c < NCLIENTS; c++)
         for (int o = 0; o < NOBJ; o++)
             for (int i = 0; i < NIDX; i++) {
@@ -41,16 +52,38 @@ static void check_persistent(struct model *m, tmem_client **cl, int *pools)
                     ASSERT_EQ(r, 0);
                     continue;
                 }
+                pers++;
                 uint8_t want[TMEM_PAGE_SIZE];
                 tu_page(want, v - 1);
                 ASSERT_EQ(r, 1);
                 ASSERT_MEM_EQ(got, want, TMEM_PAGE_SIZE);
             }
+    tmem_global_stats g;
+    tmem_store_stats(s, &g);
+    ASSERT_LE(g.used_bytes, g.budget_bytes);
+    ASSERT_U64_EQ(g.pers_pages, pers);
+    return pers;
+}
+
+/* A put, raw or packed (the hash a lie half the time: never trusted). */
+static int model_put(tmem_client *c, int pool, const tmem_oid *oid,
+                     uint32_t idx, const uint8_t *page, uint64_t *rng)
+{
+    if (tu_rand(rng) & 1)
+        return tmem_page_put(c, pool, oid, idx, page);
+    static _Alignas(8) unsigned char state[TMEM_PACK_STATE_SIZE];
+    unsigned char data[TMEM_PAGE_SIZE];
+    tmem_packed pk;
+    uint32_t hash;
+    tmem__pack(page, state, data, &pk, &hash);
+    if (tu_rand(rng) & 1)
+        hash = 0x5eed; /* the same claim for every page */
+    return tmem_page_put_packed(c, pool, oid, idx, &pk, data, hash);
 }
 
 /* One random operation; updates the model. */
 static void step(struct model *m, tmem_store *s, tmem_client **cl,
-                 int *pools, uint64_t *rng)
+                 int *pools, uint64_t *rng, uint64_t uuid[2])
 {
     int c = (int)(tu_rand(rng) % NCLIENTS);
     int p = (int)(tu_rand(rng) % NPOOLS);
@@ -65,7 +98,7 @@ static void step(struct model *m, tmem_store *s, tmem_client **cl,
     if (op < 45) { /* put */
         uint64_t seed = tu_rand(rng) % NSEEDS;
         tu_page(page, seed);
-        int r = tmem_page_put(cl[c], pool, &oid, (uint32_t)i, page);
+        int r = model_put(cl[c], pool, &oid, (uint32_t)i, page, rng);
         if (r == 1) {
             *sl = (uint32_t)seed + 1;
         } else {
@@ -97,23 +130,40 @@ static void step(struct model *m, tmem_store *s, tmem_client **cl,
         ASSERT_GE(r, 0);
         for (int k = 0; k < NIDX; k++)
             *slot(m, c, p, o, k) = 0;
-    } else if (op < 99) { /* freeze / thaw another client briefly */
+    } else if (op < 98) { /* freeze / thaw another client briefly */
         int id = tmem_client_id(cl[c]);
         ASSERT_EQ(tmem_store_freeze(s, id, (tu_rand(rng) & 1) != 0), 0);
+    } else if (op < 99) { /* destroy the pool and make it again */
+        ASSERT_EQ(tmem_pool_destroy(cl[c], pool), 0);
+        uint32_t f = 0;
+        int np = p == P_SHARED ? tmem_pool_new(cl[c], uuid, SHARED, &f)
+                 : tmem_pool_new(cl[c], NULL, p == P_PERS ? PERS : EPH, &f);
+        ASSERT_GE(np, 0);
+        pools[c * NPOOLS + p] = np;
+        if (p != P_SHARED) /* other sharers keep the shared pool's pages */
+            for (int ob = 0; ob < NOBJ; ob++)
+                for (int k = 0; k < NIDX; k++)
+                    *slot(m, c, p, ob, k) = 0;
     } else {
         ASSERT_GE(tmem_store_flush_mib(s, 1), 0);
     }
 }
 
-TEST(store_model_random)
+static void model_run(int maintain)
 {
     const char *env = getenv("TMEM_MODEL_STEPS");
+    const char *senv = getenv("TMEM_MODEL_SEED");
     long steps = env ? atol(env) : 6000;
+    uint64_t rng = senv ? strtoull(senv, NULL, 0) : (uint64_t)time(NULL);
+    fprintf(stderr, "  TMEM_MODEL_SEED=%llu%s\n", (unsigned long long)rng,
+            maintain ? " (maintenance thread on)" : "");
     tmem_store_config cfg;
     tmem_store_config_init(&cfg);
     cfg.budget_bytes = 600 * 1024; /* ~ a few hundred pages: evictions */
     tmem_store *s;
     ASSERT_EQ(tmem_store_create(&cfg, &s), 0);
+    if (maintain)
+        ASSERT_EQ(tmem_store_start_maintenance(s), 0);
     tmem_client *cl[NCLIENTS];
     int pools[NCLIENTS * NPOOLS];
     uint64_t uuid[2] = {42, 43};
@@ -129,15 +179,26 @@ TEST(store_model_random)
     }
     static struct model m;
     memset(&m, 0, sizeof m);
-    uint64_t rng = 12345;
+    uint64_t most = 0; /* persistent pages held at once, at most */
     for (long k = 0; k < steps; k++) {
-        step(&m, s, cl, pools, &rng);
-        check_persistent(&m, cl, pools);
+        step(&m, s, cl, pools, &rng, uuid);
+        uint64_t pers = check_persistent(&m, cl, pools, s);
+        most = pers > most ? pers : most;
     }
     tmem_global_stats g;
     tmem_store_stats(s, &g);
     ASSERT_GT(g.evictions, 0);  /* the budget really was exercised */
     ASSERT_GT(g.dedup_hits, 0);
-    ASSERT_GT(g.zero_pages + g.pers_pages + g.eph_pages, 0);
+    ASSERT_GT(most, 10); /* the persistent pools were really used */
     tmem_store_destroy(s);
+}
+
+TEST(store_model_random)
+{
+    model_run(0);
+}
+
+TEST(store_model_random_maintained)
+{
+    model_run(1);
 }

@@ -1,11 +1,12 @@
 /*
- * What lib/client's front ends (frontswap) need of a tmem_conn beyond
- * <tmem/client.h>: where each put went, and the tenant's own read-only
- * view of its private arena, so a persistent page can be read back
- * without a daemon round trip (docs/layout.md).  Internal to libtmem.
+ * lib/client's interface beyond <tmem/client.h> for the tenant side
+ * (frontswap, tmem run, the conformance suite): where each put went, the
+ * tenant's own read-only view of its private arena, so a persistent page
+ * can be read back without a daemon round trip (docs/layout.md), and the
+ * figures block tmem run fills.  Not exported from libtmem.so.
  */
-#ifndef TMEM_CLIENT_CONN_INTERNAL_H
-#define TMEM_CLIENT_CONN_INTERNAL_H
+#ifndef TMEM_CLIENT_CONN_DIRECT_H
+#define TMEM_CLIENT_CONN_DIRECT_H
 
 #include <stddef.h>
 #include <stdint.h>
