@@ -79,6 +79,8 @@ int tmem_client_create(tmem_store *s, tmem_client **out);
 void tmem_client_destroy(tmem_client *c);
 /* Returns the client's id. */
 int tmem_client_id(const tmem_client *c);
+/* The client's weight now (tmem_store_set_weight); lock-free. */
+uint32_t tmem_client_weight(const tmem_client *c);
 
 /* Creates (or, for SHARED, joins) a pool.  uuid may be NULL for private
  * pools.  Returns the pool id (0..TMEM_MAX_POOLS-1) or TMEM_EPERM (bad

@@ -216,6 +216,12 @@ int tmem_client_id(const tmem_client *c)
     return c->id;
 }
 
+uint32_t tmem_client_weight(const tmem_client *c)
+{
+    return atomic_load_explicit(&((tmem_client *)c)->weight,
+                                memory_order_relaxed);
+}
+
 tmem_client *tmem__client_get(tmem_store *s, int id)
 {
     tmem_client *c = NULL;

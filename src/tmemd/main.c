@@ -299,6 +299,7 @@ int main(int argc, char **argv)
                       .share_lock = PTHREAD_MUTEX_INITIALIZER,
                       .policy_lock = PTHREAD_MUTEX_INITIALIZER,
                       .drained = PTHREAD_COND_INITIALIZER};
+    tmemd_sched_init(&d.sched, d.ncpu);
     /* a bad file stops us before the socket is touched */
     if (tmemd_policy_start(&d) < 0)
         return 1;

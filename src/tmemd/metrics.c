@@ -272,6 +272,11 @@ static void emit_daemon(tmemd_text *t, struct tmemd *d)
                  "ring batches run crowded (both ends sleep, not spin)");
     tmemd_put(t, "tmemd_ring_batches_crowded_total %llu\n",
               (unsigned long long)atomic_load(&d->ring_batches_crowded));
+    tmemd_family(t, "tmemd_sched_waits_total", "counter",
+                 "ring batches that waited for a turn (all CPUs' turns "
+                 "taken; handed out by weight)");
+    tmemd_put(t, "tmemd_sched_waits_total %llu\n",
+              (unsigned long long)atomic_load(&d->sched_waits));
 }
 
 int tmemd_prometheus(struct tmemd *d, char **out)

@@ -330,7 +330,11 @@ static void *ring_main(void *arg)
             if (crowd)
                 atomic_fetch_add_explicit(&s->d->ring_batches_crowded, 1,
                                           memory_order_relaxed);
+            /* a turn: at most ncpu batches at once, by weight (sched.c) */
+            if (!tmemd_sched_enter(&s->d->sched, s))
+                break; /* stopping */
             ring_batch(s, count);
+            tmemd_sched_leave(&s->d->sched, s, count);
         }
         h->cq_status = st;
         tmem__ring_post(&h->cq_seq, cur, &h->cli_sleeping,
@@ -642,6 +646,7 @@ static void session_end(struct tmemd_session *s)
     close(s->fd);
     pthread_cond_broadcast(&d->drained);
     pthread_mutex_unlock(&d->lock);
+    pthread_cond_destroy(&s->sched_cv);
     free(s);
 }
 
@@ -702,6 +707,7 @@ int tmemd_session_start(struct tmemd *d, int fd)
     s->d = d;
     s->fd = fd;
     s->id = -1;
+    pthread_cond_init(&s->sched_cv, NULL);
     s->hello_by = tmem__now_ns() + d->lim.hello_ns;
     struct timeval tv = {SEND_TIMEOUT_S, 0};
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
@@ -715,6 +721,7 @@ int tmemd_session_start(struct tmemd *d, int fd)
                       tmemd_refusal_name(why), (int)s->pid, (unsigned)s->uid,
                       tmemd_refusal_help(why));
         close(fd);
+        pthread_cond_destroy(&s->sched_cv);
         free(s);
         return rc < 0 ? rc : -EUSERS;
     }

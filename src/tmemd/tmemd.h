@@ -118,6 +118,16 @@ struct tmemd_tenant {
     struct tmemd_tenant *next;  /* tmemd.tenants */
 };
 
+/* sched.c: turns to run ring batches, at most ncpu at once, handed to
+ * waiting rings by weighted virtual time. */
+struct tmemd_sched {
+    _Alignas(64) atomic_int running, waiting;
+    int limit;
+    pthread_mutex_t mu;                  /* waiters, vnow */
+    struct tmemd_session *waiters;       /* via sched_next */
+    uint64_t vnow; /* the virtual time of the last turn handed out */
+};
+
 struct tmemd {
     tmem_store *store;
     uid_t uid; /* the daemon's own uid: admin besides root */
@@ -144,6 +154,8 @@ struct tmemd {
     int ncpu;
     /* ring batches run, and those run crowded (metrics.c) */
     atomic_ullong ring_batches, ring_batches_crowded;
+    struct tmemd_sched sched;  /* sched.c */
+    atomic_ullong sched_waits; /* batches that waited for a turn */
     /* admit.c: refusals by reason, and when each was last logged */
     atomic_ullong refusals[TMEMD_R_N];
     _Atomic uint64_t refusal_logged_ns[TMEMD_R_N];
@@ -174,6 +186,12 @@ struct tmemd_session {
     pthread_t ring_thr;
     uint32_t ring_seq0; /* sq_seq when the ring was set up */
     atomic_int ring_stop;
+    /* sched.c: its virtual time (pages served x 1024 / weight), its
+     * place among the waiters, and the turn handed to it (sched.mu) */
+    uint64_t vtime;
+    struct tmemd_session *sched_next;
+    bool granted;
+    pthread_cond_t sched_cv;
     struct tmemd_session *next, *prev; /* tmemd.sessions, under tmemd.lock */
     unsigned char req[TMEM_MSG_REQ_MAX];
     unsigned char page[TMEM_PAGE_SIZE];      /* GET reply / PUT bounce buffer */
@@ -191,6 +209,15 @@ char *tmemd_sessions_json(struct tmemd *d);
 /* Copies a session's tenant figures out of its ring; false when it has
  * none (no ring, or the tenant never filled them).  Needs tmemd.lock. */
 bool tmemd_session_tstat(const struct tmemd_session *s, tmem__tstat *out);
+
+/* sched.c */
+void tmemd_sched_init(struct tmemd_sched *q, int limit);
+/* Takes a turn to run a batch of s's ring, waiting for one when ncpu are
+ * running.  Returns false (no turn) when s's ring is stopping. */
+bool tmemd_sched_enter(struct tmemd_sched *q, struct tmemd_session *s);
+/* Gives the turn back after a batch of pages entries. */
+void tmemd_sched_leave(struct tmemd_sched *q, struct tmemd_session *s,
+                       uint32_t pages);
 
 /* admit.c */
 /* Parses one limit option (name without dashes: max-sessions,

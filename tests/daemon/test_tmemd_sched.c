@@ -1,0 +1,116 @@
+/*
+ * The daemon's batch turns (src/tmemd/sched.c) through a real tmemd: four
+ * tenant processes put as hard as they can through their rings, more
+ * batches than CPUs: turns are waited for, every page is stored right,
+ * and the pages each got are printed (one has weight 4).  On a machine
+ * whose tenants share the daemon's CPUs (2 here) their own packing, which
+ * the kernel shares out evenly, bounds them as much as the daemon's turns
+ * do, so the split is even (measured 0.87-1.12 heavy / light); where the
+ * daemon is what they wait for (more CPUs for tenants than for tmemd) the
+ * heavy tenant should get up to 4x a light one's pages.  The order of the
+ * turns by weight is tested in-process (test_tmemd_sched_unit.c).
+ */
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <tmem/store.h>
+
+#include "../lib/tmemd_harness.h"
+#include "../runner.h"
+#include "test_daemon_util.h"
+
+#define NT 4
+#define BATCH 64
+
+struct board {
+    atomic_int ready, go, stop;
+    int id[NT];
+    uint64_t pages[NT];
+    int bad[NT];
+};
+
+static int tenant(const th_daemon *d, struct board *b, int k)
+{
+    tmem__conn *c = th_conn(d);
+    int pool = tmem__conn_pool_new(c, NULL, TMEM_POOL_FLAGS(TMEM_POOL_PERSIST),
+                                   NULL);
+    if (pool < 0)
+        return 1;
+    b->id[k] = tmem__conn_client_id(c);
+    static unsigned char pages[BATCH][TMEM_PAGE_SIZE];
+    tmem__op ops[BATCH];
+    atomic_fetch_add(&b->ready, 1);
+    while (!atomic_load(&b->go))
+        usleep(200);
+    for (uint32_t round = 0; !atomic_load(&b->stop); round++) {
+        for (uint32_t i = 0; i < BATCH; i++) {
+            th_fill(pages[i], 700 + (uint32_t)k, round * BATCH + i);
+            ops[i] = (tmem__op){.op = TMEM_OP_PUT, .pool = pool,
+                                .oid = {{(uint64_t)k, 0, 0}},
+                                .index = i, .page = pages[i]};
+        }
+        if (tmem__conn_batch(c, ops, BATCH) < 0)
+            return 2;
+        for (uint32_t i = 0; i < BATCH; i++)
+            b->bad[k] += ops[i].result != 1;
+        b->pages[k] += BATCH;
+    }
+    tmem__conn_close(c);
+    return 0;
+}
+
+TEST(tmemd_sched_turns_by_weight)
+{
+    th_daemon d;
+    th_start(&d, NULL);
+    struct board *b = mmap(NULL, sizeof *b, PROT_READ | PROT_WRITE,
+                           MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    ASSERT_TRUE(b != MAP_FAILED);
+    memset(b, 0, sizeof *b);
+    pid_t kid[NT];
+    fflush(stdout);
+    for (int k = 0; k < NT; k++) {
+        kid[k] = fork();
+        ASSERT_TRUE(kid[k] >= 0);
+        if (kid[k] == 0)
+            _exit(tenant(&d, b, k));
+    }
+    for (int t = 0; t < 500 && atomic_load(&b->ready) < NT; t++)
+        usleep(10000);
+    ASSERT_EQ(atomic_load(&b->ready), NT);
+    tmem__conn *admin = th_conn(&d);
+    ASSERT_EQ(tmem__conn_set_weight(admin, b->id[0], 4), 0);
+    /* zstd on the daemon's side (the tenants pack LZ4: each page is
+     * decoded and compressed again there): the daemon's work per page is
+     * several times the tenant's */
+    for (int k = 0; k < NT; k++)
+        ASSERT_EQ(tmem__conn_set_compress(admin, b->id[k], TMEM_COMPRESS_ZSTD),
+                  0);
+    long long waits0 = du_daemon_metric(&d, "tmemd_sched_waits_total");
+    atomic_store(&b->go, 1);
+    usleep(1500000);
+    atomic_store(&b->stop, 1);
+    for (int k = 0; k < NT; k++)
+        ASSERT_EQ(th_wait(kid[k]), 0);
+    long long waits = du_daemon_metric(&d, "tmemd_sched_waits_total") - waits0;
+    uint64_t light = 0;
+    for (int k = 1; k < NT; k++)
+        light += b->pages[k];
+    double ratio = (double)b->pages[0] * (NT - 1) / (double)light;
+    fprintf(stderr,
+            "  pages: weight 4: %llu; weight 1: %llu %llu %llu; heavy / light "
+            "mean %.2f; waits %lld\n",
+            (unsigned long long)b->pages[0], (unsigned long long)b->pages[1],
+            (unsigned long long)b->pages[2], (unsigned long long)b->pages[3],
+            ratio, waits);
+    for (int k = 0; k < NT; k++)
+        ASSERT_EQ(b->bad[k], 0);
+    ASSERT_GT(waits, 0);
+    for (int k = 0; k < NT; k++)
+        ASSERT_GT(b->pages[k], 0);
+    tmem__conn_close(admin);
+    munmap(b, sizeof *b);
+    ASSERT_EQ(th_stop(&d), 0);
+}
