@@ -1170,6 +1170,27 @@ int tmem__arena_alias(tmem_arena *a, const tmem_arena_name *nm,
     return rc;
 }
 
+/* ---- reading, for the store itself -------------------------------------- */
+
+int tmem__arena_read_stable(tmem_arena *a, uint32_t h, tmem_arena_rec *r,
+                            void *payload)
+{
+    int rc = tmem__arena_read(a->base, a->map_len, h, 0, TMEM_ARENA_TRUST, r,
+                              payload);
+    if (rc != -EAGAIN)
+        return rc;
+    /* Compaction steps kept moving records under the lock-free read (each
+     * step, anywhere in the arena, sends every reader round again): hold
+     * the compaction head's lock, which every step holds while it moves,
+     * so none runs during this copy. */
+    struct head *hd = &a->heads[CH];
+    tmem__spin_lock(&hd->lock);
+    rc = tmem__arena_read(a->base, a->map_len, h, 0, TMEM_ARENA_TRUST, r,
+                          payload);
+    tmem__spin_unlock(&hd->lock);
+    return rc;
+}
+
 /* ---- state changes ----------------------------------------------------- */
 
 uint32_t tmem__arena_gen(tmem_arena *a, uint32_t h)

@@ -115,6 +115,12 @@ int tmem__arena_put(tmem_arena *a, const tmem_arena_name *nm,
 int tmem__arena_alias(tmem_arena *a, const tmem_arena_name *nm,
                       uint32_t target, uint32_t tgen, uint32_t *h,
                       uint32_t *gen);
+/* Reads record h (TMEM_ARENA_TRUST) as tmem__arena_read does, and when
+ * compaction steps keep moving records under the lock-free read
+ * (-EAGAIN), again with compaction held off: never -EAGAIN.  For the
+ * store's own reads; a tenant's reader falls back to asking the daemon. */
+int tmem__arena_read_stable(tmem_arena *a, uint32_t h, tmem_arena_rec *r,
+                            void *payload);
 /* Handle entry h (a handle this arena handed out). */
 tmem_arena_handle *tmem__arena_ent(tmem_arena *a, uint32_t h);
 /* The generation of live handle h (read from its record). */

@@ -355,9 +355,8 @@ void tmem__blob_owner_gone(tmem_blobstore *bs, uint32_t owner)
 static int copy_rec(tmem_blobstore *bs, tmem_blob b, tmem_arena_rec *r,
                     void *buf)
 {
-    tmem_arena *a = ba_of(bs, blob_no(b))->a;
-    return tmem__arena_read(tmem__arena_base(a), tmem__arena_map_len(a),
-                            blob_h(b), 0, TMEM_ARENA_TRUST, r, buf);
+    return tmem__arena_read_stable(ba_of(bs, blob_no(b))->a, blob_h(b), r,
+                                   buf);
 }
 
 static int read_err(tmem_blobstore *bs, int r)
@@ -535,9 +534,7 @@ static int match_cb(void *ctx, uint32_t ref)
         return -1;
     tmem_arena_rec r;
     char buf[TMEM_PAGE_SIZE];
-    const tmem_arena *a = m->ba->a;
-    if (tmem__arena_read(tmem__arena_base(a), tmem__arena_map_len(a), ref - 1,
-                         0, TMEM_ARENA_TRUST, &r, buf) < 0)
+    if (tmem__arena_read_stable(m->ba->a, ref - 1, &r, buf) < 0)
         return 0; /* freed under us: not a candidate */
     bool same = r.codec == m->in->codec && r.len == m->in->len &&
                 memcmp(buf, m->in->src, r.len) == 0;

@@ -69,7 +69,10 @@ TEST(drain_cgroup_v1_swap_counter_falls)
     swap = tmem__read_ll(cg, "memory.stat", "total_swap");
     ASSERT_GE(swap, 24ll << 20);
     n = tmem_balloon_drain_cgroup(cg, 0, NULL);
-    ASSERT_GE(n, swap / 4096 - 16);
+    /* nearly every swapped page is one the drain brought back; a few the
+     * kernel brings in itself meanwhile (its swap readahead of slots next
+     * to one the drain touched: measured 85 of 12,061 once) */
+    ASSERT_GE(n, swap / 4096 - swap / 4096 / 50 - 16);
     swap = tmem__read_ll(cg, "memory.stat", "total_swap");
     ASSERT_LE(swap, 1ll << 20);
     ASSERT_EQ(tenant_cmd(&t, "check", 60), 0);
