@@ -201,7 +201,8 @@ typedef struct tmem__ring_sqe {
     uint32_t enc;  /* PUT: TMEM_PACK_* of the slot's data (tmem__pack) */
     uint32_t len;  /* ... bytes of it in the slot */
     uint32_t fill; /* ... TMEM_PACK_FILL: the word */
-    uint32_t hash; /* ... tmem__page_hash of the page */
+    uint32_t hash; /* ... tmem__page_hash of the page (not used by this
+                      daemon: older ones chose dedup candidates by it) */
     uint64_t reserved;
 } tmem__ring_sqe;
 

@@ -274,6 +274,21 @@ static int priv_take(tmem_arena *a, uint64_t n)
     return 0;
 }
 
+/* A zeroed private structure of n x size bytes, charged and counted.
+ * NULL when malloc fails (*err = -ENOMEM) or the budget refuses
+ * (-ENOSPC). */
+static void *priv_calloc(tmem_arena *a, size_t n, size_t size, int *err)
+{
+    void *p = tmem__calloc(n, size);
+    *err = p ? 0 : -ENOMEM;
+    if (p && priv_take(a, held_of(p)) < 0) {
+        tmem__free(p);
+        p = NULL;
+        *err = -ENOSPC;
+    }
+    return p;
+}
+
 /* Counts held file pages (already charged); data: of a DATA segment. */
 static void held_count(tmem_arena *a, int64_t n, bool data)
 {
@@ -349,23 +364,15 @@ static void spares_fill(tmem_arena *a)
         return;
     pthread_mutex_lock(&a->prep);
     tmem__fault_optional(1);
-    for (int k = 0; k < 2; k++) {
-        if (atomic_load(&a->spare_pg[k]))
-            continue;
-        struct segpages *pg = tmem__calloc(1, sizeof *pg);
-        if (pg && priv_take(a, held_of(pg)) == 0)
-            atomic_store(&a->spare_pg[k], pg);
-        else
-            tmem__free(pg);
-    }
+    int err; /* a spare not made is left to the slow path */
+    for (int k = 0; k < 2; k++)
+        if (!atomic_load(&a->spare_pg[k]))
+            atomic_store(&a->spare_pg[k],
+                         priv_calloc(a, 1, sizeof(struct segpages), &err));
     if (p < a->si_pages && !atomic_load(&a->si[p]) &&
-        !atomic_load(&a->spare_si)) {
-        struct seginfo *pg = tmem__calloc(SI_PAGE, sizeof *pg);
-        if (pg && priv_take(a, held_of(pg)) == 0)
-            atomic_store(&a->spare_si, pg);
-        else
-            tmem__free(pg);
-    }
+        !atomic_load(&a->spare_si))
+        atomic_store(&a->spare_si,
+                     priv_calloc(a, SI_PAGE, sizeof(struct seginfo), &err));
     uint32_t have = atomic_load(&a->file_seg_ready);
     if (have <= next + 1 && have < a->max_seg) {
         uint32_t n = have + (have / 8 > GROW_MIN ? have / 8 : GROW_MIN);
@@ -390,15 +397,11 @@ static int si_ensure_locked(tmem_arena *a, uint32_t s)
     if (atomic_load_explicit(&a->si[p], memory_order_relaxed))
         return 0;
     struct seginfo *pg = atomic_exchange(&a->spare_si, NULL);
+    int err;
     if (!pg) {
         add(&a->prep_misses, 1);
-        pg = tmem__calloc(SI_PAGE, sizeof *pg);
-        if (!pg)
-            return -ENOMEM;
-        if (priv_take(a, held_of(pg)) < 0) {
-            tmem__free(pg);
-            return -ENOSPC;
-        }
+        if (!(pg = priv_calloc(a, SI_PAGE, sizeof *pg, &err)))
+            return err;
     }
     atomic_store_explicit(&a->si[p], pg, memory_order_release);
     return 0;
@@ -412,15 +415,11 @@ static int pages_make(tmem_arena *a, struct seginfo *g)
     struct segpages *pg = atomic_exchange(&a->spare_pg[0], NULL);
     if (!pg)
         pg = atomic_exchange(&a->spare_pg[1], NULL);
+    int err;
     if (!pg) {
         add(&a->prep_misses, 1);
-        pg = tmem__calloc(1, sizeof *pg);
-        if (!pg)
-            return -ENOMEM;
-        if (priv_take(a, held_of(pg)) < 0) {
-            tmem__free(pg);
-            return -ENOSPC;
-        }
+        if (!(pg = priv_calloc(a, 1, sizeof *pg, &err)))
+            return err;
     }
     atomic_store_explicit(&g->pg, pg, memory_order_release);
     return 0;
@@ -454,13 +453,9 @@ static int arena_setup(tmem_arena *a)
     if (r < 0)
         return r;
     a->si_pages = (a->max_seg + SI_PAGE - 1) / SI_PAGE;
-    void *t = tmem__calloc(a->si_pages, sizeof *a->si);
+    void *t = priv_calloc(a, a->si_pages, sizeof *a->si, &r);
     if (!t)
-        return -ENOMEM;
-    if (priv_take(a, held_of(t)) < 0) {
-        tmem__free(t);
-        return -ENOSPC;
-    }
+        return r;
     a->si = t;
     if ((r = si_ensure_locked(a, 0)) < 0 || (r = charge(a, PAGE)) < 0)
         return r;

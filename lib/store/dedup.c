@@ -11,6 +11,7 @@
  * frees its table (slot NULL), so it holds no memory.
  */
 #include <errno.h>
+#include <stdbool.h>
 
 #include "common/mem.h"
 #include "store/dedup.h"
@@ -77,14 +78,22 @@ static void place(uint32_t *slot, uint32_t n, uint32_t h, uint32_t v)
     slot[i] = v;
 }
 
-/* The size the table grows to for one more entry, or 0 if it need not. */
-static uint32_t grow_to(const tmem_dedup *d)
+static uint32_t slots(const tmem_dedup *d)
 {
-    uint32_t n = d->slot ? d->n : 0;
-    if ((uint64_t)(d->count + 1) * 4 <= (uint64_t)n * 3)
-        return 0;
-    uint32_t grown = n ? n + n / 2 : MIN_SLOTS;
-    return grown < n ? 0 : grown;
+    return d->slot ? d->n : 0;
+}
+
+/* True when one more entry would pass 3/4 load: the table must grow. */
+static bool full(const tmem_dedup *d)
+{
+    return (uint64_t)(d->count + 1) * 4 > (uint64_t)slots(d) * 3;
+}
+
+/* The size a table of n slots grows to, or 0 past 2^32. */
+static uint32_t grown_size(uint32_t n)
+{
+    uint32_t g = n ? n + n / 2 : MIN_SLOTS;
+    return g < n ? 0 : g;
 }
 
 /* A zeroed table of n slots, charged.  NULL when malloc or the budget
@@ -116,9 +125,7 @@ void tmem__dedup_prepare(tmem_dedup *d, tmem_dedup_spare *sp)
 {
     sp->slot = sp->old = NULL;
     tmem__dedup_lock(d);
-    uint32_t n = grow_to(d);
-    if (!n)
-        n = shrink_to(d);
+    uint32_t n = full(d) ? grown_size(slots(d)) : shrink_to(d);
     tmem__dedup_unlock(d);
     int err;
     tmem__fault_optional(1); /* ahead of need: the insert tries again */
@@ -182,9 +189,9 @@ int tmem__dedup_insert_locked(tmem_dedup *d, uint32_t h, uint32_t ref,
                               tmem_dedup_hash_fn hash, void *ctx,
                               tmem_dedup_spare *sp)
 {
-    uint32_t n = d->slot ? d->n : 0;
-    if ((uint64_t)(d->count + 1) * 4 > (uint64_t)n * 3) {
-        uint32_t grown = grow_to(d);
+    uint32_t n = slots(d);
+    if (full(d)) {
+        uint32_t grown = grown_size(n);
         int r = !grown ? -ENOMEM : resize_locked(d, grown, hash, ctx, sp);
         /* over budget: a fuller table still probes to an empty slot */
         if (r == -ENOSPC && (uint64_t)(d->count + 1) * 16 <= (uint64_t)n * 15)

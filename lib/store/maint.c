@@ -16,8 +16,8 @@
  * that is hit often says the thread cannot keep up.
  */
 #include <errno.h>
-#include <time.h>
 
+#include "common/condwait.h"
 #include "store_internal.h"
 
 #define TICK_MS 50
@@ -80,16 +80,8 @@ static void *maint_main(void *arg)
     store_maint *m = &s->maint;
     while (!atomic_load(&m->stop)) {
         pthread_mutex_lock(&m->mu);
-        if (!atomic_load(&m->kicked) && !atomic_load(&m->stop)) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += TICK_MS * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&m->cv, &m->mu, &ts);
-        }
+        if (!atomic_load(&m->kicked) && !atomic_load(&m->stop))
+            tmem__cond_wait_ns(&m->cv, &m->mu, TICK_MS * 1000000L);
         atomic_store(&m->kicked, 0);
         pthread_mutex_unlock(&m->mu);
         /* a segment at a time, watching the budget between steps */

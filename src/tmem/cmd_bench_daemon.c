@@ -42,7 +42,6 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <tmem/client.h>
@@ -52,6 +51,7 @@
 #include "common/corpus.h"
 #include "opt_table.h"
 #include "proto/conn.h"
+#include "proto/proto.h"
 
 #define MAX_CLIENTS 64
 #define MAX_BATCH 1024
@@ -139,13 +139,6 @@ static int dparse(struct dopts *o, int argc, char **argv)
 
 /* ---- shared state between the tenant processes -------------------------- */
 
-static uint64_t now_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
 /* When one worker (a tenant process or an embedded thread) ran the last
  * put pass and the get phase. */
 struct phase_times {
@@ -195,9 +188,9 @@ static int run_batches(tmem_conn *c, int pool, const struct run *r, bool put,
                           .page = put ? (void *)(r->pages + p * TMEM_PAGE_SIZE)
                                       : back + (p - lo) * TMEM_PAGE_SIZE};
         }
-        uint64_t t0 = now_ns();
+        uint64_t t0 = tmem__now_ns();
         int rc = tmem_conn_batch(c, ops, k);
-        uint64_t per = (now_ns() - t0) / k;
+        uint64_t per = (tmem__now_ns() - t0) / k;
         if (rc < 0)
             return rc;
         for (size_t j = 0; j < k; j++) {
@@ -216,12 +209,12 @@ static void measure_rtt(tmem_conn *c, int pool, struct run *r)
     tmem_oid oid = {{1ull << 40, 0, 0}};
     size_t n = r->npages < RTT_OPS ? r->npages : RTT_OPS;
     for (size_t i = 0; i < n; i++) {
-        uint64_t t0 = now_ns();
+        uint64_t t0 = tmem__now_ns();
         tmem_conn_put(c, pool, &oid, (uint32_t)i,
                       r->pages + i * TMEM_PAGE_SIZE);
-        uint64_t t1 = now_ns();
+        uint64_t t1 = tmem__now_ns();
         tmem_conn_get(c, pool, &oid, (uint32_t)i, buf);
-        uint64_t t2 = now_ns();
+        uint64_t t2 = tmem__now_ns();
         r->sh->rtt_put_ns[i] = (uint32_t)(t1 - t0);
         r->sh->rtt_get_ns[i] = (uint32_t)(t2 - t1);
     }
@@ -275,10 +268,10 @@ static int run_phases(tmem_conn *c, int pool, const struct run *r, size_t lo,
     tmem_oid oid = {{lo + 1, 0, 0}}; /* run_batches' object for the slice */
     for (int k = 0; k < r->o->repeat; k++) {
         pthread_barrier_wait(bar);
-        t->put_t0 = now_ns();
+        t->put_t0 = tmem__now_ns();
         if (rc >= 0)
             rc = run_batches(c, pool, r, true, lo, hi, back, put_lat);
-        t->put_t1 = now_ns();
+        t->put_t1 = tmem__now_ns();
         pthread_barrier_wait(bar);
         if (rc >= 0 && k + 1 < r->o->repeat) {
             int f = tmem_conn_flush_object(c, pool, &oid);
@@ -286,10 +279,10 @@ static int run_phases(tmem_conn *c, int pool, const struct run *r, size_t lo,
         }
     }
     pthread_barrier_wait(bar);
-    t->get_t0 = now_ns();
+    t->get_t0 = tmem__now_ns();
     for (int k = 0; rc >= 0 && k < GET_PASSES * r->o->repeat; k++)
         rc = run_batches(c, pool, r, false, lo, hi, back, get_lat);
-    t->get_t1 = now_ns();
+    t->get_t1 = tmem__now_ns();
     pthread_barrier_wait(bar);
     return rc;
 }

@@ -33,6 +33,7 @@
 #include "cmds.h"
 #include "common/corpus.h"
 #include "opt_table.h"
+#include "proto/proto.h"
 
 #define MAX_LAT (1u << 20) /* latency samples kept per phase */
 
@@ -80,13 +81,6 @@ struct shared {
     uint32_t nlat;
     uint32_t lat_ns[MAX_LAT]; /* the victim's */
 };
-
-static uint64_t now_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
 
 struct tenant {
     const char *sock;
@@ -169,12 +163,12 @@ static int tenant_run(const struct tenant *t, enum role role)
         usleep(100);
     uint64_t i = 0;
     while (!atomic_load(&sh->stop) && rc == 0) {
-        uint64_t t0 = now_ns();
+        uint64_t t0 = tmem__now_ns();
         rc = role == CHURNER ? churn_step(c, pers, eph, t, i)
                              : put_batch(c, eph, t, 1 + i / 65536, i, t->batch);
         if (role == VICTIM && sh->nlat < MAX_LAT)
             sh->lat_ns[sh->nlat++] =
-                (uint32_t)((now_ns() - t0) / (uint64_t)t->batch);
+                (uint32_t)((tmem__now_ns() - t0) / (uint64_t)t->batch);
         i += (uint64_t)t->batch;
     }
     sh->pages[role] = i;
@@ -228,12 +222,12 @@ static int phase(const struct tenant *t, enum role other, int seconds,
             }
         usleep(1000);
     }
-    uint64_t t0 = now_ns();
+    uint64_t t0 = tmem__now_ns();
     atomic_store(&sh->go, 1);
     struct timespec ts = {seconds, 0};
     nanosleep(&ts, NULL);
     atomic_store(&sh->stop, 1);
-    uint64_t wall = now_ns() - t0;
+    uint64_t wall = tmem__now_ns() - t0;
     int bad = 0;
     for (int k = 0; k < n; k++) {
         int st;

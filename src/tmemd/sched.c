@@ -23,9 +23,7 @@
  * and a leaver lowers `running` before it looks at `waiting` (both
  * sequentially consistent), so at least one of them sees the other.
  */
-#include <errno.h>
-#include <time.h>
-
+#include "common/condwait.h"
 #include "tmemd.h"
 
 #define VSCALE 1024u
@@ -100,14 +98,7 @@ bool tmemd_sched_enter(struct tmemd_sched *q, struct tmemd_session *s)
     bool waited = false;
     while (!s->granted && !atomic_load(&s->ring_stop)) {
         waited = true;
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += WAIT_SLICE_NS;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&s->sched_cv, &q->mu, &ts);
+        tmem__cond_wait_ns(&s->sched_cv, &q->mu, WAIT_SLICE_NS);
     }
     bool got = s->granted;
     if (!got)

@@ -105,12 +105,13 @@ static void h_pool_destroy(struct tmemd_session *s, const tmem__req *q,
 
 /* Runs one page operation (untimed); shared by the socket and the ring
  * paths.  page is a private copy for PUT, the destination for GET.  With
- * pk the page is packed both ways: a PUT's page is pk's bytes, with the
- * tenant's content hash (tmem_page_put_packed), and a GET leaves the page
- * packed (tmem_page_get_packed).  A PUT says in *w where the page went. */
+ * pk the page is packed both ways: a PUT's page is pk's bytes (the hash a
+ * ring entry carries is not passed on: the store never trusts one, it
+ * hashes what it stores), and a GET leaves the page packed
+ * (tmem_page_get_packed).  A PUT says in *w where the page went. */
 static int page_op(tmem_client *c, uint8_t op, int32_t pool,
                    const uint64_t oid[3], uint32_t index, void *page,
-                   tmem_packed *pk, uint32_t hash, tmem__page_where *w)
+                   tmem_packed *pk, tmem__page_where *w)
 {
     tmem_oid o;
     memcpy(o.oid, oid, sizeof o.oid);
@@ -118,7 +119,6 @@ static int page_op(tmem_client *c, uint8_t op, int32_t pool,
         return -ENODEV;
     switch (op) {
     case TMEM_OP_PUT:
-        (void)hash; /* the tenant's claim: never trusted (blob.c) */
         return tmem__page_put_where(c, pool, &o, index, pk, page, w);
     case TMEM_OP_GET:
         return pk ? tmem_page_get_packed(c, pool, &o, index, page, pk)
@@ -159,7 +159,7 @@ static void h_page(struct tmemd_session *s, const tmem__req *q, int *passfd,
             : 0;
     if (r->status == 0)
         r->status = page_op(s->client, op, q->args.pool, q->args.oid,
-                            q->args.index, s->page, NULL, 0, &w);
+                            q->args.index, s->page, NULL, &w);
     timed(op_lat[op], t0, 0);
     if (op == TMEM_OP_GET && r->status == 1) {
         r->payload = s->page;
@@ -235,7 +235,7 @@ static int ring_put(struct tmemd_session *s, const tmem__ring_sqe *e,
     memcpy(s->ring_page, tmem__ring_slot(&s->ring, e->slot), e->len);
     tmem_packed pk = {.enc = e->enc, .len = e->len, .fill = e->fill};
     return page_op(s->client, e->op, e->pool, e->oid, e->index, s->ring_page,
-                   &pk, e->hash, w);
+                   &pk, w);
 }
 
 /* Runs a batch.  Entries run back to back, so one clock read per entry
@@ -259,7 +259,7 @@ static void ring_batch(struct tmemd_session *s, uint32_t count)
                 rc = page_op(s->client, e.op, e.pool, e.oid, e.index,
                              e.op == TMEM_OP_GET ? tmem__ring_slot(rg, e.slot)
                                                  : NULL,
-                             &pk, 0, NULL);
+                             &pk, NULL);
             uint64_t now = tmem__now_ns();
             tmemd_lat_record(op_lat[e.op], now - t);
             t = now;
