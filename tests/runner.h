@@ -34,6 +34,19 @@ void tmem_test_skip(const char *reason) __attribute__((noreturn));
 
 #define TEST_SKIP(reason) tmem_test_skip(reason)
 
+/* 1 in a build under ASan or TSan: timing ratios are not asserted there
+ * (the sanitizer's cost is not the code's), correctness always is. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define TEST_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define TEST_SANITIZED 1
+#endif
+#endif
+#ifndef TEST_SANITIZED
+#define TEST_SANITIZED 0
+#endif
+
 #define ASSERT_TRUE(c)                                                       \
     do {                                                                     \
         if (!(c))                                                            \

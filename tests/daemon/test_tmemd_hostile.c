@@ -633,12 +633,15 @@ TEST(tmemd_hostile_forged_hashes)
     struct forge honest, forged;
     double r_honest = 0, r_forged = 0;
     uint64_t honest_put = 0, forged_put = 0;
-    for (int k = 0; k < 4; k++) { /* honest, forger, forger, honest */
-        if (k == 0 || k == 3) {
-            r_honest += victim_rate(&w, 0, 500, &honest);
+    /* honest, forger, forger, honest, twice: no order bias, and the
+     * machine's drift (a sanitized build beside other work) averages out
+     * over eight phases */
+    for (int k = 0; k < 8; k++) {
+        if (k % 4 == 0 || k % 4 == 3) {
+            r_honest += victim_rate(&w, 0, 300, &honest);
             honest_put += honest.other_pages;
         } else {
-            r_forged += victim_rate(&w, 1, 500, &forged);
+            r_forged += victim_rate(&w, 1, 300, &forged);
             forged_put += forged.other_pages;
             ASSERT_EQ(forged.bad, 0);
         }
@@ -646,10 +649,12 @@ TEST(tmemd_hostile_forged_hashes)
     fprintf(stderr,
             "  victim puts/s beside honest %.0f (it put %llu), beside forger "
             "%.0f (it put %llu): %.2f\n",
-            r_honest / 2, (unsigned long long)honest_put, r_forged / 2,
+            r_honest / 4, (unsigned long long)honest_put, r_forged / 4,
             (unsigned long long)forged_put, r_forged / r_honest);
     ASSERT_GT(forged_put, 0);
     ASSERT_GT(r_honest, 0);
-    ASSERT_GE(r_forged * 10, r_honest * 7);
+    ASSERT_GT(r_forged, 0);
+    if (!TEST_SANITIZED) /* a rate target: as the store's perf tests */
+        ASSERT_GE(r_forged * 10, r_honest * 7);
     world_end(&w);
 }

@@ -65,15 +65,6 @@ static inline unsigned char *bt_corpus(size_t *n)
     return pages;
 }
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define BT_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define BT_SANITIZED 1
-#endif
-#endif
-#ifndef BT_SANITIZED
-#define BT_SANITIZED 0
-#endif
+#define BT_SANITIZED TEST_SANITIZED
 
 #endif
