@@ -230,6 +230,10 @@ TEST(integ_cli_usage_errors)
         {"list", "--bogus", NULL},
         {"stats", "--bogus", NULL},
         {"nosuchcommand", NULL},
+        {"bench", "fairness", NULL}, /* no --corpus */
+        {"bench", "fairness", "--seconds", "0", NULL},
+        {"bench", "fairness", "--batch", "257", NULL},
+        {"bench", "fairness", "--bogus", NULL},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int rc = integ_cli(&d, NULL, 0, NULL, 0, bad[i][0], bad[i][1],
@@ -238,6 +242,10 @@ TEST(integ_cli_usage_errors)
             tmem_test_fail(__FILE__, __LINE__, "tmem %s %s: exit %d, not 2",
                            bad[i][0], bad[i][1] ? bad[i][1] : "", rc);
     }
+    /* a corpus that cannot be read: the operation fails (1), not usage */
+    ASSERT_EQ(integ_cli(&d, NULL, 0, NULL, 0, "bench", "fairness", "--corpus",
+                        "/nonexistent/pages.bin", NULL),
+              1);
     ASSERT_EQ(th_stop(&d), 0);
 }
 
