@@ -274,6 +274,7 @@ static int run(struct tmemd *d, const struct opts *o, int lfd, int sfd)
     unlink(o->socket);
     tmemd_metrics_stop();
     if (drain(d)) {
+        tmemd_rings_stop(d);
         tmem_store_destroy(d->store);
         tmemd_policy_free(d->policy);
     } else {
@@ -299,7 +300,7 @@ int main(int argc, char **argv)
                       .share_lock = PTHREAD_MUTEX_INITIALIZER,
                       .policy_lock = PTHREAD_MUTEX_INITIALIZER,
                       .drained = PTHREAD_COND_INITIALIZER};
-    tmemd_sched_init(&d.sched, d.ncpu);
+    tmemd_rings_init(&d);
     /* a bad file stops us before the socket is touched */
     if (tmemd_policy_start(&d) < 0)
         return 1;
@@ -329,6 +330,14 @@ int main(int argc, char **argv)
     /* eviction ahead of need and compaction off the tenants' paths */
     if ((rc = tmem_store_start_maintenance(d.store)) < 0) {
         tmemd_log("cannot start the store's maintenance: %s", strerror(-rc));
+        tmem_store_destroy(d.store);
+        tmemd_policy_free(d.policy);
+        unlink(o.socket);
+        return 1;
+    }
+    /* at most one ring worker per CPU, however many tenants */
+    if ((rc = tmemd_rings_start(&d, d.ncpu)) < 0) {
+        tmemd_log("cannot start the ring workers: %s", strerror(-rc));
         tmem_store_destroy(d.store);
         tmemd_policy_free(d.policy);
         unlink(o.socket);

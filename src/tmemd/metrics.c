@@ -273,10 +273,18 @@ static void emit_daemon(tmemd_text *t, struct tmemd *d)
     tmemd_put(t, "tmemd_ring_batches_crowded_total %llu\n",
               (unsigned long long)atomic_load(&d->ring_batches_crowded));
     tmemd_family(t, "tmemd_sched_waits_total", "counter",
-                 "ring batches that waited for a turn (all CPUs' turns "
-                 "taken; handed out by weight)");
+                 "rings with work passed over by a free worker for a ring "
+                 "with less service for its weight");
     tmemd_put(t, "tmemd_sched_waits_total %llu\n",
               (unsigned long long)atomic_load(&d->sched_waits));
+    tmemd_family(t, "tmemd_ring_workers", "gauge",
+                 "threads serving every tenant's ring (one per CPU at most)");
+    tmemd_put(t, "tmemd_ring_workers %d\n", d->rings.nworkers);
+    tmemd_family(t, "tmemd_ring_parks_total", "counter",
+                 "batches set aside until their tenant wrote their next "
+                 "entry (no worker waits for a tenant)");
+    tmemd_put(t, "tmemd_ring_parks_total %llu\n",
+              (unsigned long long)atomic_load(&d->ring_parks));
 }
 
 int tmemd_prometheus(struct tmemd *d, char **out)

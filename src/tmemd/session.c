@@ -1,10 +1,12 @@
 /*
  * One tenant connection: its socket thread (request/reply loop and the
- * opcode handler table) and its ring thread (batches from shared memory).
+ * opcode handler table).  Its ring, once set up, is served by the ring
+ * workers (workers.c, ring.c).
  *
  * Invariants: a session owns exactly one store client, created at HELLO
- * and destroyed when the socket thread ends (after the ring thread has
- * been joined), so no thread uses the client after it is destroyed.
+ * and destroyed when the socket thread ends (after its ring has left
+ * the workers' set), so no thread uses the client after it is
+ * destroyed.
  * Anything malformed on the socket (bad header, length, opcode, version)
  * gets an error reply and a disconnect: the stream can no longer be
  * trusted.  Bad arguments of a well-formed request get an error reply
@@ -37,17 +39,7 @@ _Static_assert((int)TMEM__WHERE_NONE == (int)TMEM_WHERE_NONE &&
                    (int)TMEM__WHERE_FILL == (int)TMEM_WHERE_FILL,
                "store and wire agree on where a page went");
 
-#define SRV_SPIN_NS 50000 /* ring thread spins this long before sleeping */
-#define SRV_WAIT_NS 100000000 /* futex sleep slice; then check for stop */
-/* After a batch, while the tenant has not yet taken its results (cq_taken),
- * the next batch usually follows at once: spin up to this long more before
- * the usual spin-then-sleep, rather than pay a ~100 us wake-up. */
-#define SRV_TAKE_SPIN_NS 1000000
-/* A ring counts as busy (tmemd.rings_busy) from a batch until it has
- * waited this long for the next one. */
-#define SRV_IDLE_NS 2000000u
 #define SEND_TIMEOUT_S 5
-#define CQ_READY_STEP 8 /* results published per cq_ready update */
 
 typedef struct reply {
     int32_t status;
@@ -109,7 +101,7 @@ static void h_pool_destroy(struct tmemd_session *s, const tmem__req *q,
  * ring entry carries is not passed on: the store never trusts one, it
  * hashes what it stores), and a GET leaves the page packed
  * (tmem_page_get_packed).  A PUT says in *w where the page went. */
-static int page_op(tmem_client *c, uint8_t op, int32_t pool,
+int tmemd_page_op(tmem_client *c, uint8_t op, int32_t pool,
                    const uint64_t oid[3], uint32_t index, void *page,
                    tmem_packed *pk, tmem__page_where *w)
 {
@@ -131,7 +123,7 @@ static int page_op(tmem_client *c, uint8_t op, int32_t pool,
     return -EINVAL;
 }
 
-static const uint8_t op_lat[] = {
+const uint8_t tmemd_op_lat[TMEM_OP_FLUSH_OBJECT + 1] = {
     [TMEM_OP_PUT] = LAT_PUT,
     [TMEM_OP_GET] = LAT_GET,
     [TMEM_OP_FLUSH_PAGE] = LAT_FLUSH_PAGE,
@@ -158,9 +150,9 @@ static void h_page(struct tmemd_session *s, const tmem__req *q, int *passfd,
             ? tmemd_share_check(s, q->args.pool, q->args.oid, q->args.index)
             : 0;
     if (r->status == 0)
-        r->status = page_op(s->client, op, q->args.pool, q->args.oid,
+        r->status = tmemd_page_op(s->client, op, q->args.pool, q->args.oid,
                             q->args.index, s->page, NULL, &w);
-    timed(op_lat[op], t0, 0);
+    timed(tmemd_op_lat[op], t0, 0);
     if (op == TMEM_OP_GET && r->status == 1) {
         r->payload = s->page;
         r->plen = TMEM_PAGE_SIZE;
@@ -187,230 +179,19 @@ static void h_arena(struct tmemd_session *s, const tmem__req *q, int *passfd,
     r->value = (int64_t)len;
 }
 
-/* ---- the ring ------------------------------------------------------------ */
-
-/* Crowded: more busy rings than half the CPUs.  Each busy ring has a busy
- * tenant too, so its threads outnumber the CPUs, and a thread that spins
- * takes the CPU the thread it waits for needs: both ends of every ring
- * then sleep at once instead (see docs/protocol.md, "Waiting"). */
-static bool crowded(const struct tmemd_session *s)
-{
-    return 2 * atomic_load_explicit(&s->d->rings_busy, memory_order_relaxed) >
-           s->d->ncpu;
-}
-
-/* Waits until entry i is written (sq_ready > i); after a wait, *t is the
- * time it ended.  Returns false when the session is stopping. */
-static bool ring_entry_ready(struct tmemd_session *s, uint32_t i,
-                             uint32_t *ready, uint64_t *t)
-{
-    tmem__ring_hdr *h = s->ring.hdr;
-    while (*ready <= i) {
-        uint32_t cur = atomic_load((_Atomic uint32_t *)&h->sq_ready);
-        if (cur > *ready) {
-            *ready = cur; /* any value: only compared with i < count */
-            continue;
-        }
-        if (atomic_load(&s->ring_stop))
-            return false;
-        tmem__ring_wait(&h->sq_ready, cur, &h->srv_sleeping,
-                        TMEM_RING_W_SQ_READY, crowded(s) ? 0 : SRV_SPIN_NS,
-                        SRV_WAIT_NS);
-        *t = tmem__now_ns();
-    }
-    return true;
-}
-
-/* A ring PUT: the tenant packed the page (tmem__pack).  Its bytes are
- * copied once out of the slot (the tenant may rewrite it under us), then
- * stored as they are; the store checks the encoding and length. */
-static int ring_put(struct tmemd_session *s, const tmem__ring_sqe *e,
-                    tmem__page_where *w)
-{
-    if (e->len > TMEM_PAGE_SIZE)
-        return -EINVAL;
-    int rc = tmemd_share_check(s, e->pool, e->oid, e->index);
-    if (rc < 0)
-        return rc;
-    memcpy(s->ring_page, tmem__ring_slot(&s->ring, e->slot), e->len);
-    tmem_packed pk = {.enc = e->enc, .len = e->len, .fill = e->fill};
-    return page_op(s->client, e->op, e->pool, e->oid, e->index, s->ring_page,
-                   &pk, w);
-}
-
-/* Runs a batch.  Entries run back to back, so one clock read per entry
- * times it (from the previous entry's end, or the end of a wait). */
-static void ring_batch(struct tmemd_session *s, uint32_t count)
-{
-    tmem__ring *rg = &s->ring;
-    uint64_t t0 = tmem__now_ns(), t = t0;
-    uint32_t ready = 0;
-    for (uint32_t i = 0; i < count; i++) {
-        if (!ring_entry_ready(s, i, &ready, &t))
-            return;
-        tmem__ring_sqe e;
-        tmem_packed pk = {0};
-        tmem__page_where w = {0};
-        int rc = tmem__ring_sqe_fetch(rg, i, &e);
-        if (rc == 0) {
-            if (e.op == TMEM_OP_PUT)
-                rc = ring_put(s, &e, &w);
-            else /* a GET is left packed in its slot: the tenant decodes it */
-                rc = page_op(s->client, e.op, e.pool, e.oid, e.index,
-                             e.op == TMEM_OP_GET ? tmem__ring_slot(rg, e.slot)
-                                                 : NULL,
-                             &pk, NULL);
-            uint64_t now = tmem__now_ns();
-            tmemd_lat_record(op_lat[e.op], now - t);
-            t = now;
-        }
-        if (e.op == TMEM_OP_PUT && rc == 1)
-            rg->cq[i] = (tmem__ring_cqe){.result = rc, .where = w.kind,
-                                         .handle = w.handle, .gen = w.gen};
-        else
-            rg->cq[i] = (tmem__ring_cqe){
-                .result = rc, .enc = pk.enc, .len = pk.len, .fill = pk.fill};
-        if ((i + 1) % CQ_READY_STEP == 0 || i + 1 == count)
-            tmem__ring_post(&rg->hdr->cq_ready, i + 1, &rg->hdr->cli_sleeping,
-                            TMEM_RING_W_CQ_READY);
-    }
-    tmemd_lat_record(LAT_BATCH, tmem__now_ns() - t0);
-}
-
-/* Waits for the batch after `last`.  Right after a batch (fresh), while
- * the tenant has not yet taken its results, it spins (bounded): the next
- * batch usually follows at once.  Then spin (spin_ns) then sleep, for at
- * most timeout_ns. */
-static void wait_next(tmem__ring_hdr *h, uint32_t last, bool fresh,
-                      uint64_t spin_ns, uint64_t timeout_ns)
-{
-    uint32_t taken = atomic_load((_Atomic uint32_t *)&h->cq_taken);
-    if (fresh && taken != last &&
-        tmem__ring_spin_while(&h->sq_seq, last, &h->cq_taken, taken,
-                              SRV_TAKE_SPIN_NS))
-        return;
-    tmem__ring_wait(&h->sq_seq, last, &h->srv_sleeping, TMEM_RING_W_SQ_SEQ,
-                    spin_ns, timeout_ns);
-}
-
-static void *ring_main(void *arg)
-{
-    struct tmemd_session *s = arg;
-    tmem__ring_hdr *h = s->ring.hdr;
-    uint32_t last = s->ring_seq0;
-    bool fresh = false; /* a batch just ended */
-    bool busy = false;  /* counted in rings_busy: from a batch until
-                           SRV_IDLE_NS without one */
-    uint64_t idle_from = 0; /* when the last batch ended */
-    while (!atomic_load(&s->ring_stop)) {
-        uint32_t cur = atomic_load((_Atomic uint32_t *)&h->sq_seq);
-        if (cur == last) {
-            bool crowd = crowded(s);
-            wait_next(h, last, fresh && !crowd, crowd ? 0 : SRV_SPIN_NS,
-                      busy ? SRV_IDLE_NS : SRV_WAIT_NS);
-            fresh = false;
-            if (busy && tmem__now_ns() - idle_from >= SRV_IDLE_NS) {
-                atomic_fetch_sub(&s->d->rings_busy, 1);
-                busy = false;
-            }
-            continue;
-        }
-        uint32_t count = *(volatile uint32_t *)&h->sq_count; /* read once */
-        int st = tmem__ring_count_check(&s->ring, count);
-        if (st == 0) {
-            if (!busy)
-                atomic_fetch_add(&s->d->rings_busy, 1);
-            busy = true;
-            /* a hint for the tenant's next batch: how to hand it over */
-            uint32_t crowd = crowded(s);
-            if (*(volatile uint32_t *)&h->crowded != crowd)
-                h->crowded = crowd;
-            atomic_fetch_add_explicit(&s->d->ring_batches, 1,
-                                      memory_order_relaxed);
-            if (crowd)
-                atomic_fetch_add_explicit(&s->d->ring_batches_crowded, 1,
-                                          memory_order_relaxed);
-            /* a turn: at most ncpu batches at once, by weight (sched.c) */
-            if (!tmemd_sched_enter(&s->d->sched, s))
-                break; /* stopping */
-            ring_batch(s, count);
-            tmemd_sched_leave(&s->d->sched, s, count);
-        }
-        h->cq_status = st;
-        tmem__ring_post(&h->cq_seq, cur, &h->cli_sleeping,
-                        TMEM_RING_W_CQ_SEQ);
-        last = cur;
-        fresh = true;
-        idle_from = tmem__now_ns();
-    }
-    if (busy)
-        atomic_fetch_sub(&s->d->rings_busy, 1);
-    return NULL;
-}
-
-/* Unmaps the ring and gives its charge back (the client's own, which
- * tmem_client_destroy would give back too: by then it is 0). */
-static void ring_release(struct tmemd_session *s)
-{
-    int64_t size = (int64_t)s->ring.lay.size;
-    tmem__ring_unmap(&s->ring);
-    tmem_client_charge(s->client, -size);
-}
-
-/* Maps the tenant's ring memory (fd: -1 when none came) and charges it to
- * the client: 0, or the status of a refusal, counted and logged with its
- * reason.  The tenant sees -EINVAL for any memory tmem__ring_attach
- * refuses, -EBUSY for a second ring, -ENOSPC when the budget has no room
- * for it (it then keeps its data operations on the socket). */
-static int ring_attach(struct tmemd_session *s, uint64_t entries, int fd)
-{
-    enum tmemd_refusal why;
-    tmem__ring_layout lay;
-    int rc = -EINVAL;
-    if (s->has_ring) {
-        why = TMEMD_R_RING_TWICE;
-        rc = -EBUSY;
-    } else if (fd < 0) {
-        why = TMEMD_R_RING_BAD_FD;
-    } else if (entries > TMEM_RING_MAX_ENTRIES ||
-               tmem__ring_layout_of((uint32_t)entries, &lay) < 0) {
-        why = TMEMD_R_RING_BAD_ENTRIES;
-    } else if ((rc = tmem__ring_attach(fd, (uint32_t)entries, &s->ring)) ==
-               0) {
-        rc = tmem_client_charge(s->client, (int64_t)s->ring.lay.size);
-        if (rc == 0)
-            return 0;
-        tmem__ring_unmap(&s->ring);
-        why = TMEMD_R_RING_BUDGET;
-    } else {
-        why = rc == -EPERM    ? TMEMD_R_RING_BAD_SEALS
-              : rc == -EINVAL ? TMEMD_R_RING_BAD_SIZE
-                              : TMEMD_R_RING_BAD_FD;
-        if (rc == -EPERM || rc == -EBADF)
-            rc = -EINVAL;
-    }
-    if (tmemd_refuse(s->d, why))
-        tmemd_log("client %d (pid %d uid %u): ring refused (%s): %s", s->id,
-                  (int)s->pid, (unsigned)s->uid, tmemd_refusal_name(why),
-                  tmemd_refusal_help(why));
-    return rc;
-}
-
 static void h_ring_setup(struct tmemd_session *s, const tmem__req *q,
                          int *passfd, reply *r)
 {
-    r->status = ring_attach(s, q->args.arg, *passfd);
+    r->status = tmemd_ring_attach(s, q->args.arg, *passfd);
     if (*passfd >= 0)
         close(*passfd);
     *passfd = -1;
     if (r->status < 0)
         return;
-    /* read before the reply: the tenant may submit as soon as it has it */
-    s->ring_seq0 = atomic_load((_Atomic uint32_t *)&s->ring.hdr->sq_seq);
-    int e = pthread_create(&s->ring_thr, NULL, ring_main, s);
-    if (e) {
-        ring_release(s);
-        r->status = -e;
+    int e = tmemd_rings_add(s->d, s);
+    if (e < 0) {
+        tmemd_ring_release(s);
+        r->status = e;
         return;
     }
     pthread_mutex_lock(&s->d->lock); /* tmemd_sessions_json reads it */
@@ -615,15 +396,13 @@ static void session_end(struct tmemd_session *s)
 {
     struct tmemd *d = s->d;
     if (s->has_ring) {
-        atomic_store(&s->ring_stop, 1);
-        tmem__ring_wake(&s->ring.hdr->sq_seq);
-        pthread_join(s->ring_thr, NULL);
+        tmemd_rings_remove(d, s); /* no worker serves it after this */
         /* readers of the ring under d->lock (the tenant's figures) must
          * not see it once it is unmapped */
         pthread_mutex_lock(&d->lock);
         s->has_ring = false;
         pthread_mutex_unlock(&d->lock);
-        ring_release(s);
+        tmemd_ring_release(s);
     }
     if (s->client) {
         tmem_client_destroy(s->client);
@@ -646,7 +425,6 @@ static void session_end(struct tmemd_session *s)
     close(s->fd);
     pthread_cond_broadcast(&d->drained);
     pthread_mutex_unlock(&d->lock);
-    pthread_cond_destroy(&s->sched_cv);
     free(s);
 }
 
@@ -707,7 +485,6 @@ int tmemd_session_start(struct tmemd *d, int fd)
     s->d = d;
     s->fd = fd;
     s->id = -1;
-    pthread_cond_init(&s->sched_cv, NULL);
     s->hello_by = tmem__now_ns() + d->lim.hello_ns;
     struct timeval tv = {SEND_TIMEOUT_S, 0};
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
@@ -721,7 +498,6 @@ int tmemd_session_start(struct tmemd *d, int fd)
                       tmemd_refusal_name(why), (int)s->pid, (unsigned)s->uid,
                       tmemd_refusal_help(why));
         close(fd);
-        pthread_cond_destroy(&s->sched_cv);
         free(s);
         return rc < 0 ? rc : -EUSERS;
     }

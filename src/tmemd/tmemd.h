@@ -3,8 +3,9 @@
  * latency histograms and the Prometheus exporter.
  *
  * Threads: the main thread accepts connections and handles signals; each
- * session has a socket thread (requests/replies) and, once the tenant set
- * up its ring, a ring thread; libmicrohttpd runs its own thread.
+ * session has a socket thread (requests/replies); the ring workers, one
+ * per CPU, serve every tenant's ring (workers.c picks the ring, ring.c
+ * runs its batches); libmicrohttpd runs its own thread.
  *
  * Admission and limits live in admit.c (session caps, refusal counters),
  * recv.c (receive deadlines) and share.c (the default persistent cap).
@@ -13,6 +14,8 @@
  * syntax and matching in policy.c.
  *
  * Lock order: tmemd.policy_lock, then tmemd.share_lock, then tmemd.lock.
+ * tmemd.rings.mu is taken alone (never with another of these), and a
+ * worker serves a ring without it.
  * tmemd.lock (the session and tenant lists) is never held across a socket
  * write, a store call or a join.  policy_lock serialises applying the
  * policy (at HELLO, at a reload) and share_lock share.c's updates of the
@@ -33,6 +36,7 @@
 #include <proto/conn.h>
 #include <proto/proto.h>
 #include <tmem/store.h>
+#include <store/store_direct.h>
 
 #define TMEMD_MAX_SESSIONS 1024
 /* Sessions of the global cap kept for root and the daemon's uid, so an
@@ -118,14 +122,41 @@ struct tmemd_tenant {
     struct tmemd_tenant *next;  /* tmemd.tenants */
 };
 
-/* sched.c: turns to run ring batches, at most ncpu at once, handed to
- * waiting rings by weighted virtual time. */
-struct tmemd_sched {
-    _Alignas(64) atomic_int running, waiting;
-    int limit;
-    pthread_mutex_t mu;                  /* waiters, vnow */
-    struct tmemd_session *waiters;       /* via sched_next */
-    uint64_t vnow; /* the virtual time of the last turn handed out */
+/* workers.c: the ring workers (at most one per CPU) and the rings they
+ * serve, picked by weighted virtual time. */
+struct tmemd_worker {
+    pthread_t thr;
+    struct tmemd *d;
+    int id;
+    bool serving;  /* it holds a ring (rings.mu) */
+    bool sleeping; /* it waits for a ring's word (rings.mu) */
+};
+
+struct tmemd_rings {
+    pthread_mutex_t mu;          /* the set, each ring's state and vtime */
+    pthread_cond_t given_back;   /* a stopping ring was given back */
+    struct tmemd_session **r;    /* the rings set up */
+    int n, cap;
+    uint64_t vnow; /* the virtual time of the last pick */
+    struct tmemd_worker *w;
+    int nworkers;
+    unsigned next_home; /* the home worker of the next ring set up */
+    bool no_waitv; /* futex_waitv missing: sleepers poll */
+    _Alignas(64) _Atomic uint32_t ctl; /* moved when a ring comes or goes */
+    atomic_int stop;
+};
+
+/* A ring's state in the workers' set (workers.c). */
+enum { TMEMD_RING_IDLE, TMEMD_RING_PARKED, TMEMD_RING_CLAIMED };
+
+/* A batch being served (ring.c): it may park between entries. */
+struct tmemd_batch {
+    bool on;
+    uint32_t seq, count; /* the sq_seq that announced it; its entries */
+    uint32_t i;          /* the next entry to run */
+    uint32_t ready;      /* entries known written */
+    uint32_t seen;       /* parked: the sq_ready to wait past */
+    uint64_t t0, t;      /* when it began; when the last entry ended */
 };
 
 struct tmemd {
@@ -154,8 +185,10 @@ struct tmemd {
     int ncpu;
     /* ring batches run, and those run crowded (metrics.c) */
     atomic_ullong ring_batches, ring_batches_crowded;
-    struct tmemd_sched sched;  /* sched.c */
-    atomic_ullong sched_waits; /* batches that waited for a turn */
+    struct tmemd_rings rings;  /* workers.c */
+    /* rings with work passed over for one with less service (workers.c),
+     * and batches parked for their entries (ring.c) */
+    atomic_ullong sched_waits, ring_parks;
     /* admit.c: refusals by reason, and when each was last logged */
     atomic_ullong refusals[TMEMD_R_N];
     _Atomic uint64_t refusal_logged_ns[TMEMD_R_N];
@@ -183,19 +216,24 @@ struct tmemd_session {
     _Atomic uint64_t pers_cap;   /* pages; 0 = none */
     bool cap_admin;  /* an admin set its cap: no default (share_lock) */
     tmem__ring ring; /* its size is charged to the client (has_ring) */
-    pthread_t ring_thr;
-    uint32_t ring_seq0; /* sq_seq when the ring was set up */
     atomic_int ring_stop;
-    /* sched.c: its virtual time (pages served x 1024 / weight), its
-     * place among the waiters, and the turn handed to it (sched.mu) */
+    /* workers.c: its state and virtual time (pages served x 1024 /
+     * weight), busy (counted in rings_busy: from a batch until IDLE_NS
+     * without one), under rings.mu; ring.c: the last batch's sq_seq, when
+     * it ended and the batch in progress, by the worker that claimed it */
+    int ring_state;
     uint64_t vtime;
-    struct tmemd_session *sched_next;
-    bool granted;
-    pthread_cond_t sched_cv;
+    bool ring_busy;
+    bool ring_announced; /* its word is in srv_sleeping (workers.c) */
+    int ring_home;       /* the worker that sleeps on its word */
+    uint32_t ring_last;
+    uint64_t ring_idle_from;
+    struct tmemd_batch bt;
     struct tmemd_session *next, *prev; /* tmemd.sessions, under tmemd.lock */
     unsigned char req[TMEM_MSG_REQ_MAX];
     unsigned char page[TMEM_PAGE_SIZE];      /* GET reply / PUT bounce buffer */
-    unsigned char ring_page[TMEM_PAGE_SIZE]; /* ring thread's bounce */
+    unsigned char ring_page[TMEM_PAGE_SIZE]; /* its ring's bounce (one
+                                                 worker at a time) */
 };
 
 /* session.c */
@@ -210,14 +248,51 @@ char *tmemd_sessions_json(struct tmemd *d);
  * none (no ring, or the tenant never filled them).  Needs tmemd.lock. */
 bool tmemd_session_tstat(const struct tmemd_session *s, tmem__tstat *out);
 
-/* sched.c */
-void tmemd_sched_init(struct tmemd_sched *q, int limit);
-/* Takes a turn to run a batch of s's ring, waiting for one when ncpu are
- * running.  Returns false (no turn) when s's ring is stopping. */
-bool tmemd_sched_enter(struct tmemd_sched *q, struct tmemd_session *s);
-/* Gives the turn back after a batch of pages entries. */
-void tmemd_sched_leave(struct tmemd_sched *q, struct tmemd_session *s,
-                       uint32_t pages);
+/* session.c: one page operation, shared by the socket and ring paths
+ * (see there), and the latency each op is recorded under. */
+int tmemd_page_op(tmem_client *c, uint8_t op, int32_t pool,
+                  const uint64_t oid[3], uint32_t index, void *page,
+                  tmem_packed *pk, tmem__page_where *w);
+extern const uint8_t tmemd_op_lat[TMEM_OP_FLUSH_OBJECT + 1];
+
+/* ring.c */
+/* Maps the tenant's ring memory (fd: -1 when none came) and charges it to
+ * the client: 0, or the status of a refusal, counted and logged with its
+ * reason.  The tenant sees -EINVAL for any memory tmem__ring_attach
+ * refuses, -EBUSY for a second ring, -ENOSPC when the budget has no room
+ * for it (it then keeps its data operations on the socket). */
+int tmemd_ring_attach(struct tmemd_session *s, uint64_t entries, int fd);
+/* Unmaps the ring and gives its charge back. */
+void tmemd_ring_release(struct tmemd_session *s);
+/* Serves s's ring for the worker that claimed it: resumes its parked
+ * batch or runs the next one, then (uncrowded) spins a little for the one
+ * after.  *pages: the entries of a batch it finished.  Returns the ring's
+ * state after: TMEMD_RING_IDLE or TMEMD_RING_PARKED. */
+int tmemd_ring_serve(struct tmemd_session *s, uint32_t *pages);
+
+/* workers.c */
+void tmemd_rings_init(struct tmemd *d);
+/* Starts the workers (1..64).  Returns how many started, or -errno. */
+int tmemd_rings_start(struct tmemd *d, int workers);
+/* Stops and joins them (every ring has left). */
+void tmemd_rings_stop(struct tmemd *d);
+/* Puts s's attached ring in the set: 0 or -ENOMEM. */
+int tmemd_rings_add(struct tmemd *d, struct tmemd_session *s);
+/* Takes it out once no worker serves it (sets ring_stop). */
+void tmemd_rings_remove(struct tmemd *d, struct tmemd_session *s);
+/* Whether an unclaimed ring has work: a new batch, or its parked batch's
+ * next entry. */
+bool tmemd_ring_has_work(struct tmemd_session *s);
+/* For worker me (-1: any), the ring with work whose tenant had the least
+ * service for its weight, of its home rings and those whose home worker
+ * is serving another, or NULL; lowers *wake_in to when a busy ring turns
+ * idle (rings.mu). */
+struct tmemd_session *tmemd_rings_pick_locked(struct tmemd *d, int me,
+                                              uint64_t now,
+                                              uint64_t *wake_in);
+/* Adds a serve's cost to s's virtual time (rings.mu). */
+void tmemd_rings_charge_locked(struct tmemd_session *s, uint32_t pages,
+                               uint64_t ns);
 
 /* admit.c */
 /* Parses one limit option (name without dashes: max-sessions,
