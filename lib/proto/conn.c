@@ -610,6 +610,43 @@ static int64_t admin64(tmem__conn *c, uint16_t op, uint64_t arg)
     return rc < 0 ? rc : k.res.value;
 }
 
+/* A name into the 16 bytes of uuid (NUL-padded); false when too long. */
+static bool name_args(tmem__msg_args *a, const char *name)
+{
+    if (!name)
+        return true;
+    size_t n = strlen(name);
+    if (n > TMEM_NAME_MAX)
+        return false;
+    memcpy(a->uuid, name, n);
+    return true;
+}
+
+int64_t tmem__conn_save(tmem__conn *c, int client_id, const char *name, int fd)
+{
+    tmem__msg_args a = {.client_id = client_id};
+    if (fd < 0 || !name_args(&a, name))
+        return -EINVAL;
+    call k = {.op = TMEM_MSG_SAVE, .args = &a, .pass_fd = fd};
+    int rc = do_call(c, &k);
+    return rc < 0 ? rc : k.res.value;
+}
+
+int tmem__conn_restore(tmem__conn *c, const char *name, uint32_t uid, int fd,
+                       uint64_t *pages)
+{
+    tmem__msg_args a = {.arg = uid};
+    if (fd < 0 || !name || !*name || !name_args(&a, name))
+        return -EINVAL;
+    call k = {.op = TMEM_MSG_RESTORE, .args = &a, .pass_fd = fd};
+    int rc = do_call(c, &k);
+    if (rc < 0)
+        return rc;
+    if (pages)
+        *pages = k.res.out_flags;
+    return (int)k.res.value;
+}
+
 int64_t tmem__conn_flush_mib(tmem__conn *c, uint64_t mib)
 {
     return admin64(c, TMEM_MSG_FLUSH_MIB, mib);

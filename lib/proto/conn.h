@@ -101,6 +101,16 @@ int64_t tmem__conn_freeable_mib(tmem__conn *c);
 int tmem__conn_auth(tmem__conn *c, int client_id, const uint64_t uuid[2],
                     bool on);
 int tmem__conn_destroy_client(tmem__conn *c, int client_id);
+/* Admin: tmemd writes the save stream of a client (by id, or by its
+ * connection's name when name is not NULL) to fd (docs/persistence.md).
+ * Returns the pages saved or a negative error. */
+int64_t tmem__conn_save(tmem__conn *c, int client_id, const char *name, int fd);
+/* Admin: tmemd reads a save stream from fd into a new client, kept for
+ * the tenant that connects as name with uid.  Returns its client id (and
+ * *pages, may be NULL) or a negative error; a refused stream changes
+ * nothing. */
+int tmem__conn_restore(tmem__conn *c, const char *name, uint32_t uid, int fd,
+                       uint64_t *pages);
 /* Statistics: *out receives a malloc'd NUL-terminated text the caller
  * frees: the store's JSON (tmem_store_stats_json) or Prometheus text. */
 int tmem__conn_stats_json(tmem__conn *c, char **out);

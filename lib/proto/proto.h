@@ -74,7 +74,12 @@ enum tmem__msg_op {
     TMEM_MSG_DESTROY_CLIENT = 23, /* client_id */
     TMEM_MSG_STATS_JSON = 24,     /* reply payload = JSON text */
     TMEM_MSG_PROMETHEUS = 25,     /* reply payload = Prometheus text */
-    TMEM_MSG_OP_MAX = 26,
+    TMEM_MSG_SAVE = 26,    /* client_id, or uuid = its name; SCM_RIGHTS fd
+                              to write the stream to; value = pages */
+    TMEM_MSG_RESTORE = 27, /* uuid = the name it is restored as, arg = the
+                              uid that may claim it; SCM_RIGHTS fd to read
+                              from; value = client id, out_flags = pages */
+    TMEM_MSG_OP_MAX = 28,
 };
 
 /* Message header, requests and replies. */

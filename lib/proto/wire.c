@@ -39,6 +39,8 @@ static const tmem__msg_rule rules[TMEM_MSG_OP_MAX] = {
     [TMEM_MSG_DESTROY_CLIENT] = {"destroy_client", false, true},
     [TMEM_MSG_STATS_JSON] = {"stats_json", false, true},
     [TMEM_MSG_PROMETHEUS] = {"prometheus", false, true},
+    [TMEM_MSG_SAVE] = {"save", false, true},
+    [TMEM_MSG_RESTORE] = {"restore", false, true},
 };
 
 const tmem__msg_rule *tmem__msg_rule_of(unsigned op)

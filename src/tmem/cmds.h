@@ -25,6 +25,10 @@ int cmd_auth(struct tmem_cli *cli, int argc, char **argv);
 int cmd_destroy(struct tmem_cli *cli, int argc, char **argv);
 int cmd_stats(struct tmem_cli *cli, int argc, char **argv);
 
+/* cmd_save.c: save and restore of a client's pools and pages. */
+int cmd_save(struct tmem_cli *cli, int argc, char **argv);
+int cmd_restore(struct tmem_cli *cli, int argc, char **argv);
+
 /* cmd_bench.c: "bench store" (embedded store), "bench daemon" (through
  * tmemd, in cmd_bench_daemon.c). */
 int cmd_bench(struct tmem_cli *cli, int argc, char **argv);

@@ -22,6 +22,8 @@ static const struct command {
     {"auth", cmd_auth, "auth CLIENT UUID on|off  shared-pool authorisation"},
     {"destroy", cmd_destroy, "destroy CLIENT           drop a client's pools"},
     {"stats", cmd_stats, "stats [--prometheus|--json]"},
+    {"save", cmd_save, "save CLIENT|NAME FILE|-  a client's pools and pages"},
+    {"restore", cmd_restore, "restore FILE|- --as NAME [--uid UID]  kept for NAME"},
     {"bench", cmd_bench, "bench store|daemon ...   benchmarks (--help)"},
     {"balloon", cmd_balloon, "balloon simulate|run|get|set|list ... (--help)"},
     {"run", cmd_run, "run [OPTIONS] -- CMD ... a program as a tswap tenant (--help)"},

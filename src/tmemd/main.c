@@ -275,6 +275,7 @@ static int run(struct tmemd *d, const struct opts *o, int lfd, int sfd)
     tmemd_metrics_stop();
     if (drain(d)) {
         tmemd_rings_stop(d);
+        tmemd_parked_free(d);
         tmem_store_destroy(d->store);
         tmemd_policy_free(d->policy);
     } else {

@@ -239,10 +239,20 @@ static void h_hello(struct tmemd_session *s, const tmem__req *q, int *passfd,
         hello_refused(s, TMEMD_R_BAD_NAME, -EINVAL, r);
         return;
     }
-    int id = tmem_client_create(s->d->store, &s->client);
+    /* a client restored for this tenant (save.c) is taken over as it is */
+    uint32_t pers = 0;
+    tmem_client *kept = tmemd_parked_take(s->d, name, s->uid, &pers);
+    int id = kept ? tmem_client_id(kept)
+                  : tmem_client_create(s->d->store, &s->client);
     if (id < 0) {
         hello_refused(s, TMEMD_R_CLIENT_CREATE, id, r);
         return;
+    }
+    if (kept) {
+        s->client = kept;
+        for (int p = 0; p < TMEM_MAX_POOLS; p++)
+            if (pers & (1u << p))
+                tmemd_share_pool_new(s, p, TMEM_POOL_FLAGS(TMEM_POOL_PERSIST));
     }
     pthread_mutex_lock(&s->d->lock); /* the session list readers see it */
     s->id = id;
@@ -258,11 +268,12 @@ static void h_hello(struct tmemd_session *s, const tmem__req *q, int *passfd,
     char rule[32] = ""; /* its tenant's identity is fixed: no lock */
     if (line)
         snprintf(rule, sizeof rule, ", rule at line %d", line);
-    tmemd_log("client %d connected: pid %d uid %u gid %u%s%s cgroup %s%s%s", id,
-              (int)s->pid, (unsigned)s->uid, (unsigned)s->gid,
+    tmemd_log("client %d connected: pid %d uid %u gid %u%s%s cgroup %s%s%s%s",
+              id, (int)s->pid, (unsigned)s->uid, (unsigned)s->gid,
               name[0] ? " name " : "", name,
               s->tenant->id.cgroup[0] ? s->tenant->id.cgroup : "?",
-              s->admin ? " (admin)" : "", rule);
+              s->admin ? " (admin)" : "", rule,
+              kept ? ", its restored pages taken over" : "");
 }
 
 static void h_admin(struct tmemd_session *s, const tmem__req *q, int *passfd,
@@ -270,6 +281,12 @@ static void h_admin(struct tmemd_session *s, const tmem__req *q, int *passfd,
 {
     (void)passfd;
     r->status = tmemd_admin_op(s, q, &r->value);
+}
+
+static void h_save(struct tmemd_session *s, const tmem__req *q, int *passfd,
+                   reply *r)
+{
+    tmemd_h_save(s, q, passfd, &r->status, &r->value, &r->out_flags);
 }
 
 static void h_text(struct tmemd_session *s, const tmem__req *q, int *passfd,
@@ -303,6 +320,7 @@ static const handler_fn handlers[TMEM_MSG_OP_MAX] = {
     [TMEM_MSG_FLUSH_MIB] = h_admin,    [TMEM_MSG_FREEABLE] = h_admin,
     [TMEM_MSG_AUTH] = h_admin,         [TMEM_MSG_DESTROY_CLIENT] = h_admin,
     [TMEM_MSG_STATS_JSON] = h_text,    [TMEM_MSG_PROMETHEUS] = h_text,
+    [TMEM_MSG_SAVE] = h_save,          [TMEM_MSG_RESTORE] = h_save,
 };
 
 /* ---- the socket loop --------------------------------------------------- */

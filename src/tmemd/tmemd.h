@@ -170,6 +170,8 @@ struct tmemd {
     pthread_cond_t drained;      /* signalled when a session ends */
     struct tmemd_session *sessions;
     int nsessions;
+    struct tmemd_parked *parked; /* save.c: restored clients kept for
+                                    their tenants */
     struct tmemd_tenant *tenants;
     /* tenant.c: the configuration file, whether it must exist (given
      * with --config), the policy in force (policy_lock) and the loads */
@@ -254,6 +256,18 @@ int tmemd_page_op(tmem_client *c, uint8_t op, int32_t pool,
                   const uint64_t oid[3], uint32_t index, void *page,
                   tmem_packed *pk, tmem__page_where *w);
 extern const uint8_t tmemd_op_lat[TMEM_OP_FLUSH_OBJECT + 1];
+
+/* save.c */
+/* SAVE and RESTORE (admin): the status, value and out_flags of the reply.
+ * Takes the descriptor passed with the request (closes it). */
+void tmemd_h_save(struct tmemd_session *s, const tmem__req *q, int *passfd,
+                  int32_t *status, int64_t *value, uint32_t *out_flags);
+/* The restored client kept for tenant (name, uid), taken out of the
+ * list, or NULL; *pers: its persistent pools (bit p). */
+tmem_client *tmemd_parked_take(struct tmemd *d, const char *name, uid_t uid,
+                               uint32_t *pers);
+/* Destroys the clients still kept (at exit, before the store goes). */
+void tmemd_parked_free(struct tmemd *d);
 
 /* ring.c */
 /* Maps the tenant's ring memory (fd: -1 when none came) and charges it to

@@ -1,0 +1,51 @@
+/*
+ * A client's pools and pages as a stream (lib/store/save.c): what
+ * `tmem save` writes and `tmem restore` reads (issue 12), in the format
+ * docs/persistence.md describes.  Internal to tmem's programs.
+ */
+#ifndef TMEM_STORE_SAVE_H
+#define TMEM_STORE_SAVE_H
+
+#include <stdint.h>
+
+#include <tmem/store.h>
+
+#define TMEM_SAVE_VERSION 1u
+
+typedef struct tmem_save_stats {
+    uint32_t pools;         /* pools written / created */
+    uint32_t shared_skipped; /* shared pools not saved (their sharers') */
+    uint64_t pages;         /* pages written / restored */
+    uint64_t bytes;         /* stream bytes */
+    uint32_t persist;       /* restore: bit p, new pool p is persistent */
+} tmem_save_stats;
+
+/* A reference to client id (NULL if none), for an admin that works on a
+ * client another thread owns; tmem__client_put gives it back.  A client
+ * destroyed meanwhile reads as one without pools. */
+tmem_client *tmem__client_get(tmem_store *s, int id);
+void tmem__client_put(tmem_client *c);
+
+/* Writes c's private pools and their persistent pages to fd (ephemeral
+ * pools go as empty pools: their pages may be dropped at any time, and a
+ * read would take them out).  Pages are written as stored (LZ4 data, raw
+ * pages and fill words; zstd data decoded to raw).  The caller keeps the
+ * client still (tmem_store_freeze) for a consistent image; pages put or
+ * flushed meanwhile may or may not be in it.  Returns 0, or -errno of a
+ * failed write (the stream is then incomplete and its reader refuses
+ * it), or TMEM_ENOMEM.  st may be NULL. */
+int tmem__client_save(tmem_client *c, int fd, tmem_save_stats *st);
+
+/* Reads a stream from fd into new pools of c, all or nothing: a stream
+ * whose magic, version, checksums, counts or length are wrong, or that
+ * ends early, or whose pages do not fit the budget (or c's cap), leaves c
+ * as it was (the pools it created are destroyed) and returns
+ * TMEM_EINVAL (damaged), -EPROTO (not a tmem stream or another version),
+ * TMEM_ENOSPC (budget or cap), TMEM_ENOMEM, or -errno of a failed read.
+ * map (may be NULL) receives, for each saved pool id, the new pool's id
+ * (-1 where the stream had none).  Returns 0 on success.  st may be
+ * NULL. */
+int tmem__client_restore(tmem_client *c, int fd, int map[TMEM_MAX_POOLS],
+                         tmem_save_stats *st);
+
+#endif
