@@ -230,6 +230,11 @@ int tmem__client_save(tmem_client *c, int fd, tmem_save_stats *stp)
     o->bytes = 0;
     XXH3_INITSTATE(&o->sum);
     XXH3_64bits_reset(&o->sum);
+    /* operations under way finish first (each holds c->lock to read): a
+     * put that passed a freeze's check before the caller froze c is in
+     * the stream, and any later one is refused */
+    pthread_rwlock_wrlock(&c->lock);
+    pthread_rwlock_unlock(&c->lock);
     /* the pools, as they are now */
     tmem_pool *pools[TMEM_MAX_POOLS] = {0};
     struct save_pool tab[TMEM_MAX_POOLS];

@@ -30,8 +30,10 @@ void tmem__client_put(tmem_client *c);
  * pools go as empty pools: their pages may be dropped at any time, and a
  * read would take them out).  Pages are written as stored (LZ4 data, raw
  * pages and fill words; zstd data decoded to raw).  The caller keeps the
- * client still (tmem_store_freeze) for a consistent image; pages put or
- * flushed meanwhile may or may not be in it.  Returns 0, or -errno of a
+ * client still (tmem_store_freeze) for a consistent image: every put
+ * that was accepted before the save began (any operation under way
+ * finishes first) is in it, and a frozen client accepts none after;
+ * otherwise pages put or flushed meanwhile may or may not be in it.  Returns 0, or -errno of a
  * failed write (the stream is then incomplete and its reader refuses
  * it), or TMEM_ENOMEM.  st may be NULL. */
 int tmem__client_save(tmem_client *c, int fd, tmem_save_stats *st);

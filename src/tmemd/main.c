@@ -43,6 +43,7 @@ struct opts {
     struct tmemd_limits lim; /* admit.c */
     const char *config;      /* tenant.c; given: it must exist */
     bool config_given;
+    const char *state_dir;   /* keep.c: persistent pages across restarts */
 };
 
 void tmemd_log(const char *fmt, ...)
@@ -67,7 +68,7 @@ static void usage(FILE *f)
                "             [--metrics [ADDR:]PORT] [--foreground]\n"
                "             [--max-sessions N] [--max-sessions-per-uid N]\n"
                "             [--hello-timeout SEC] [--recv-timeout SEC]\n"
-               "             [--config PATH]\n");
+               "             [--config PATH] [--state-dir DIR]\n");
 }
 
 static int parse_opts(int argc, char **argv, struct opts *o)
@@ -79,6 +80,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         {"metrics", required_argument, 0, 'm'},
         {"foreground", no_argument, 0, 'f'},
         {"config", required_argument, 0, 'C'},
+        {"state-dir", required_argument, 0, 'S'},
         {"help", no_argument, 0, 'h'},
         /* limits (admit.c), told apart by name */
         {"max-sessions", required_argument, 0, 'L'},
@@ -99,6 +101,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
             o->socket = optarg;
         else if (c == 'C' && *optarg)
             o->config = optarg;
+        else if (c == 'S' && *optarg)
+            o->state_dir = optarg;
         else if (c == 'm')
             o->metrics = optarg;
         else if (c == 'f')
@@ -111,11 +115,12 @@ static int parse_opts(int argc, char **argv, struct opts *o)
             usage(stdout);
             exit(0);
         } else {
-            if (c == 'b' || c == 'c' || c == 'L' || c == 'C')
+            if (c == 'b' || c == 'c' || c == 'L' || c == 'C' || c == 'S')
                 fprintf(stderr, "tmemd: bad value for --%s: %s\n",
                         c == 'L'   ? lo[li].name
                         : c == 'b' ? "budget"
                         : c == 'C' ? "config"
+                        : c == 'S' ? "state-dir"
                                    : "compress",
                         optarg);
             usage(stderr);
@@ -270,6 +275,9 @@ static int run(struct tmemd *d, const struct opts *o, int lfd, int sfd)
               (double)o->lim.hello_ns / 1e9, (double)o->lim.recv_ns / 1e9,
               o->config, tmemd_policy_rules(d->policy));
     serve(d, lfd, sfd);
+    /* before any session is shut down: their pages are still there */
+    if (o->state_dir)
+        tmemd_keep_save(d, o->state_dir);
     close(lfd);
     unlink(o->socket);
     tmemd_metrics_stop();
@@ -336,6 +344,9 @@ int main(int argc, char **argv)
         unlink(o.socket);
         return 1;
     }
+    /* what the last stop kept, for its tenants, before anyone connects */
+    if (o.state_dir)
+        tmemd_keep_load(&d, o.state_dir);
     /* at most one ring worker per CPU, however many tenants */
     if ((rc = tmemd_rings_start(&d, d.ncpu)) < 0) {
         tmemd_log("cannot start the ring workers: %s", strerror(-rc));

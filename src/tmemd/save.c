@@ -20,6 +20,7 @@
 #include "tmemd.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -104,15 +105,11 @@ static bool parked_locked(struct tmemd *d, const char *name, uid_t uid)
     return false;
 }
 
-static int restore(struct tmemd *d, const tmem__msg_args *a, int fd,
-                   int64_t *id_out, uint32_t *pages)
+int tmemd_restore_park(struct tmemd *d, const char *name, uid_t uid, int fd,
+                       int64_t *id_out, tmem_save_stats *stp)
 {
-    char name[TMEM_NAME_MAX + 1];
-    name_of(a, name);
-    if (!name[0] || !tmem__name_valid(name, TMEM_NAME_MAX) ||
-        a->arg > UINT32_MAX - 1)
+    if (!name[0] || !tmem__name_valid(name, TMEM_NAME_MAX))
         return -EINVAL;
-    uid_t uid = (uid_t)a->arg;
     struct tmemd_parked *p = calloc(1, sizeof *p);
     if (!p)
         return -ENOMEM;
@@ -135,7 +132,7 @@ static int restore(struct tmemd *d, const tmem__msg_args *a, int fd,
     if (rc == 0 && parked_locked(d, name, uid))
         rc = -EEXIST; /* another restore of it won the race */
     if (rc == 0) {
-        memcpy(p->name, name, sizeof p->name);
+        snprintf(p->name, sizeof p->name, "%s", name);
         p->uid = uid;
         p->client = c;
         p->pers = st.persist;
@@ -149,10 +146,27 @@ static int restore(struct tmemd *d, const tmem__msg_args *a, int fd,
         return rc;
     }
     *id_out = id;
+    if (stp)
+        *stp = st;
+    return 0;
+}
+
+static int restore(struct tmemd *d, const tmem__msg_args *a, int fd,
+                   int64_t *id_out, uint32_t *pages)
+{
+    char name[TMEM_NAME_MAX + 1];
+    name_of(a, name);
+    if (a->arg > UINT32_MAX - 1)
+        return -EINVAL;
+    uid_t uid = (uid_t)a->arg;
+    tmem_save_stats st;
+    int rc = tmemd_restore_park(d, name, uid, fd, id_out, &st);
+    if (rc < 0)
+        return rc;
     *pages = st.pages > UINT32_MAX ? UINT32_MAX : (uint32_t)st.pages;
-    tmemd_log("restored client %d as %s for uid %u: %u pools, %llu pages; "
+    tmemd_log("restored client %lld as %s for uid %u: %u pools, %llu pages; "
               "kept for its tenant",
-              id, name, (unsigned)uid, st.pools,
+              (long long)*id_out, name, (unsigned)uid, st.pools,
               (unsigned long long)st.pages);
     return 0;
 }
@@ -195,6 +209,38 @@ tmem_client *tmemd_parked_take(struct tmemd *d, const char *name, uid_t uid,
     }
     pthread_mutex_unlock(&d->lock);
     return c;
+}
+
+int tmemd_parked_list_locked(struct tmemd *d, struct tmemd_keep_item *out,
+                             int cap)
+{
+    int n = 0;
+    for (struct tmemd_parked *p = d->parked; p && n < cap; p = p->next) {
+        tmem_client *c = tmem__client_get(d->store, tmem_client_id(p->client));
+        if (!c)
+            continue;
+        out[n].client = c;
+        out[n].uid = p->uid;
+        snprintf(out[n].name, sizeof out[n].name, "%s", p->name);
+        n++;
+    }
+    return n;
+}
+
+bool tmemd_park_locked(struct tmemd *d, const char *name, uid_t uid,
+                       tmem_client *c)
+{
+    struct tmemd_parked *p = calloc(1, sizeof *p);
+    if (!p || parked_locked(d, name, uid)) {
+        free(p);
+        return false;
+    }
+    snprintf(p->name, sizeof p->name, "%s", name);
+    p->uid = uid;
+    p->client = c;
+    p->next = d->parked;
+    d->parked = p;
+    return true;
 }
 
 void tmemd_parked_free(struct tmemd *d)

@@ -422,6 +422,14 @@ static void session_end(struct tmemd_session *s)
         pthread_mutex_unlock(&d->lock);
         tmemd_ring_release(s);
     }
+    if (s->client && atomic_load(&d->keeping) && s->name[0]) {
+        /* a stop is keeping the tenants' pages (keep.c): its client stays,
+         * kept for it, and is saved with the others */
+        pthread_mutex_lock(&d->lock);
+        if (tmemd_park_locked(d, s->name, s->uid, s->client))
+            s->client = NULL;
+        pthread_mutex_unlock(&d->lock);
+    }
     if (s->client) {
         tmem_client_destroy(s->client);
         tmemd_log("client %d disconnected: pid %d uid %u", s->id, (int)s->pid,

@@ -180,6 +180,9 @@ struct tmemd {
     struct tmemd_policy *policy;
     atomic_ullong policy_loads, policy_failures;
     atomic_int stopping;
+    /* keep.c: a stop is saving the tenants' pages; a session that ends
+     * meanwhile leaves its client kept, not destroyed */
+    atomic_int keeping;
     /* rings with a batch in the last SRV_IDLE_NS, and the CPUs we may run
      * on: each busy ring has its tenant busy too, so past ncpu / 2 of
      * them both ends of a ring sleep rather than spin (session.c) */
@@ -268,6 +271,31 @@ tmem_client *tmemd_parked_take(struct tmemd *d, const char *name, uid_t uid,
                                uint32_t *pers);
 /* Destroys the clients still kept (at exit, before the store goes). */
 void tmemd_parked_free(struct tmemd *d);
+/* Reads a save stream from fd into a new client kept for (name, uid):
+ * 0 and its id (and *st, may be NULL), or an error (nothing kept). */
+struct tmem_save_stats;
+int tmemd_restore_park(struct tmemd *d, const char *name, uid_t uid, int fd,
+                       int64_t *id, struct tmem_save_stats *st);
+/* A client to keep across a restart: a reference (tmem__client_put it),
+ * its tenant's uid and name. */
+struct tmemd_keep_item {
+    tmem_client *client;
+    uid_t uid;
+    char name[TMEM_NAME_MAX + 1];
+};
+/* The kept clients, up to cap, as references (tmemd.lock). */
+int tmemd_parked_list_locked(struct tmemd *d, struct tmemd_keep_item *out,
+                             int cap);
+/* Keeps client c for (name, uid) (tmemd.lock); false when one is kept
+ * for it already or memory is short (c is then the caller's still). */
+bool tmemd_park_locked(struct tmemd *d, const char *name, uid_t uid,
+                       tmem_client *c);
+
+/* keep.c: persistent pages across a graceful restart (--state-dir) */
+/* At a stop: every named tenant's persistent pages into dir. */
+void tmemd_keep_save(struct tmemd *d, const char *dir);
+/* At a start: the files in dir into clients kept for their tenants. */
+void tmemd_keep_load(struct tmemd *d, const char *dir);
 
 /* ring.c */
 /* Maps the tenant's ring memory (fd: -1 when none came) and charges it to

@@ -1,0 +1,217 @@
+/*
+ * Persistent pages across a graceful restart (--state-dir DIR; issue 12,
+ * docs/persistence.md).
+ *
+ * At a stop (SIGTERM, SIGINT), before any session is shut down, every
+ * client is frozen (no put is acknowledged after), and each named
+ * tenant's client with persistent pages, and each restored client still
+ * waiting for its tenant, is saved (lib/store/save.c) to
+ * DIR/UID-NAME.tmem (written as .tmp, synced, renamed: a file there is
+ * always whole).  At a start, before the socket is served, each such file
+ * is restored into a client kept for its tenant (save.c): the tenant that
+ * connects again with that name from that uid takes over its pool ids and
+ * pages.  A file restored is removed; one refused (damaged, over the
+ * budget) is renamed .refused and logged, never silently dropped.
+ *
+ * Tenants without a name have no identity that outlives a connection:
+ * their pages are not kept (the stop's log line counts them).  A crash
+ * (kill -9) keeps nothing yet.
+ */
+#include "tmemd.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <store/save.h>
+
+#define KEEP_MAX 1100 /* sessions (1024) and kept clients */
+
+/* The tenants to save: every session with a client (a reference each),
+ * and the kept clients, in one look (a session that ends moves its client
+ * to the kept ones under tmemd.lock: each is seen once).  Returns how
+ * many. */
+static int tenants(struct tmemd *d, struct tmemd_keep_item *v, int cap)
+{
+    int n = 0;
+    pthread_mutex_lock(&d->lock);
+    for (struct tmemd_session *s = d->sessions; s && n < cap; s = s->next) {
+        if (!s->client)
+            continue;
+        tmem_client *c = tmem__client_get(d->store, s->id);
+        if (!c)
+            continue;
+        v[n].client = c;
+        v[n].uid = s->uid;
+        snprintf(v[n].name, sizeof v[n].name, "%s", s->name);
+        n++;
+    }
+    n += tmemd_parked_list_locked(d, v + n, cap - n);
+    pthread_mutex_unlock(&d->lock);
+    return n;
+}
+
+/* Saves one tenant's client to dir/UID-NAME.tmem.  Returns the pages
+ * saved, 0 when it has none or a file for that tenant was written
+ * already, or an error. */
+static int64_t save_one(const char *dir, const struct tmemd_keep_item *t,
+                        uint64_t *bytes)
+{
+    char path[4200], tmp[4210];
+    snprintf(path, sizeof path, "%s/%u-%s.tmem", dir, (unsigned)t->uid,
+             t->name);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    /* the files of the last start were restored and removed (or renamed
+     * .refused): one there now was written by this stop */
+    if (access(path, F_OK) == 0)
+        return -EEXIST;
+    unlink(tmp); /* a stop cut short before */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    tmem_save_stats st;
+    int rc = tmem__client_save(t->client, fd, &st);
+    if (rc == 0 && fsync(fd) < 0)
+        rc = -errno;
+    close(fd);
+    if (rc == 0 && st.pages && rename(tmp, path) < 0)
+        rc = -errno;
+    if (rc < 0 || !st.pages)
+        unlink(tmp);
+    *bytes += rc == 0 ? st.bytes : 0;
+    return rc < 0 ? rc : (int64_t)st.pages;
+}
+
+void tmemd_keep_save(struct tmemd *d, const char *dir)
+{
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+        tmemd_log("cannot keep persistent pages in %s: %s", dir,
+                  strerror(errno));
+        return;
+    }
+    struct tmemd_keep_item *v = calloc(KEEP_MAX, sizeof *v);
+    if (!v) {
+        tmemd_log("cannot keep persistent pages: out of memory");
+        return;
+    }
+    uint64_t t0 = tmem__now_ns(), kept = 0, bytes = 0, unnamed = 0;
+    /* no put is accepted from here on, and no named tenant's client is
+     * destroyed (a tenant that leaves now leaves it kept) */
+    atomic_store(&d->keeping, 1);
+    tmem_store_freeze(d->store, TMEM_ALL_CLIENTS, true);
+    int n = tenants(d, v, KEEP_MAX), files = 0;
+    for (int k = 0; k < n; k++) {
+        tmem_client_stats cs;
+        int id = tmem_client_id(v[k].client);
+        uint64_t pers = tmem_store_client_stats(d->store, id, &cs) == 0
+                            ? cs.pers_pages
+                            : 0;
+        if (pers && !v[k].name[0]) {
+            unnamed += pers;
+        } else if (pers) {
+            int64_t r = save_one(dir, &v[k], &bytes);
+            if (r > 0) {
+                kept += (uint64_t)r;
+                files++;
+            } else if (r < 0) {
+                tmemd_log("client %d (%s, uid %u): %llu persistent pages "
+                          "not kept: %s",
+                          id, v[k].name, (unsigned)v[k].uid,
+                          (unsigned long long)pers,
+                          r == -EEXIST ? "another connection of that tenant "
+                                         "was kept"
+                                       : strerror((int)-r));
+            }
+        }
+        tmem__client_put(v[k].client);
+    }
+    free(v);
+    char anon[96] = "";
+    if (unnamed)
+        snprintf(anon, sizeof anon,
+                 "; not kept: %llu pages of tenants without a name",
+                 (unsigned long long)unnamed);
+    tmemd_log("kept %llu persistent pages of %d tenants in %s (%llu bytes, "
+              "%.3f s)%s",
+              (unsigned long long)kept, files, dir, (unsigned long long)bytes,
+              (double)(tmem__now_ns() - t0) / 1e9, anon);
+}
+
+/* "UID-NAME.tmem" into uid and name; false for any other file. */
+static bool parse_name(const char *f, uid_t *uid, char name[TMEM_NAME_MAX + 1])
+{
+    size_t n = strlen(f);
+    if (n < 7 || strcmp(f + n - 5, ".tmem") != 0)
+        return false;
+    char *end;
+    errno = 0;
+    unsigned long u = strtoul(f, &end, 10);
+    if (end == f || *end != '-' || errno || u >= UINT32_MAX)
+        return false;
+    size_t len = n - 5 - (size_t)(end + 1 - f);
+    if (len == 0 || len > TMEM_NAME_MAX)
+        return false;
+    memcpy(name, end + 1, len);
+    name[len] = 0;
+    *uid = (uid_t)u;
+    return tmem__name_valid(name, TMEM_NAME_MAX);
+}
+
+void tmemd_keep_load(struct tmemd *d, const char *dir)
+{
+    DIR *dp = opendir(dir);
+    if (!dp) {
+        if (errno != ENOENT)
+            tmemd_log("cannot read kept pages in %s: %s", dir,
+                      strerror(errno));
+        return;
+    }
+    uint64_t t0 = tmem__now_ns(), pages = 0, bytes = 0;
+    int clients = 0, refused = 0;
+    struct dirent *e;
+    while ((e = readdir(dp)) != NULL) {
+        uid_t uid;
+        char name[TMEM_NAME_MAX + 1], path[4200];
+        if (!parse_name(e->d_name, &uid, name))
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        int64_t id = -1;
+        tmem_save_stats st = {0};
+        int rc = fd < 0 ? -errno : tmemd_restore_park(d, name, uid, fd, &id, &st);
+        if (fd >= 0)
+            close(fd);
+        if (rc == 0) {
+            unlink(path);
+            pages += st.pages;
+            bytes += st.bytes;
+            clients++;
+            continue;
+        }
+        char bad[4210];
+        snprintf(bad, sizeof bad, "%s.refused", path);
+        rename(path, bad);
+        refused++;
+        tmemd_log("kept pages of %s (uid %u) refused: %s; left in %s", name,
+                  (unsigned)uid,
+                  rc == -ENOSPC   ? "they do not fit the budget"
+                  : rc == -EINVAL ? "the file is damaged"
+                                  : strerror(-rc),
+                  bad);
+    }
+    closedir(dp);
+    double s = (double)(tmem__now_ns() - t0) / 1e9;
+    if (clients || refused)
+        tmemd_log("recovered %llu persistent pages of %d tenants from %s "
+                  "(%llu bytes in %.3f s, %.2f s per GiB of pages)%s",
+                  (unsigned long long)pages, clients, dir,
+                  (unsigned long long)bytes, s,
+                  pages ? s / ((double)pages * TMEM_PAGE_SIZE / 1073741824.0)
+                        : 0.0,
+                  refused ? "; some refused, see above" : "");
+}
