@@ -4,6 +4,7 @@
 #include "test_daemon_util.h"
 
 #include <arpa/inet.h>
+#include <stdatomic.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,4 +102,20 @@ long long du_http_metric(int port, const char *name)
     long long v = text ? du_metric(text + 4, name) : -1;
     free(body);
     return v;
+}
+
+int du_fork_tenants(const th_daemon *d, int n, du_tenant_fn fn, void *arg,
+                    pid_t *kid, _Atomic int *ready, int wait_ms)
+{
+    fflush(stdout); /* children must not repeat buffered output */
+    fflush(stderr);
+    for (int k = 0; k < n; k++) {
+        kid[k] = fork();
+        ASSERT_TRUE(kid[k] >= 0);
+        if (kid[k] == 0)
+            _exit(fn(d, arg, k));
+    }
+    for (int t = 0; t < wait_ms && atomic_load(ready) < n; t++)
+        usleep(1000);
+    return atomic_load(ready);
 }

@@ -5,12 +5,21 @@
 #ifndef TEST_DAEMON_UTIL_H
 #define TEST_DAEMON_UTIL_H
 
+#include <stdatomic.h>
+#include <sys/types.h>
+
 #include "../lib/tmemd_harness.h"
 
 /* A sample's value in Prometheus text: "name value" at a line's start
  * (name may carry its labels: tmemd_refusals_total{reason="x"}), or -1
  * when absent. */
 long long du_metric(const char *text, const char *name);
+/* Forks n (<= 64) tenant processes, kid[k] running _exit(fn(d, arg, k)),
+ * and waits up to wait_ms for *ready to reach n (each tenant raises it
+ * when set up).  Returns *ready then. */
+typedef int (*du_tenant_fn)(const th_daemon *d, void *arg, int k);
+int du_fork_tenants(const th_daemon *d, int n, du_tenant_fn fn, void *arg,
+                    pid_t *kid, _Atomic int *ready, int wait_ms);
 /* The daemon's Prometheus text over its socket (root: admin); malloc'd. */
 char *du_prometheus(const th_daemon *d);
 /* du_metric of the daemon's text now. */

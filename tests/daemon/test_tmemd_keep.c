@@ -128,8 +128,9 @@ struct storm {
 };
 
 /* Tenant k puts page after page until the daemon goes away. */
-static int stormer(const th_daemon *d, struct storm *b, int k)
+static int stormer(const th_daemon *d, void *arg, int k)
 {
+    struct storm *b = arg;
     char name[16];
     snprintf(name, sizeof name, "storm%d", k);
     tmem__conn *c = NULL;
@@ -165,15 +166,8 @@ TEST(tmemd_keep_sigterm_during_put_storm)
         th_daemon d;
         start_kept(&d, state);
         pid_t kid[NT];
-        fflush(stdout);
-        for (int k = 0; k < NT; k++) {
-            kid[k] = fork();
-            ASSERT_TRUE(kid[k] >= 0);
-            if (kid[k] == 0)
-                _exit(stormer(&d, b, k));
-        }
-        for (int t = 0; t < 500 && atomic_load(&b->ready) < NT; t++)
-            usleep(2000);
+        ASSERT_EQ(du_fork_tenants(&d, NT, stormer, b, kid, &b->ready, 1000),
+                  NT);
         seed = seed * 1103515245u + 12345u;
         usleep(20000 + (seed >> 8) % 200000); /* 20-220 ms of puts */
         ASSERT_EQ(stop_with_log(&d, log, sizeof log), 0);

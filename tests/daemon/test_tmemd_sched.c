@@ -33,8 +33,9 @@ struct board {
     int bad[NT];
 };
 
-static int tenant(const th_daemon *d, struct board *b, int k)
+static int tenant(const th_daemon *d, void *arg, int k)
 {
+    struct board *b = arg;
     tmem__conn *c = th_conn(d);
     int pool = tmem__conn_pool_new(c, NULL, TMEM_POOL_FLAGS(TMEM_POOL_PERSIST),
                                    NULL);
@@ -72,16 +73,7 @@ TEST(tmemd_sched_turns_by_weight)
     ASSERT_TRUE(b != MAP_FAILED);
     memset(b, 0, sizeof *b);
     pid_t kid[NT];
-    fflush(stdout);
-    for (int k = 0; k < NT; k++) {
-        kid[k] = fork();
-        ASSERT_TRUE(kid[k] >= 0);
-        if (kid[k] == 0)
-            _exit(tenant(&d, b, k));
-    }
-    for (int t = 0; t < 500 && atomic_load(&b->ready) < NT; t++)
-        usleep(10000);
-    ASSERT_EQ(atomic_load(&b->ready), NT);
+    ASSERT_EQ(du_fork_tenants(&d, NT, tenant, b, kid, &b->ready, 5000), NT);
     tmem__conn *admin = th_conn(&d);
     ASSERT_EQ(tmem__conn_set_weight(admin, b->id[0], 4), 0);
     /* zstd on the daemon's side (the tenants pack LZ4: each page is
