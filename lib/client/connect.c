@@ -30,13 +30,23 @@ struct tmem_conn {
     tmem__conn *remote; /* daemon path, or NULL */
     tmem_store *store;  /* embedded path */
     tmem_client *client;
-    int client_id;
+    _Atomic int client_id; /* a reconnection may change it */
     pthread_mutex_t lock; /* serialises use of remote */
     /* the private arena, read-only, once asked for (view_len set last) */
     const void *view;
     _Atomic size_t view_len;
     bool view_mapped; /* ours to unmap */
     int view_fd;      /* its descriptor, for its size (-1 none) */
+    /* the daemon came back (tmem__conn_epoch): the view of the arena
+     * before is retired (readers may still be in it: unmapped at the
+     * disconnect) and direct loads ask the daemon until it is mapped
+     * again */
+    uint32_t view_epoch;
+    struct {
+        const void *p;
+        size_t len;
+    } retired[8];
+    int nretired;
 };
 
 _Static_assert((int)TMEM__PUT_DIRECT == (int)TMEM_WHERE_DIRECT &&
@@ -126,10 +136,35 @@ out_free:
     return rc;
 }
 
+/* Gives the remote connection back; first, when it was made again since
+ * the last look, retires the arena view (its pages are in another arena
+ * now) and takes the client id the daemon gave. */
+static void remote_unlock(tmem_conn *c)
+{
+    uint32_t e = tmem__conn_epoch(c->remote);
+    if (e != c->view_epoch) {
+        c->view_epoch = e;
+        c->client_id = tmem__conn_client_id(c->remote);
+        size_t len = atomic_exchange(&c->view_len, 0);
+        if (len && c->view_mapped && c->nretired < 8) {
+            c->retired[c->nretired].p = c->view;
+            c->retired[c->nretired].len = len;
+            c->nretired++;
+        } /* past 8 restarts a view stays mapped until the process ends */
+        c->view_mapped = false;
+        if (c->view_fd >= 0)
+            close(c->view_fd);
+        c->view_fd = -1;
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
 void tmem_disconnect(tmem_conn *c)
 {
     if (!c)
         return;
+    for (int i = 0; i < c->nretired; i++)
+        munmap((void *)c->retired[i].p, c->retired[i].len);
     if (c->view_mapped)
         munmap((void *)c->view, atomic_load(&c->view_len));
     if (c->view_fd >= 0)
@@ -163,7 +198,7 @@ int tmem_conn_pool_new(tmem_conn *c, const uint64_t uuid[2], uint32_t flags,
     }
     pthread_mutex_lock(&c->lock);
     rc = tmem__conn_pool_new(c->remote, uuid, flags, out_flags);
-    pthread_mutex_unlock(&c->lock);
+    remote_unlock(c);
     return rc;
 }
 
@@ -174,7 +209,7 @@ int tmem_conn_pool_destroy(tmem_conn *c, int pool)
         return tmem_pool_destroy(c->client, pool);
     pthread_mutex_lock(&c->lock);
     rc = tmem__conn_pool_destroy(c->remote, pool);
-    pthread_mutex_unlock(&c->lock);
+    remote_unlock(c);
     return rc;
 }
 
@@ -186,7 +221,7 @@ int tmem_conn_put(tmem_conn *c, int pool, const tmem_oid *oid, uint32_t index,
         return tmem_page_put(c->client, pool, oid, index, page);
     pthread_mutex_lock(&c->lock);
     rc = tmem__conn_put(c->remote, pool, oid, index, page);
-    pthread_mutex_unlock(&c->lock);
+    remote_unlock(c);
     return rc;
 }
 
@@ -198,7 +233,7 @@ int tmem_conn_get(tmem_conn *c, int pool, const tmem_oid *oid, uint32_t index,
         return tmem_page_get(c->client, pool, oid, index, page);
     pthread_mutex_lock(&c->lock);
     rc = tmem__conn_get(c->remote, pool, oid, index, page);
-    pthread_mutex_unlock(&c->lock);
+    remote_unlock(c);
     return rc;
 }
 
@@ -210,7 +245,7 @@ int tmem_conn_flush_page(tmem_conn *c, int pool, const tmem_oid *oid,
         return tmem_page_flush(c->client, pool, oid, index);
     pthread_mutex_lock(&c->lock);
     rc = tmem__conn_flush_page(c->remote, pool, oid, index);
-    pthread_mutex_unlock(&c->lock);
+    remote_unlock(c);
     return rc;
 }
 
@@ -221,7 +256,7 @@ int tmem_conn_flush_object(tmem_conn *c, int pool, const tmem_oid *oid)
         return tmem_object_flush(c->client, pool, oid);
     pthread_mutex_lock(&c->lock);
     rc = tmem__conn_flush_object(c->remote, pool, oid);
-    pthread_mutex_unlock(&c->lock);
+    remote_unlock(c);
     return rc;
 }
 
@@ -295,7 +330,7 @@ int tmem__conn_batch_where(tmem_conn *c, tmem_op *ops, tmem__put_where *w,
     }
     pthread_mutex_lock(&c->lock);
     rc = remote_batch_locked(c, ops, w, n);
-    pthread_mutex_unlock(&c->lock);
+    remote_unlock(c);
     return rc;
 }
 

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <common/mem.h>
@@ -49,12 +50,27 @@
  * than this (a wake-up takes ~70-100 us to run), not at every step. */
 #define CLI_WAKE_AHEAD_NS 120000u
 
+/* A daemon that went away (a restart) is reconnected to by itself: at the
+ * next call, with the same name, up to TMEM_RECONNECT_MS (default 10 s)
+ * for a batch with a get and a single try for the others (a put then
+ * fails at once: the caller keeps its page); 0 turns it off. */
+#define RECONNECT_MS_DEFAULT 10000u
+#define RECONNECT_BACKOFF_MIN_NS 5000000u   /* 5 ms */
+#define RECONNECT_BACKOFF_MAX_NS 200000000u /* 200 ms */
+
 struct tmem__conn {
     int fd;
     int client_id;
     uint32_t seq;
     bool has_ring;
     tmem__ring ring;
+    /* reconnecting: where, as whom, with a ring or not, how long; epoch
+     * counts the reconnections (tmem__conn_epoch) */
+    char path[108];
+    char name[TMEM_NAME_MAX + 1];
+    bool want_ring;
+    uint64_t reconnect_ns;
+    _Atomic uint32_t epoch;
     uint32_t ns_per_entry[TMEM_OP_FLUSH_OBJECT + 1]; /* by the batch's op */
     uint32_t fill_ns[TMEM_OP_FLUSH_OBJECT + 1]; /* writing one entry, ditto */
     unsigned char req[TMEM_MSG_REQ_MAX];
@@ -230,14 +246,25 @@ int tmem__conn_open_named(const char *path, const char *name,
     tmem__conn *c = tmem__calloc(1, sizeof *c);
     if (!c)
         return -ENOMEM;
-    int rc = sock_connect(path ? path : tmem__conn_default_path(), &c->fd);
+    if (!path)
+        path = tmem__conn_default_path();
+    if (strlen(path) < sizeof c->path)
+        strcpy(c->path, path); /* longer: sock_connect refuses it below */
+    if (name)
+        strcpy(c->name, name);
+    const char *ms = getenv("TMEM_RECONNECT_MS");
+    c->reconnect_ns = (ms && *ms ? strtoull(ms, NULL, 10)
+                                 : RECONNECT_MS_DEFAULT) *
+                      1000000u;
+    int rc = sock_connect(path, &c->fd);
     if (rc < 0)
         goto out_free;
     rc = hello(c, name);
     if (rc < 0)
         goto out_close;
     const char *env = getenv("TMEM_RING");
-    if (!(env && strcmp(env, "0") == 0))
+    c->want_ring = !(env && strcmp(env, "0") == 0);
+    if (c->want_ring)
         (void)ring_setup(c); /* no ring: data goes over the socket */
     *out = c;
     return 0;
@@ -252,9 +279,62 @@ void tmem__conn_close(tmem__conn *c)
 {
     if (!c)
         return;
-    tmem__ring_unmap(&c->ring);
-    close(c->fd);
+    if (c->has_ring)
+        tmem__ring_unmap(&c->ring);
+    if (c->fd >= 0)
+        close(c->fd);
     tmem__free(c);
+}
+
+uint32_t tmem__conn_epoch(const tmem__conn *c)
+{
+    return atomic_load(&((tmem__conn *)c)->epoch);
+}
+
+/* A transport error: the daemon is gone (or was already). */
+static bool gone_err(int rc)
+{
+    return rc == -EPIPE || rc == -ECONNRESET || rc == -EBADF ||
+           rc == -ENOTCONN;
+}
+
+/* Connects again, as the same tenant, trying for up to wait_ns (one try
+ * when 0).  Returns 0, or -EPIPE when the daemon did not come back. */
+static int reconnect(tmem__conn *c, uint64_t wait_ns)
+{
+    if (!c->reconnect_ns || !c->path[0])
+        return -EPIPE;
+    if (c->has_ring)
+        tmem__ring_unmap(&c->ring);
+    c->has_ring = false;
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    uint64_t until = tmem__now_ns() + wait_ns, backoff = RECONNECT_BACKOFF_MIN_NS;
+    for (;;) {
+        int fd;
+        if (sock_connect(c->path, &fd) == 0) {
+            c->fd = fd;
+            if (hello(c, c->name[0] ? c->name : NULL) == 0) {
+                if (c->want_ring)
+                    (void)ring_setup(c);
+                atomic_fetch_add(&c->epoch, 1);
+                return 0;
+            }
+            close(fd);
+            c->fd = -1;
+        }
+        uint64_t now = tmem__now_ns();
+        if (now >= until)
+            return -EPIPE;
+        uint64_t nap = until - now < backoff ? until - now : backoff;
+        struct timespec ts = {(time_t)(nap / 1000000000u),
+                              (long)(nap % 1000000000u)};
+        nanosleep(&ts, NULL);
+        backoff = backoff * 2 > RECONNECT_BACKOFF_MAX_NS
+                      ? RECONNECT_BACKOFF_MAX_NS
+                      : backoff * 2;
+    }
 }
 
 /* ---- ring batches -------------------------------------------------------- */
@@ -470,8 +550,10 @@ static int sock_op(tmem__conn *c, tmem__op *op)
     return 0;
 }
 
-int tmem__conn_batch(tmem__conn *c, tmem__op *ops, size_t n)
+static int batch_once(tmem__conn *c, tmem__op *ops, size_t n)
 {
+    if (c->fd < 0)
+        return -EPIPE; /* the last reconnection failed */
     while (n > 0) {
         int rc;
         size_t k = 1;
@@ -487,6 +569,22 @@ int tmem__conn_batch(tmem__conn *c, tmem__op *ops, size_t n)
         n -= k;
     }
     return 0;
+}
+
+int tmem__conn_batch(tmem__conn *c, tmem__op *ops, size_t n)
+{
+    int rc = batch_once(c, ops, n);
+    if (!gone_err(rc))
+        return rc;
+    /* the daemon went away: a get waits for it to come back, the rest
+     * try once (a put that fails leaves its page with the caller) */
+    bool get = false;
+    for (size_t i = 0; i < n; i++)
+        get = get || ops[i].op == TMEM_OP_GET;
+    if (reconnect(c, get ? c->reconnect_ns : 0) < 0)
+        return -EPIPE;
+    rc = batch_once(c, ops, n); /* every op again: each is idempotent */
+    return gone_err(rc) ? -EPIPE : rc;
 }
 
 static int one(tmem__conn *c, uint8_t code, int pool, const tmem_oid *oid,
@@ -530,7 +628,9 @@ int tmem__conn_pool_new(tmem__conn *c, const uint64_t uuid[2], uint32_t flags,
     if (uuid)
         memcpy(a.uuid, uuid, sizeof a.uuid);
     call k = {.op = TMEM_MSG_POOL_NEW, .args = &a, .pass_fd = -1};
-    int rc = do_call(c, &k);
+    int rc = c->fd < 0 ? -EPIPE : do_call(c, &k);
+    if (gone_err(rc)) /* the daemon went away: one try to reach it again */
+        rc = reconnect(c, 0) < 0 ? -EPIPE : do_call(c, &k);
     if (rc >= 0 && out_flags)
         *out_flags = k.res.out_flags;
     return rc;
@@ -539,7 +639,10 @@ int tmem__conn_pool_new(tmem__conn *c, const uint64_t uuid[2], uint32_t flags,
 int tmem__conn_pool_destroy(tmem__conn *c, int pool)
 {
     tmem__msg_args a = {.pool = pool};
-    return simple(c, TMEM_MSG_POOL_DESTROY, &a);
+    int rc = c->fd < 0 ? -EPIPE : simple(c, TMEM_MSG_POOL_DESTROY, &a);
+    if (gone_err(rc))
+        rc = reconnect(c, 0) < 0 ? -EPIPE : simple(c, TMEM_MSG_POOL_DESTROY, &a);
+    return rc;
 }
 
 int tmem__conn_arena(tmem__conn *c, int *fd, size_t *len)

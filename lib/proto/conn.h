@@ -56,6 +56,10 @@ int tmem__conn_open(const char *path, tmem__conn **out);
 #define TMEM_NAME_MAX 16
 int tmem__conn_open_named(const char *path, const char *name,
                           tmem__conn **out);
+/* How many times the connection was made again after the daemon went
+ * away (a restart): pages put before the last one live in another arena
+ * than the one mapped then (tmem__conn_arena again for the new one). */
+uint32_t tmem__conn_epoch(const tmem__conn *c);
 /* True when name is a valid tenant name. */
 bool tmem__name_valid(const char *name, size_t maxlen);
 /* Asks for a read-only descriptor of the client's private arena (made

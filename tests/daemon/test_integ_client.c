@@ -269,7 +269,9 @@ TEST(integ_daemon_gone_store_refused)
 {
     th_daemon d;
     th_start(&d, NULL);
+    setenv("TMEM_RECONNECT_MS", "500", 1); /* how long a get waits for it */
     tmem_conn *c = to_daemon(&d);
+    unsetenv("TMEM_RECONNECT_MS");
     tmem_frontswap *fs;
     uint8_t a[TMEM_PAGE_SIZE];
     ASSERT_EQ(tmem_frontswap_create(c, &fs), 0);
@@ -288,7 +290,13 @@ TEST(integ_daemon_gone_store_refused)
     ASSERT_EQ(tmem_frontswap_load(fs, 0, 3, b), 1);
     ASSERT_MEM_EQ(a, b, TMEM_PAGE_SIZE);
     ASSERT_EQ(tmem_frontswap_load(fs, 0, 4, b), 0);
+    /* a get through the daemon waits for it to come back, a bounded
+     * time (TMEM_RECONNECT_MS), then fails */
+    uint64_t t0 = tmem__now_ns();
     ASSERT_LT(tmem_conn_get(c, 0, &(tmem_oid){{0, 0, 0}}, 3, b), 0);
+    uint64_t waited = tmem__now_ns() - t0;
+    ASSERT_GE(waited, 400000000ull);
+    ASSERT_LT(waited, 5000000000ull);
     tmem_frontswap_stats st;
     tmem_frontswap_stats_get(fs, &st);
     ASSERT_U64_EQ(st.failed_stores, 1);

@@ -18,6 +18,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <pthread.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <tmem/client.h>
 #include <tmem/store.h>
 
 #include "../lib/tmemd_harness.h"
@@ -199,6 +204,115 @@ TEST(tmemd_keep_sigterm_during_put_storm)
         ASSERT_EQ(system(cmd), 0);
     }
     munmap(b, sizeof *b);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", state);
+    ASSERT_EQ(system(cmd), 0);
+}
+
+/* Starts tmemd again on d's socket path (its directory made again),
+ * keeping pages in state; waits for it to answer. */
+static void restart_same(th_daemon *d, const char *state)
+{
+    ASSERT_EQ(mkdir(d->dir, 0755), 0);
+    d->pid = fork();
+    ASSERT_TRUE(d->pid >= 0);
+    if (d->pid == 0) {
+        char prog[256];
+        const char *b = getenv("BUILD");
+        snprintf(prog, sizeof prog, "%s/tmemd", b && *b ? b : "build");
+        /* no PR_SET_PDEATHSIG: the thread that forks it ends at once */
+        int fd = open(d->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0)
+            dup2(fd, 2);
+        execl(prog, prog, "--socket", d->sock, "--foreground", "--budget",
+              "512M", "--state-dir", state, (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 500; i++) {
+        int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        snprintf(sa.sun_path, sizeof sa.sun_path, "%s", d->sock);
+        bool ok = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+        close(fd);
+        if (ok)
+            return;
+        usleep(10000);
+    }
+    ASSERT_TRUE(false); /* it did not come back */
+}
+
+struct later {
+    th_daemon *d;
+    const char *state;
+    int ms;
+};
+
+static void *restart_later(void *arg)
+{
+    struct later *l = arg;
+    usleep((useconds_t)l->ms * 1000);
+    restart_same(l->d, l->state);
+    return NULL;
+}
+
+static int count_back(tmem_conn *c, int pool, uint32_t seed, uint32_t n)
+{
+    unsigned char page[TMEM_PAGE_SIZE];
+    tmem_oid o = {{seed, 0, 0}};
+    int good = 0;
+    for (uint32_t i = 0; i < n; i++)
+        good += tmem_conn_get(c, pool, &o, i, page) == 1 &&
+                th_check(page, seed, i);
+    return good;
+}
+
+/* A tenant process that stays up, using only the public API, through a
+ * restart (its gets wait for the daemon to come back) and a second one
+ * (its put while the daemon is away fails at once, its page its own). */
+TEST(tmemd_keep_tenant_carries_on_through_restarts)
+{
+    char state[] = "/tmp/tmem-keep-XXXXXX", log[16384], cmd[300];
+    ASSERT_TRUE(mkdtemp(state) != NULL);
+    th_daemon d;
+    start_kept(&d, state);
+    setenv("TMEM_NAME", "carry", 1);
+    tmem_conn *c = NULL;
+    ASSERT_EQ(tmem_connect(d.sock, &c), 0);
+    unsetenv("TMEM_NAME");
+    ASSERT_TRUE(!tmem_conn_is_embedded(c));
+    int pool = tmem_conn_pool_new(c, NULL, PERS, NULL);
+    ASSERT_GE(pool, 0);
+    unsigned char page[TMEM_PAGE_SIZE];
+    tmem_oid o = {{61, 0, 0}};
+    for (uint32_t i = 0; i < 300; i++) {
+        th_fill(page, 61, i);
+        ASSERT_EQ(tmem_conn_put(c, pool, &o, i, page), 1);
+    }
+    /* stopped; started again 300 ms later while the tenant reads */
+    ASSERT_EQ(stop_with_log(&d, log, sizeof log), 0);
+    struct later l = {&d, state, 300};
+    pthread_t t;
+    ASSERT_EQ(pthread_create(&t, NULL, restart_later, &l), 0);
+    uint64_t t0 = tmem__now_ns();
+    ASSERT_EQ(count_back(c, pool, 61, 300), 300);
+    uint64_t waited = tmem__now_ns() - t0;
+    pthread_join(t, NULL);
+    fprintf(stderr, "  300 pages back through the same connection, the "
+            "first get waited %.0f ms for the daemon\n", (double)waited / 1e6);
+    ASSERT_GE(waited, 200000000ull);
+    th_fill(page, 61, 300);
+    ASSERT_EQ(tmem_conn_put(c, pool, &o, 300, page), 1);
+    /* stopped again: a put fails at once (the caller keeps its page) */
+    ASSERT_EQ(stop_with_log(&d, log, sizeof log), 0);
+    t0 = tmem__now_ns();
+    th_fill(page, 61, 301);
+    ASSERT_LT(tmem_conn_put(c, pool, &o, 301, page), 0);
+    ASSERT_LT(tmem__now_ns() - t0, 1000000000ull);
+    /* back: everything acknowledged is there */
+    restart_same(&d, state);
+    ASSERT_EQ(count_back(c, pool, 61, 301), 301);
+    ASSERT_EQ(tmem_conn_get(c, pool, &o, 301, page), 0);
+    tmem_disconnect(c);
+    ASSERT_EQ(stop_with_log(&d, log, sizeof log), 0);
     snprintf(cmd, sizeof cmd, "rm -rf %s", state);
     ASSERT_EQ(system(cmd), 0);
 }
