@@ -316,3 +316,39 @@ TEST(tmemd_keep_tenant_carries_on_through_restarts)
     snprintf(cmd, sizeof cmd, "rm -rf %s", state);
     ASSERT_EQ(system(cmd), 0);
 }
+
+/* A binary upgrade: stopped, then started from another binary (a copy
+ * here, as a package upgrade puts one in place): the pages are back. */
+TEST(tmemd_keep_across_binary_upgrade)
+{
+    char state[] = "/tmp/tmem-keep-XXXXXX", bin[] = "/tmp/tmem-up-XXXXXX",
+         log[16384], cmd[600];
+    ASSERT_TRUE(mkdtemp(state) != NULL);
+    ASSERT_TRUE(mkdtemp(bin) != NULL);
+    const char *b = getenv("BUILD");
+    char *old = b ? strdup(b) : NULL;
+    snprintf(cmd, sizeof cmd, "cp %s/tmemd %s/tmemd", b && *b ? b : "build",
+             bin);
+    ASSERT_EQ(system(cmd), 0);
+    th_daemon d;
+    start_kept(&d, state);
+    tmem__conn *t = NULL;
+    ASSERT_EQ(tmem__conn_open_named(d.sock, "upgrade", &t), 0);
+    ASSERT_EQ(tmem__conn_pool_new(t, NULL, PERS, NULL), 0);
+    ASSERT_EQ(th_put_range(t, 0, 71, 200), 200);
+    ASSERT_EQ(stop_with_log(&d, log, sizeof log), 0);
+    tmem__conn_close(t);
+    setenv("BUILD", bin, 1); /* the new binary */
+    start_kept(&d, state);
+    if (old)
+        setenv("BUILD", old, 1);
+    else
+        unsetenv("BUILD");
+    free(old);
+    ASSERT_EQ(tmem__conn_open_named(d.sock, "upgrade", &t), 0);
+    ASSERT_EQ(th_count_intact(t, 0, 71, 200), 200);
+    tmem__conn_close(t);
+    ASSERT_EQ(stop_with_log(&d, log, sizeof log), 0);
+    snprintf(cmd, sizeof cmd, "rm -rf %s %s", state, bin);
+    ASSERT_EQ(system(cmd), 0);
+}
