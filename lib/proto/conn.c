@@ -70,6 +70,7 @@ struct tmem__conn {
     char name[TMEM_NAME_MAX + 1];
     bool want_ring;
     uint64_t reconnect_ns;
+    uint64_t token[2]; /* the daemon's resume token for this tenant */
     _Atomic uint32_t epoch;
     uint32_t ns_per_entry[TMEM_OP_FLUSH_OBJECT + 1]; /* by the batch's op */
     uint32_t fill_ns[TMEM_OP_FLUSH_OBJECT + 1]; /* writing one entry, ditto */
@@ -106,6 +107,8 @@ typedef struct call {
     int pass_fd;
     void *page_out;  /* GET: destination of a one-page payload */
     char **text_out; /* stats: malloc'd NUL-terminated payload */
+    void *raw_out;   /* a payload of exactly raw_len bytes (hello) */
+    uint32_t raw_len;
     int *fd_out;     /* a descriptor the reply carries (else closed) */
     tmem__msg_res res;
 } call;
@@ -114,6 +117,8 @@ static int read_payload(tmem__conn *c, call *k, uint32_t n)
 {
     if (n == 0)
         return 0;
+    if (k->raw_out && n == k->raw_len)
+        return tmem__io_read(c->fd, k->raw_out, n);
     if (k->page_out && n == TMEM_PAGE_SIZE)
         return tmem__io_read(c->fd, k->page_out, n);
     if (!k->text_out)
@@ -183,16 +188,26 @@ bool tmem__name_valid(const char *name, size_t maxlen)
     return n > 0;
 }
 
+/* HELLO, as name (may be NULL) and, after a reconnection, with the
+ * resume token the daemon gave: a daemon that kept this tenant's client
+ * across its restart hands it back.  The reply carries the token for
+ * next time. */
 static int hello(tmem__conn *c, const char *name)
 {
     tmem__msg_args a = {.arg = TMEM_PROTO_VERSION, .flags = TMEM_PROTO_MAGIC};
     if (name) /* the name travels in the uuid field, NUL-padded */
         memcpy(a.uuid, name, strlen(name));
-    call k = {.op = TMEM_MSG_HELLO, .args = &a, .pass_fd = -1};
+    a.oid[0] = c->token[0];
+    a.oid[1] = c->token[1];
+    uint64_t token[2] = {0, 0};
+    call k = {.op = TMEM_MSG_HELLO, .args = &a, .pass_fd = -1,
+              .raw_out = token, .raw_len = sizeof token};
     int rc = do_call(c, &k);
     if (rc < 0)
         return rc;
     c->client_id = (int)k.res.value;
+    c->token[0] = token[0];
+    c->token[1] = token[1];
     return 0;
 }
 

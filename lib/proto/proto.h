@@ -52,7 +52,10 @@
 /* ---- socket messages ---------------------------------------------------- */
 
 enum tmem__msg_op {
-    TMEM_MSG_HELLO = 1,        /* arg = version, flags = magic */
+    TMEM_MSG_HELLO = 1,        /* arg = version, flags = magic, uuid =
+                                  name, oid[0..1] = resume token (0: none);
+                                  reply payload: the session's 16-byte
+                                  resume token */
     TMEM_MSG_RING_SETUP = 2,   /* SCM_RIGHTS memfd; arg = entries */
     TMEM_MSG_POOL_NEW = 3,     /* uuid, flags */
     TMEM_MSG_POOL_DESTROY = 4, /* pool */

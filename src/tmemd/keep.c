@@ -3,9 +3,9 @@
  * docs/persistence.md).
  *
  * At a stop (SIGTERM, SIGINT), before any session is shut down, every
- * client is frozen (no put is acknowledged after), and each named
- * tenant's client with persistent pages, and each restored client still
- * waiting for its tenant, is saved (lib/store/save.c) to
+ * client is frozen (no put is acknowledged after), and each tenant's
+ * client with persistent pages, and each client still waiting for its
+ * tenant, is saved (lib/store/save.c) to
  * DIR/UID-NAME.tmem (written as .tmp, synced, renamed: a file there is
  * always whole).  At a start, before the socket is served, each such file
  * is restored into a client kept for its tenant (save.c): the tenant that
@@ -47,8 +47,9 @@ static int tenants(struct tmemd *d, struct tmemd_keep_item *v, int cap)
         if (!c)
             continue;
         v[n].client = c;
-        v[n].uid = s->uid;
-        snprintf(v[n].name, sizeof v[n].name, "%s", s->name);
+        v[n].who.uid = s->uid;
+        memcpy(v[n].who.name, s->name, sizeof v[n].who.name);
+        memcpy(v[n].who.token, s->token, sizeof v[n].who.token);
         n++;
     }
     n += tmemd_parked_list_locked(d, v + n, cap - n);
@@ -56,15 +57,16 @@ static int tenants(struct tmemd *d, struct tmemd_keep_item *v, int cap)
     return n;
 }
 
-/* Saves one tenant's client to dir/UID-NAME.tmem.  Returns the pages
- * saved, 0 when it has none or a file for that tenant was written
- * already, or an error. */
+/* Saves one tenant's client to dir/UID-NAME@TOKEN.tmem.  Returns the
+ * pages saved, 0 when it has none, or an error. */
 static int64_t save_one(const char *dir, const struct tmemd_keep_item *t,
                         uint64_t *bytes)
 {
     char path[4200], tmp[4210];
-    snprintf(path, sizeof path, "%s/%u-%s.tmem", dir, (unsigned)t->uid,
-             t->name);
+    snprintf(path, sizeof path, "%s/%u-%s@%016llx%016llx.tmem", dir,
+             (unsigned)t->who.uid, t->who.name,
+             (unsigned long long)t->who.token[0],
+             (unsigned long long)t->who.token[1]);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     /* the files of the last start were restored and removed (or renamed
      * .refused): one there now was written by this stop */
@@ -100,7 +102,7 @@ void tmemd_keep_save(struct tmemd *d, const char *dir)
         return;
     }
     uint64_t t0 = tmem__now_ns(), kept = 0, bytes = 0, unnamed = 0;
-    /* no put is accepted from here on, and no named tenant's client is
+    /* no put is accepted from here on, and no tenant's client is
      * destroyed (a tenant that leaves now leaves it kept) */
     atomic_store(&d->keeping, 1);
     tmem_store_freeze(d->store, TMEM_ALL_CLIENTS, true);
@@ -111,21 +113,18 @@ void tmemd_keep_save(struct tmemd *d, const char *dir)
         uint64_t pers = tmem_store_client_stats(d->store, id, &cs) == 0
                             ? cs.pers_pages
                             : 0;
-        if (pers && !v[k].name[0]) {
-            unnamed += pers;
-        } else if (pers) {
+        if (pers) {
             int64_t r = save_one(dir, &v[k], &bytes);
             if (r > 0) {
                 kept += (uint64_t)r;
                 files++;
+                unnamed += v[k].who.name[0] ? 0 : (uint64_t)r;
             } else if (r < 0) {
                 tmemd_log("client %d (%s, uid %u): %llu persistent pages "
                           "not kept: %s",
-                          id, v[k].name, (unsigned)v[k].uid,
-                          (unsigned long long)pers,
-                          r == -EEXIST ? "another connection of that tenant "
-                                         "was kept"
-                                       : strerror((int)-r));
+                          id, v[k].who.name[0] ? v[k].who.name : "no name",
+                          (unsigned)v[k].who.uid, (unsigned long long)pers,
+                          strerror((int)-r));
             }
         }
         tmem__client_put(v[k].client);
@@ -134,7 +133,8 @@ void tmemd_keep_save(struct tmemd *d, const char *dir)
     char anon[96] = "";
     if (unnamed)
         snprintf(anon, sizeof anon,
-                 "; not kept: %llu pages of tenants without a name",
+                 "; %llu of them of tenants without a name (kept for their "
+                 "connections)",
                  (unsigned long long)unnamed);
     tmemd_log("kept %llu persistent pages of %d tenants in %s (%llu bytes, "
               "%.3f s)%s",
@@ -142,24 +142,38 @@ void tmemd_keep_save(struct tmemd *d, const char *dir)
               (double)(tmem__now_ns() - t0) / 1e9, anon);
 }
 
-/* "UID-NAME.tmem" into uid and name; false for any other file. */
-static bool parse_name(const char *f, uid_t *uid, char name[TMEM_NAME_MAX + 1])
+/* "UID-NAME@TOKEN.tmem" (NAME may be empty, TOKEN 32 hex digits) into
+ * w; false for any other file. */
+static bool parse_name(const char *f, struct tmemd_who *w)
 {
     size_t n = strlen(f);
-    if (n < 7 || strcmp(f + n - 5, ".tmem") != 0)
+    if (n < 5 || strcmp(f + n - 5, ".tmem") != 0)
         return false;
     char *end;
     errno = 0;
     unsigned long u = strtoul(f, &end, 10);
     if (end == f || *end != '-' || errno || u >= UINT32_MAX)
         return false;
-    size_t len = n - 5 - (size_t)(end + 1 - f);
-    if (len == 0 || len > TMEM_NAME_MAX)
+    const char *name = end + 1, *at = strchr(name, '@');
+    if (!at || (size_t)(f + n - 5 - at) != 33)
         return false;
-    memcpy(name, end + 1, len);
-    name[len] = 0;
-    *uid = (uid_t)u;
-    return tmem__name_valid(name, TMEM_NAME_MAX);
+    size_t len = (size_t)(at - name);
+    if (len > TMEM_NAME_MAX)
+        return false;
+    memset(w, 0, sizeof *w);
+    memcpy(w->name, name, len);
+    w->uid = (uid_t)u;
+    for (int k = 0; k < 2; k++) {
+        char hex[17];
+        memcpy(hex, at + 1 + 16 * k, 16);
+        hex[16] = 0;
+        w->token[k] = strtoull(hex, &end, 16);
+        if (*end)
+            return false;
+    }
+    if (len && !tmem__name_valid(w->name, TMEM_NAME_MAX))
+        return false;
+    return len || w->token[0] || w->token[1];
 }
 
 void tmemd_keep_load(struct tmemd *d, const char *dir)
@@ -175,15 +189,15 @@ void tmemd_keep_load(struct tmemd *d, const char *dir)
     int clients = 0, refused = 0;
     struct dirent *e;
     while ((e = readdir(dp)) != NULL) {
-        uid_t uid;
-        char name[TMEM_NAME_MAX + 1], path[4200];
-        if (!parse_name(e->d_name, &uid, name))
+        struct tmemd_who w;
+        char path[4200];
+        if (!parse_name(e->d_name, &w))
             continue;
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         int fd = open(path, O_RDONLY | O_CLOEXEC);
         int64_t id = -1;
         tmem_save_stats st = {0};
-        int rc = fd < 0 ? -errno : tmemd_restore_park(d, name, uid, fd, &id, &st);
+        int rc = fd < 0 ? -errno : tmemd_restore_park(d, &w, fd, &id, &st);
         if (fd >= 0)
             close(fd);
         if (rc == 0) {
@@ -197,8 +211,9 @@ void tmemd_keep_load(struct tmemd *d, const char *dir)
         snprintf(bad, sizeof bad, "%s.refused", path);
         rename(path, bad);
         refused++;
-        tmemd_log("kept pages of %s (uid %u) refused: %s; left in %s", name,
-                  (unsigned)uid,
+        tmemd_log("kept pages of %s (uid %u) refused: %s; left in %s",
+                  w.name[0] ? w.name : "a tenant without a name",
+                  (unsigned)w.uid,
                   rc == -ENOSPC   ? "they do not fit the budget"
                   : rc == -EINVAL ? "the file is damaged"
                                   : strerror(-rc),

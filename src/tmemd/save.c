@@ -10,7 +10,11 @@
  * restore makes a new client holding the stream's pools (all or nothing)
  * and parks it under a name and a uid: the first HELLO with that name from
  * that uid takes it over, pool ids and pages as they were saved, and no
- * other uid can claim it.
+ * other uid can claim it.  Clients kept across a restart (keep.c) are
+ * parked here too, also under the tenant's resume token: the connection
+ * that reconnects with it takes its client back even without a name; a
+ * tenant kept by token only that does not come back within 600 s is
+ * dropped (its process ended while the daemon was away).
  *
  * Invariants: parked clients are in tmemd.parked under tmemd.lock, owned
  * by the list until a session takes one; the store destroys those left at
@@ -28,12 +32,35 @@
 #include <store/save.h>
 
 struct tmemd_parked {
-    char name[TMEM_NAME_MAX + 1];
-    uid_t uid;
+    struct tmemd_who who;
     tmem_client *client;
-    uint32_t pers; /* bit p: pool p is persistent */
+    uint32_t pers;        /* bit p: pool p is persistent */
+    uint64_t expires_ns;  /* a tenant known by its token only: dropped
+                             when not back by then; 0 never */
     struct tmemd_parked *next;
 };
+
+/* A kept tenant known only by its resume token (no name: no new process
+ * can claim it) is dropped when it has not come back within this. */
+#define TOKEN_KEEP_NS (600ull * 1000000000u)
+
+static bool token_set(const uint64_t t[2])
+{
+    return t[0] || t[1];
+}
+
+/* Whether kept p is tenant w: the same uid, and the same resume token,
+ * or (by_name) the same name. */
+static bool same(const struct tmemd_who *a, const struct tmemd_who *w,
+                 bool by_name)
+{
+    if (a->uid != w->uid)
+        return false;
+    if (by_name)
+        return w->name[0] && strcmp(a->name, w->name) == 0;
+    return token_set(w->token) && a->token[0] == w->token[0] &&
+           a->token[1] == w->token[1];
+}
 
 static void name_of(const tmem__msg_args *a, char name[TMEM_NAME_MAX + 1])
 {
@@ -96,25 +123,27 @@ static int save(struct tmemd *d, const tmem__msg_args *a, int fd,
     return rc;
 }
 
-/* Whether a tenant (name, uid) has a parked client (tmemd.lock). */
-static bool parked_locked(struct tmemd *d, const char *name, uid_t uid)
+/* Whether tenant w has a kept client, by its token or its name
+ * (tmemd.lock). */
+static bool parked_locked(struct tmemd *d, const struct tmemd_who *w)
 {
     for (struct tmemd_parked *p = d->parked; p; p = p->next)
-        if (p->uid == uid && strcmp(p->name, name) == 0)
+        if (same(&p->who, w, false) || same(&p->who, w, true))
             return true;
     return false;
 }
 
-int tmemd_restore_park(struct tmemd *d, const char *name, uid_t uid, int fd,
+int tmemd_restore_park(struct tmemd *d, const struct tmemd_who *w, int fd,
                        int64_t *id_out, tmem_save_stats *stp)
 {
-    if (!name[0] || !tmem__name_valid(name, TMEM_NAME_MAX))
+    if (w->name[0] ? !tmem__name_valid(w->name, TMEM_NAME_MAX)
+                   : !token_set(w->token))
         return -EINVAL;
     struct tmemd_parked *p = calloc(1, sizeof *p);
     if (!p)
         return -ENOMEM;
     pthread_mutex_lock(&d->lock);
-    bool taken = parked_locked(d, name, uid);
+    bool taken = parked_locked(d, w);
     pthread_mutex_unlock(&d->lock);
     if (taken) {
         free(p);
@@ -129,11 +158,11 @@ int tmemd_restore_park(struct tmemd *d, const char *name, uid_t uid, int fd,
     tmem_save_stats st;
     int rc = tmem__client_restore(c, fd, NULL, &st);
     pthread_mutex_lock(&d->lock);
-    if (rc == 0 && parked_locked(d, name, uid))
+    if (rc == 0 && parked_locked(d, w))
         rc = -EEXIST; /* another restore of it won the race */
     if (rc == 0) {
-        snprintf(p->name, sizeof p->name, "%s", name);
-        p->uid = uid;
+        p->who = *w;
+        p->expires_ns = w->name[0] ? 0 : tmem__now_ns() + TOKEN_KEEP_NS;
         p->client = c;
         p->pers = st.persist;
         p->next = d->parked;
@@ -159,8 +188,12 @@ static int restore(struct tmemd *d, const tmem__msg_args *a, int fd,
     if (a->arg > UINT32_MAX - 1)
         return -EINVAL;
     uid_t uid = (uid_t)a->arg;
+    if (!name[0])
+        return -EINVAL; /* an admin's restore is claimed by name */
+    struct tmemd_who w = {.uid = uid};
+    memcpy(w.name, name, sizeof w.name);
     tmem_save_stats st;
-    int rc = tmemd_restore_park(d, name, uid, fd, id_out, &st);
+    int rc = tmemd_restore_park(d, &w, fd, id_out, &st);
     if (rc < 0)
         return rc;
     *pages = st.pages > UINT32_MAX ? UINT32_MAX : (uint32_t)st.pages;
@@ -190,23 +223,46 @@ void tmemd_h_save(struct tmemd_session *s, const tmem__req *q, int *passfd,
                   q->hdr.op == TMEM_MSG_SAVE ? "save" : "restore", *status);
 }
 
-tmem_client *tmemd_parked_take(struct tmemd *d, const char *name, uid_t uid,
-                               uint32_t *pers)
+/* Drops the kept tenants known by token only that did not come back in
+ * time (tmemd.lock); their clients go. */
+static void expire_locked(struct tmemd *d, uint64_t now)
+{
+    for (struct tmemd_parked **pp = &d->parked; *pp;) {
+        struct tmemd_parked *p = *pp;
+        if (!p->expires_ns || p->expires_ns > now) {
+            pp = &p->next;
+            continue;
+        }
+        *pp = p->next;
+        tmemd_log("kept client %d (uid %u, no name) dropped: its tenant did "
+                  "not come back within %llu s",
+                  tmem_client_id(p->client), (unsigned)p->who.uid,
+                  (unsigned long long)(TOKEN_KEEP_NS / 1000000000u));
+        tmem_client_destroy(p->client);
+        free(p);
+    }
+}
+
+tmem_client *tmemd_parked_take(struct tmemd *d, const struct tmemd_who *w,
+                               uint32_t *pers, uint64_t token[2])
 {
     tmem_client *c = NULL;
-    if (!name[0])
-        return NULL;
     pthread_mutex_lock(&d->lock);
-    for (struct tmemd_parked **pp = &d->parked; *pp; pp = &(*pp)->next) {
-        struct tmemd_parked *p = *pp;
-        if (p->uid == uid && strcmp(p->name, name) == 0) {
+    expire_locked(d, tmem__now_ns());
+    /* the same connection come back (its token) first, then its name */
+    for (int by_name = 0; by_name < 2 && !c; by_name++)
+        for (struct tmemd_parked **pp = &d->parked; *pp; pp = &(*pp)->next) {
+            struct tmemd_parked *p = *pp;
+            if (!same(&p->who, w, by_name))
+                continue;
             c = p->client;
             *pers = p->pers;
+            token[0] = p->who.token[0];
+            token[1] = p->who.token[1];
             *pp = p->next;
             free(p);
             break;
         }
-    }
     pthread_mutex_unlock(&d->lock);
     return c;
 }
@@ -220,23 +276,22 @@ int tmemd_parked_list_locked(struct tmemd *d, struct tmemd_keep_item *out,
         if (!c)
             continue;
         out[n].client = c;
-        out[n].uid = p->uid;
-        snprintf(out[n].name, sizeof out[n].name, "%s", p->name);
+        out[n].who = p->who;
         n++;
     }
     return n;
 }
 
-bool tmemd_park_locked(struct tmemd *d, const char *name, uid_t uid,
+bool tmemd_park_locked(struct tmemd *d, const struct tmemd_who *w,
                        tmem_client *c)
 {
     struct tmemd_parked *p = calloc(1, sizeof *p);
-    if (!p || parked_locked(d, name, uid)) {
+    if (!p || parked_locked(d, w)) {
         free(p);
         return false;
     }
-    snprintf(p->name, sizeof p->name, "%s", name);
-    p->uid = uid;
+    p->who = *w;
+    p->expires_ns = w->name[0] ? 0 : tmem__now_ns() + TOKEN_KEEP_NS;
     p->client = c;
     p->next = d->parked;
     d->parked = p;

@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -239,14 +240,27 @@ static void h_hello(struct tmemd_session *s, const tmem__req *q, int *passfd,
         hello_refused(s, TMEMD_R_BAD_NAME, -EINVAL, r);
         return;
     }
-    /* a client restored for this tenant (save.c) is taken over as it is */
+    /* a client kept for this tenant (save.c: restored, or kept across a
+     * restart) is taken over as it is, with its resume token */
     uint32_t pers = 0;
-    tmem_client *kept = tmemd_parked_take(s->d, name, s->uid, &pers);
+    struct tmemd_who who = {.uid = s->uid,
+                            .token = {q->args.oid[0], q->args.oid[1]}};
+    memcpy(who.name, name, sizeof who.name);
+    uint64_t token[2] = {0, 0};
+    tmem_client *kept = tmemd_parked_take(s->d, &who, &pers, token);
     int id = kept ? tmem_client_id(kept)
                   : tmem_client_create(s->d->store, &s->client);
     if (id < 0) {
         hello_refused(s, TMEMD_R_CLIENT_CREATE, id, r);
         return;
+    }
+    if (kept && (token[0] || token[1])) {
+        s->token[0] = token[0];
+        s->token[1] = token[1];
+    } else if (getrandom(s->token, sizeof s->token, 0) !=
+               (ssize_t)sizeof s->token) {
+        s->token[0] = tmem__now_ns(); /* no entropy: still unique here */
+        s->token[1] = (uint64_t)s->pid << 32 | (uint32_t)id;
     }
     if (kept) {
         s->client = kept;
@@ -265,6 +279,8 @@ static void h_hello(struct tmemd_session *s, const tmem__req *q, int *passfd,
     }
     r->value = id;
     r->out_flags = TMEM_PROTO_VERSION;
+    r->payload = s->token; /* for a reconnection after a restart */
+    r->plen = sizeof s->token;
     char rule[32] = ""; /* its tenant's identity is fixed: no lock */
     if (line)
         snprintf(rule, sizeof rule, ", rule at line %d", line);
@@ -422,11 +438,14 @@ static void session_end(struct tmemd_session *s)
         pthread_mutex_unlock(&d->lock);
         tmemd_ring_release(s);
     }
-    if (s->client && atomic_load(&d->keeping) && s->name[0]) {
+    if (s->client && atomic_load(&d->keeping)) {
         /* a stop is keeping the tenants' pages (keep.c): its client stays,
          * kept for it, and is saved with the others */
+        struct tmemd_who who = {.uid = s->uid};
+        memcpy(who.name, s->name, sizeof who.name);
+        memcpy(who.token, s->token, sizeof who.token);
         pthread_mutex_lock(&d->lock);
-        if (tmemd_park_locked(d, s->name, s->uid, s->client))
+        if (tmemd_park_locked(d, &who, s->client))
             s->client = NULL;
         pthread_mutex_unlock(&d->lock);
     }

@@ -199,6 +199,15 @@ struct tmemd {
     _Atomic uint64_t refusal_logged_ns[TMEMD_R_N];
 };
 
+/* Who a tenant is across connections and restarts (save.c, keep.c): its
+ * uid, the name it gave (may be ""), and the resume token the daemon gave
+ * its connection at HELLO. */
+struct tmemd_who {
+    char name[TMEM_NAME_MAX + 1];
+    uid_t uid;
+    uint64_t token[2];
+};
+
 struct tmemd_session {
     struct tmemd *d;
     int fd;
@@ -207,6 +216,7 @@ struct tmemd_session {
     gid_t gid;
     int id;                       /* store client id, -1 before hello */
     char name[TMEM_NAME_MAX + 1]; /* given at hello, "" if none */
+    uint64_t token[2];            /* its resume token (given at hello) */
     struct tmemd_tenant *tenant;  /* from hello (tenant.c; tmemd.lock) */
     struct tmemd_settings pol;    /* the policy applied to its client
                                      (written under policy_lock and
@@ -265,30 +275,30 @@ extern const uint8_t tmemd_op_lat[TMEM_OP_FLUSH_OBJECT + 1];
  * Takes the descriptor passed with the request (closes it). */
 void tmemd_h_save(struct tmemd_session *s, const tmem__req *q, int *passfd,
                   int32_t *status, int64_t *value, uint32_t *out_flags);
-/* The restored client kept for tenant (name, uid), taken out of the
- * list, or NULL; *pers: its persistent pools (bit p). */
-tmem_client *tmemd_parked_take(struct tmemd *d, const char *name, uid_t uid,
-                               uint32_t *pers);
+/* The client kept for tenant w (by its resume token, else its name),
+ * taken out of the list, or NULL; *pers: its persistent pools (bit p);
+ * token: the kept one's token. */
+tmem_client *tmemd_parked_take(struct tmemd *d, const struct tmemd_who *w,
+                               uint32_t *pers, uint64_t token[2]);
 /* Destroys the clients still kept (at exit, before the store goes). */
 void tmemd_parked_free(struct tmemd *d);
 /* Reads a save stream from fd into a new client kept for (name, uid):
  * 0 and its id (and *st, may be NULL), or an error (nothing kept). */
 struct tmem_save_stats;
-int tmemd_restore_park(struct tmemd *d, const char *name, uid_t uid, int fd,
+int tmemd_restore_park(struct tmemd *d, const struct tmemd_who *w, int fd,
                        int64_t *id, struct tmem_save_stats *st);
 /* A client to keep across a restart: a reference (tmem__client_put it),
- * its tenant's uid and name. */
+ * and who its tenant is. */
 struct tmemd_keep_item {
     tmem_client *client;
-    uid_t uid;
-    char name[TMEM_NAME_MAX + 1];
+    struct tmemd_who who;
 };
 /* The kept clients, up to cap, as references (tmemd.lock). */
 int tmemd_parked_list_locked(struct tmemd *d, struct tmemd_keep_item *out,
                              int cap);
-/* Keeps client c for (name, uid) (tmemd.lock); false when one is kept
- * for it already or memory is short (c is then the caller's still). */
-bool tmemd_park_locked(struct tmemd *d, const char *name, uid_t uid,
+/* Keeps client c for tenant w (tmemd.lock); false when one is kept for
+ * it already or memory is short (c is then the caller's still). */
+bool tmemd_park_locked(struct tmemd *d, const struct tmemd_who *w,
                        tmem_client *c);
 
 /* keep.c: persistent pages across a graceful restart (--state-dir) */

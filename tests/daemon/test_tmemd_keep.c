@@ -2,11 +2,13 @@
  * Persistent pages across a graceful restart of tmemd (--state-dir,
  * src/tmemd/keep.c): a named tenant's pages are back, byte for byte and
  * under the same pool ids, when it connects again to the restarted
- * daemon; a tenant without a name is told about in the log; a damaged
+ * daemon; an unnamed tenant's only to its own connection coming back (its
+ * resume token), not to a new one; a damaged
  * kept file is set aside, not loaded, and the daemon starts; and rounds of
  * SIGTERM at random moments of a put storm from several tenants lose no
  * acknowledged put (seeds printed).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -54,9 +56,35 @@ static void start_kept(th_daemon *d, const char *state)
     th_start(d, extra);
 }
 
+/* Whether dir holds a file whose name starts with prefix (its path into
+ * out when out is not NULL). */
+static bool kept_file(const char *dir, const char *prefix, char *out,
+                      size_t n)
+{
+    DIR *dp = opendir(dir);
+    ASSERT_TRUE(dp != NULL);
+    bool found = false;
+    struct dirent *e;
+    while (!found && (e = readdir(dp)) != NULL)
+        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0) {
+            found = true;
+            if (out) {
+                size_t a = strlen(dir), b = strlen(e->d_name);
+                ASSERT_LT(a + b + 1, n);
+                memcpy(out, dir, a);
+                out[a] = '/';
+                memcpy(out + a + 1, e->d_name, b + 1);
+            }
+        }
+    closedir(dp);
+    return found;
+}
+
+static void restart_same(th_daemon *d, const char *state);
+
 TEST(tmemd_keep_named_tenant_across_restart)
 {
-    char state[] = "/tmp/tmem-keep-XXXXXX", log[16384], path[256];
+    char state[] = "/tmp/tmem-keep-XXXXXX", log[16384], cmd[300];
     ASSERT_TRUE(mkdtemp(state) != NULL);
     th_daemon d;
     start_kept(&d, state);
@@ -67,30 +95,36 @@ TEST(tmemd_keep_named_tenant_across_restart)
     ASSERT_EQ(th_put_range(t, 1, 51, 400), 400);
     int ap = tmem__conn_pool_new(anon, NULL, PERS, NULL);
     ASSERT_EQ(th_put_range(anon, ap, 52, 10), 10);
-    /* stopped with both tenants connected */
+    /* stopped with both tenants connected: both kept, the unnamed one
+     * for its connection (its resume token) */
     ASSERT_EQ(stop_with_log(&d, log, sizeof log), 0);
-    ASSERT_TRUE(strstr(log, "kept 400 persistent pages of 1 tenants") != NULL);
-    ASSERT_TRUE(strstr(log, "not kept: 10 pages of tenants without a name") !=
+    ASSERT_TRUE(strstr(log, "kept 410 persistent pages of 2 tenants") != NULL);
+    ASSERT_TRUE(strstr(log, "10 of them of tenants without a name") != NULL);
+    ASSERT_TRUE(kept_file(state, "0-keepme@", NULL, 0));
+    ASSERT_TRUE(kept_file(state, "0-@", NULL, 0));
+    tmem__conn_close(t);
+    /* started again on the same socket: the files are taken in */
+    restart_same(&d, state);
+    /* the named tenant, as a new process: by its name */
+    ASSERT_EQ(tmem__conn_open_named(d.sock, "keepme", &t), 0);
+    ASSERT_TRUE(!kept_file(state, "0-keepme@", NULL, 0));
+    ASSERT_EQ(th_count_intact(t, 1, 51, 400), 400);
+    /* a new unnamed tenant gets nothing of the other's */
+    tmem__conn *other = th_conn(&d);
+    ASSERT_EQ(tmem__conn_pool_new(other, NULL, PERS, NULL), 0);
+    ASSERT_EQ(th_count_intact(other, 0, 52, 10), 0);
+    tmem__conn_close(other);
+    /* the unnamed tenant's own connection, reconnecting by itself, does */
+    ASSERT_EQ(th_count_intact(anon, ap, 52, 10), 10);
+    /* both taken over, and kept again by the next stop */
+    ASSERT_EQ(stop_with_log(&d, log, sizeof log), 0);
+    ASSERT_TRUE(strstr(log, "recovered 410 persistent pages of 2 tenants") !=
                 NULL);
-    snprintf(path, sizeof path, "%s/0-keepme.tmem", state);
-    struct stat sb;
-    ASSERT_EQ(stat(path, &sb), 0);
+    ASSERT_TRUE(strstr(log, "kept 410 persistent pages of 2 tenants") != NULL);
     tmem__conn_close(t);
     tmem__conn_close(anon);
-    /* started again: the file is taken in, the tenant finds its pages */
-    start_kept(&d, state);
-    ASSERT_EQ(tmem__conn_open_named(d.sock, "keepme", &t), 0);
-    ASSERT_NE(stat(path, &sb), 0); /* served only once it was taken in */
-    ASSERT_EQ(th_count_intact(t, 1, 51, 400), 400);
-    /* taken over, and kept again by the next stop */
-    ASSERT_EQ(stop_with_log(&d, log, sizeof log), 0);
-    ASSERT_TRUE(strstr(log, "recovered 400 persistent pages of 1 tenants") !=
-                NULL);
-    ASSERT_TRUE(strstr(log, "kept 400 persistent pages of 1 tenants") != NULL);
-    ASSERT_EQ(stat(path, &sb), 0);
-    tmem__conn_close(t);
-    snprintf(path, sizeof path, "rm -rf %s", state);
-    ASSERT_EQ(system(path), 0);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", state);
+    ASSERT_EQ(system(cmd), 0);
 }
 
 TEST(tmemd_keep_damaged_file_set_aside)
@@ -106,7 +140,7 @@ TEST(tmemd_keep_damaged_file_set_aside)
     ASSERT_EQ(th_put_range(t, 0, 53, 100), 100);
     ASSERT_EQ(stop_with_log(&d, log, sizeof log), 0);
     tmem__conn_close(t);
-    snprintf(path, sizeof path, "%s/0-dmg.tmem", state);
+    ASSERT_TRUE(kept_file(state, "0-dmg@", path, sizeof path));
     snprintf(cmd, sizeof cmd,
              "printf 'X' | dd of=%s bs=1 seek=300 conv=notrunc status=none",
              path);

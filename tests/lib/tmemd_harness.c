@@ -157,6 +157,10 @@ int th_raw_hello(int fd)
     tmem__msg_res r;
     ASSERT_EQ(tmem__io_read(fd, b, TMEM_MSG_REPLY_BASE), 0);
     ASSERT_EQ(tmem__reply_decode(b, &h, &r), 0);
+    /* its payload: the session's resume token (16 bytes) */
+    ASSERT_TRUE(r.payload <= sizeof b);
+    if (r.payload)
+        ASSERT_EQ(tmem__io_read(fd, b, r.payload), 0);
     return h.status;
 }
 
