@@ -47,7 +47,9 @@ static bool crowded(const struct tmemd_session *s)
 static int entry_ready(struct tmemd_session *s, struct tmemd_batch *b)
 {
     tmem__ring_hdr *h = s->ring.hdr;
-    uint64_t spin = crowded(s) ? 0 : SRV_SPIN_NS;
+    /* one spin budget per entry, however sq_ready moves meanwhile (a
+     * tenant that moves it without passing i must not hold the worker) */
+    uint64_t budget = crowded(s) ? 0 : SRV_SPIN_NS, t0 = 0;
     while (b->ready <= b->i) {
         uint32_t cur = load(&h->sq_ready);
         if (cur > b->ready) {
@@ -56,7 +58,12 @@ static int entry_ready(struct tmemd_session *s, struct tmemd_batch *b)
         }
         if (atomic_load(&s->ring_stop))
             return -1;
-        if (!tmem__ring_spin_while(&h->sq_ready, cur, NULL, 0, spin)) {
+        uint64_t now = tmem__now_ns();
+        if (!t0)
+            t0 = now;
+        uint64_t left = now - t0 < budget ? budget - (now - t0) : 0;
+        if (!left ||
+            !tmem__ring_spin_while(&h->sq_ready, cur, NULL, 0, left)) {
             b->seen = cur;
             return 0;
         }

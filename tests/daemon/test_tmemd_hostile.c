@@ -663,6 +663,57 @@ static int honest_work(const th_daemon *d, uint32_t seed, unsigned arg)
     return ok == 512 ? 0 : 3;
 }
 
+struct flipper {
+    tmem__ring *r;
+    int pool;
+    atomic_int stop;
+};
+
+/* Writes entry 0 of its announced batch, then moves sq_ready back and
+ * forth without ever passing entry 1: a worker that waited for it while
+ * the word moved would be held for good. */
+static void *flip(void *arg)
+{
+    struct flipper *f = arg;
+    tmem__ring_hdr *h = f->r->hdr;
+    f->r->sq[0] = (tmem__ring_sqe){.op = TMEM_OP_GET, .pool = f->pool,
+                                   .slot = 0};
+    for (uint32_t k = 1; !atomic_load(&f->stop); k++)
+        tmem__ring_post(&h->sq_ready, k & 1, &h->srv_sleeping,
+                        TMEM_RING_W_SQ_READY);
+    return NULL;
+}
+
+/* A tenant alone (so the daemon spins for it, uncrowded) that moves
+ * sq_ready back and forth without passing the entry its batch waits for:
+ * the worker parks the batch after its spin each time the word moves,
+ * rather than spinning on it for as long as the tenant keeps it moving. */
+TEST(tmemd_hostile_flipping_ready)
+{
+    world w;
+    world_start(&w);
+    tmem__ring r;
+    int pool, fd = raw_with_ring(&w, &r, &pool);
+    long long parks0 = du_daemon_metric(&w.d, "tmemd_ring_parks_total");
+    ring_announce(&r, 8);
+    struct flipper f = {.r = &r, .pool = pool};
+    pthread_t t;
+    ASSERT_EQ(pthread_create(&t, NULL, flip, &f), 0);
+    usleep(300000);
+    atomic_store(&f.stop, 1);
+    pthread_join(t, NULL);
+    long long parks = du_daemon_metric(&w.d, "tmemd_ring_parks_total") - parks0;
+    fprintf(stderr, "  the flipping tenant's batch was parked %lld times in "
+            "300 ms\n", parks);
+    /* measured 306-2,169; a worker that restarted its spin at each move
+     * of the word parked it 24 times (only when the flipper was off its
+     * CPU for a whole spin) */
+    ASSERT_GT(parks, 100);
+    close(fd);
+    tmem__ring_unmap(&r);
+    world_end(&w);
+}
+
 /* More tenants than the daemon has ring workers announce batches and
  * never write their entries: no worker waits for them (their batches are
  * parked), others' work goes on at once, and a parked batch finishes
