@@ -42,6 +42,8 @@ struct tmem_conn {
      * disconnect) and direct loads ask the daemon until it is mapped
      * again */
     uint32_t view_epoch;
+    bool view_retired; /* never mapped again: entries of the old arena
+                          must not be read in a new one */
     struct {
         const void *p;
         size_t len;
@@ -152,6 +154,7 @@ static void remote_unlock(tmem_conn *c)
             c->nretired++;
         } /* past 8 restarts a view stays mapped until the process ends */
         c->view_mapped = false;
+        c->view_retired = true;
         if (c->view_fd >= 0)
             close(c->view_fd);
         c->view_fd = -1;
@@ -347,6 +350,10 @@ static int view_map_locked(tmem_conn *c)
 {
     int fd;
     size_t len = 0;
+    /* after a reconnection the handles a caller kept name records of the
+     * old arena: a new view could show another page under one of them */
+    if (c->view_retired)
+        return -ESTALE;
     int rc = c->remote ? tmem__conn_arena(c->remote, &fd, &len)
                        : (fd = tmem__client_arena_fd(c->client, &len));
     if (rc < 0)

@@ -21,8 +21,10 @@
  * policy (at HELLO, at a reload) and share_lock share.c's updates of the
  * default caps; both are held across store calls, never across socket
  * I/O.  The store has its own locks (store.h: thread-safe), taken after
- * tmemd.lock only by the stats JSON splice (which copies session fields
- * first, then calls the store without tmemd.lock).
+ * tmemd.lock only for a client reference (tmem__client_get: save.c and
+ * keep.c) and by the stats JSON splice (which copies session fields
+ * first, then calls the store without tmemd.lock); the store never calls
+ * back into the daemon.
  */
 #ifndef TMEMD_TMEMD_H
 #define TMEMD_TMEMD_H

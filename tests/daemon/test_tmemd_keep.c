@@ -386,3 +386,46 @@ TEST(tmemd_keep_across_binary_upgrade)
     snprintf(cmd, sizeof cmd, "rm -rf %s %s", state, bin);
     ASSERT_EQ(system(cmd), 0);
 }
+
+/* frontswap through a restart: pages stored before it load right after
+ * it (through the daemon: the tenant's view of the old arena is retired,
+ * and not mapped again when another swap type starts), and stores go on. */
+TEST(tmemd_keep_frontswap_through_restart)
+{
+    char state[] = "/tmp/tmem-keep-XXXXXX", log[16384], cmd[300];
+    ASSERT_TRUE(mkdtemp(state) != NULL);
+    th_daemon d;
+    start_kept(&d, state);
+    tmem_conn *c = NULL;
+    ASSERT_EQ(tmem_connect(d.sock, &c), 0);
+    tmem_frontswap *fs = NULL;
+    ASSERT_EQ(tmem_frontswap_create(c, &fs), 0);
+    ASSERT_EQ(tmem_frontswap_init(fs, 0, 512), 0);
+    unsigned char page[TMEM_PAGE_SIZE], got[TMEM_PAGE_SIZE];
+    for (uint64_t i = 0; i < 256; i++) {
+        th_fill(page, 81, (uint32_t)i);
+        ASSERT_EQ(tmem_frontswap_store(fs, 0, i, page), 0);
+    }
+    ASSERT_EQ(stop_with_log(&d, log, sizeof log), 0);
+    restart_same(&d, state);
+    for (uint64_t i = 0; i < 256; i++) {
+        ASSERT_EQ(tmem_frontswap_load(fs, 0, i, got), 1);
+        ASSERT_TRUE(th_check(got, 81, (uint32_t)i));
+    }
+    /* another type starts: still no view of the new arena, and the first
+     * type's pages still load right */
+    ASSERT_EQ(tmem_frontswap_init(fs, 1, 64), 0);
+    th_fill(page, 82, 0);
+    ASSERT_EQ(tmem_frontswap_store(fs, 1, 0, page), 0);
+    ASSERT_EQ(tmem_frontswap_load(fs, 1, 0, got), 1);
+    ASSERT_TRUE(th_check(got, 82, 0));
+    for (uint64_t i = 0; i < 256; i += 17) {
+        ASSERT_EQ(tmem_frontswap_load(fs, 0, i, got), 1);
+        ASSERT_TRUE(th_check(got, 81, (uint32_t)i));
+    }
+    tmem_frontswap_destroy(fs);
+    tmem_disconnect(c);
+    ASSERT_EQ(stop_with_log(&d, log, sizeof log), 0);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", state);
+    ASSERT_EQ(system(cmd), 0);
+}
