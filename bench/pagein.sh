@@ -26,11 +26,8 @@ fi
 if [ ! -x "$BUILD/tmemd" ]; then
     echo "pagein bench: $BUILD/tmemd not built"; exit 1
 fi
-mkdir -p "$BUILD/bench"
-SAN=$(grep -o -- '-fsanitize=[^ ]*' "$BUILD/.flags" 2>/dev/null | head -n 1)
-if ! ${CC:-cc} -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Iinclude -Ilib \
-        ${SAN:+"$SAN"} bench/pagein.c "$BUILD/libtmem.a" -o "$BIN" \
-        -llz4 -lzstd -lxxhash -lmicrohttpd -luring -lpthread -lm; then
+. scripts/bench_cc.sh
+if ! bench_cc pagein "$BIN"; then
     echo "pagein bench: cannot build $BIN"; exit 1
 fi
 

@@ -21,11 +21,8 @@ if [ ! -r "$CORPUS" ]; then
     echo "save bench: corpus $CORPUS is absent: nothing measured (SKIPPED)"
     exit 0
 fi
-mkdir -p "$BUILD/bench"
-SAN=$(grep -o -- '-fsanitize=[^ ]*' "$BUILD/.flags" 2>/dev/null | head -n 1)
-if ! ${CC:-cc} -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Iinclude -Ilib \
-        ${SAN:+"$SAN"} bench/save_bench.c "$BUILD/libtmem.a" -o "$BIN" \
-        -llz4 -lzstd -lxxhash -lmicrohttpd -luring -lpthread -lm; then
+. scripts/bench_cc.sh
+if ! bench_cc save_bench "$BIN"; then
     echo "save bench: cannot build $BIN"; exit 1
 fi
 dir=/dev/shm

@@ -33,12 +33,9 @@ fi
 
 # The references link libtmem.a for the corpus loader; same sanitizer as
 # BUILD.
-mkdir -p "$BUILD/bench"
-SAN=$(grep -o -- '-fsanitize=[^ ]*' "$BUILD/.flags" 2>/dev/null | head -n 1)
+. scripts/bench_cc.sh
 for ref in zram_ref scale_ref; do
-    if ! ${CC:-cc} -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Iinclude -Ilib \
-            ${SAN:+"$SAN"} "bench/$ref.c" "$BUILD/libtmem.a" -o "$BUILD/bench/$ref" \
-            -llz4 -lzstd -lxxhash -lmicrohttpd -luring -lpthread -lm; then
+    if ! bench_cc "$ref" "$BUILD/bench/$ref"; then
         echo "store bench: cannot build $BUILD/bench/$ref"; exit 1
     fi
 done

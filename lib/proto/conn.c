@@ -188,6 +188,18 @@ bool tmem__name_valid(const char *name, size_t maxlen)
     return n > 0;
 }
 
+/* A name into the 16 bytes of uuid (NUL-padded); false when too long. */
+static bool name_args(tmem__msg_args *a, const char *name)
+{
+    if (!name)
+        return true;
+    size_t n = strlen(name);
+    if (n > TMEM_NAME_MAX)
+        return false;
+    memcpy(a->uuid, name, n);
+    return true;
+}
+
 /* HELLO, as name (may be NULL) and, after a reconnection, with the
  * resume token the daemon gave: a daemon that kept this tenant's client
  * across its restart hands it back.  The reply carries the token for
@@ -195,8 +207,7 @@ bool tmem__name_valid(const char *name, size_t maxlen)
 static int hello(tmem__conn *c, const char *name)
 {
     tmem__msg_args a = {.arg = TMEM_PROTO_VERSION, .flags = TMEM_PROTO_MAGIC};
-    if (name) /* the name travels in the uuid field, NUL-padded */
-        memcpy(a.uuid, name, strlen(name));
+    (void)name_args(&a, name); /* checked by tmem__conn_open_named */
     a.oid[0] = c->token[0];
     a.oid[1] = c->token[1];
     uint64_t token[2] = {0, 0};
@@ -586,6 +597,16 @@ static int batch_once(tmem__conn *c, tmem__op *ops, size_t n)
     return 0;
 }
 
+/* do_call, and when the daemon went away, one try to reach it again and
+ * the call once more (pool calls: the caller waits for no one). */
+static int call_revived(tmem__conn *c, call *k)
+{
+    int rc = c->fd < 0 ? -EPIPE : do_call(c, k);
+    if (gone_err(rc))
+        rc = reconnect(c, 0) < 0 ? -EPIPE : do_call(c, k);
+    return rc;
+}
+
 int tmem__conn_batch(tmem__conn *c, tmem__op *ops, size_t n)
 {
     int rc = batch_once(c, ops, n);
@@ -643,9 +664,7 @@ int tmem__conn_pool_new(tmem__conn *c, const uint64_t uuid[2], uint32_t flags,
     if (uuid)
         memcpy(a.uuid, uuid, sizeof a.uuid);
     call k = {.op = TMEM_MSG_POOL_NEW, .args = &a, .pass_fd = -1};
-    int rc = c->fd < 0 ? -EPIPE : do_call(c, &k);
-    if (gone_err(rc)) /* the daemon went away: one try to reach it again */
-        rc = reconnect(c, 0) < 0 ? -EPIPE : do_call(c, &k);
+    int rc = call_revived(c, &k);
     if (rc >= 0 && out_flags)
         *out_flags = k.res.out_flags;
     return rc;
@@ -654,10 +673,8 @@ int tmem__conn_pool_new(tmem__conn *c, const uint64_t uuid[2], uint32_t flags,
 int tmem__conn_pool_destroy(tmem__conn *c, int pool)
 {
     tmem__msg_args a = {.pool = pool};
-    int rc = c->fd < 0 ? -EPIPE : simple(c, TMEM_MSG_POOL_DESTROY, &a);
-    if (gone_err(rc))
-        rc = reconnect(c, 0) < 0 ? -EPIPE : simple(c, TMEM_MSG_POOL_DESTROY, &a);
-    return rc;
+    call k = {.op = TMEM_MSG_POOL_DESTROY, .args = &a, .pass_fd = -1};
+    return call_revived(c, &k);
 }
 
 int tmem__conn_arena(tmem__conn *c, int *fd, size_t *len)
@@ -726,18 +743,6 @@ static int64_t admin64(tmem__conn *c, uint16_t op, uint64_t arg)
     call k = {.op = op, .args = &a, .pass_fd = -1};
     int rc = do_call(c, &k);
     return rc < 0 ? rc : k.res.value;
-}
-
-/* A name into the 16 bytes of uuid (NUL-padded); false when too long. */
-static bool name_args(tmem__msg_args *a, const char *name)
-{
-    if (!name)
-        return true;
-    size_t n = strlen(name);
-    if (n > TMEM_NAME_MAX)
-        return false;
-    memcpy(a->uuid, name, n);
-    return true;
 }
 
 int64_t tmem__conn_save(tmem__conn *c, int client_id, const char *name, int fd)

@@ -330,9 +330,6 @@ static inline void tmem__ewma(uint32_t *avg, uint64_t v)
     *avg = v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
 }
 
-/* Wakes a sleeper on *word without changing it (used to stop a thread). */
-void tmem__ring_wake(uint32_t *word);
-
 /* Monotonic clock in nanoseconds. */
 uint64_t tmem__now_ns(void);
 

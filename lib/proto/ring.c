@@ -229,8 +229,3 @@ void tmem__ring_post(uint32_t *word, uint32_t val, uint32_t *sleeping,
     if (atomic_load((_Atomic uint32_t *)sleeping) == tag)
         syscall(SYS_futex, word, FUTEX_WAKE, 1, NULL, NULL, 0);
 }
-
-void tmem__ring_wake(uint32_t *word)
-{
-    syscall(SYS_futex, word, FUTEX_WAKE, 1, NULL, NULL, 0);
-}

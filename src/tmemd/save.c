@@ -133,45 +133,49 @@ static bool parked_locked(struct tmemd *d, const struct tmemd_who *w)
     return false;
 }
 
+/* Keeps client c for tenant w (tmemd.lock): 0, -EEXIST when one is kept
+ * for it already, -ENOMEM. */
+static int park_locked(struct tmemd *d, const struct tmemd_who *w,
+                       tmem_client *c, uint32_t pers)
+{
+    if (parked_locked(d, w))
+        return -EEXIST;
+    struct tmemd_parked *p = calloc(1, sizeof *p);
+    if (!p)
+        return -ENOMEM;
+    p->who = *w;
+    p->expires_ns = w->name[0] ? 0 : tmem__now_ns() + TOKEN_KEEP_NS;
+    p->client = c;
+    p->pers = pers;
+    p->next = d->parked;
+    d->parked = p;
+    return 0;
+}
+
 int tmemd_restore_park(struct tmemd *d, const struct tmemd_who *w, int fd,
                        int64_t *id_out, tmem_save_stats *stp)
 {
     if (w->name[0] ? !tmem__name_valid(w->name, TMEM_NAME_MAX)
                    : !token_set(w->token))
         return -EINVAL;
-    struct tmemd_parked *p = calloc(1, sizeof *p);
-    if (!p)
-        return -ENOMEM;
     pthread_mutex_lock(&d->lock);
     bool taken = parked_locked(d, w);
     pthread_mutex_unlock(&d->lock);
-    if (taken) {
-        free(p);
-        return -EEXIST;
-    }
+    if (taken)
+        return -EEXIST; /* before reading a whole stream for nothing */
     tmem_client *c = NULL;
     int id = tmem_client_create(d->store, &c);
-    if (id < 0) {
-        free(p);
+    if (id < 0)
         return id;
-    }
     tmem_save_stats st;
     int rc = tmem__client_restore(c, fd, NULL, &st);
-    pthread_mutex_lock(&d->lock);
-    if (rc == 0 && parked_locked(d, w))
-        rc = -EEXIST; /* another restore of it won the race */
-    if (rc == 0) {
-        p->who = *w;
-        p->expires_ns = w->name[0] ? 0 : tmem__now_ns() + TOKEN_KEEP_NS;
-        p->client = c;
-        p->pers = st.persist;
-        p->next = d->parked;
-        d->parked = p;
+    if (rc == 0) { /* another restore of it may have won the race */
+        pthread_mutex_lock(&d->lock);
+        rc = park_locked(d, w, c, st.persist);
+        pthread_mutex_unlock(&d->lock);
     }
-    pthread_mutex_unlock(&d->lock);
     if (rc < 0) {
         tmem_client_destroy(c);
-        free(p);
         return rc;
     }
     *id_out = id;
@@ -285,17 +289,7 @@ int tmemd_parked_list_locked(struct tmemd *d, struct tmemd_keep_item *out,
 bool tmemd_park_locked(struct tmemd *d, const struct tmemd_who *w,
                        tmem_client *c)
 {
-    struct tmemd_parked *p = calloc(1, sizeof *p);
-    if (!p || parked_locked(d, w)) {
-        free(p);
-        return false;
-    }
-    p->who = *w;
-    p->expires_ns = w->name[0] ? 0 : tmem__now_ns() + TOKEN_KEEP_NS;
-    p->client = c;
-    p->next = d->parked;
-    d->parked = p;
-    return true;
+    return park_locked(d, w, c, 0) == 0;
 }
 
 void tmemd_parked_free(struct tmemd *d)

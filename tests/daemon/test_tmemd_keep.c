@@ -127,19 +127,29 @@ TEST(tmemd_keep_named_tenant_across_restart)
     ASSERT_EQ(system(cmd), 0);
 }
 
+/* A tmemd keeping pages in state, tenant name putting n pages (seed)
+ * into its pool 0, and the stop that keeps them. */
+static void kept_run(th_daemon *d, const char *state, const char *name,
+                     uint32_t seed, uint32_t n)
+{
+    char log[16384];
+    start_kept(d, state);
+    tmem__conn *t = NULL;
+    ASSERT_EQ(tmem__conn_open_named(d->sock, name, &t), 0);
+    ASSERT_EQ(tmem__conn_pool_new(t, NULL, PERS, NULL), 0);
+    ASSERT_EQ(th_put_range(t, 0, seed, n), (int)n);
+    ASSERT_EQ(stop_with_log(d, log, sizeof log), 0);
+    tmem__conn_close(t);
+}
+
 TEST(tmemd_keep_damaged_file_set_aside)
 {
     char state[] = "/tmp/tmem-keep-XXXXXX", log[16384], path[256],
         cmd[600];
     ASSERT_TRUE(mkdtemp(state) != NULL);
     th_daemon d;
-    start_kept(&d, state);
+    kept_run(&d, state, "dmg", 53, 100);
     tmem__conn *t = NULL;
-    ASSERT_EQ(tmem__conn_open_named(d.sock, "dmg", &t), 0);
-    ASSERT_EQ(tmem__conn_pool_new(t, NULL, PERS, NULL), 0);
-    ASSERT_EQ(th_put_range(t, 0, 53, 100), 100);
-    ASSERT_EQ(stop_with_log(&d, log, sizeof log), 0);
-    tmem__conn_close(t);
     ASSERT_TRUE(kept_file(state, "0-dmg@", path, sizeof path));
     snprintf(cmd, sizeof cmd,
              "printf 'X' | dd of=%s bs=1 seek=300 conv=notrunc status=none",
@@ -365,13 +375,8 @@ TEST(tmemd_keep_across_binary_upgrade)
              bin);
     ASSERT_EQ(system(cmd), 0);
     th_daemon d;
-    start_kept(&d, state);
+    kept_run(&d, state, "upgrade", 71, 200);
     tmem__conn *t = NULL;
-    ASSERT_EQ(tmem__conn_open_named(d.sock, "upgrade", &t), 0);
-    ASSERT_EQ(tmem__conn_pool_new(t, NULL, PERS, NULL), 0);
-    ASSERT_EQ(th_put_range(t, 0, 71, 200), 200);
-    ASSERT_EQ(stop_with_log(&d, log, sizeof log), 0);
-    tmem__conn_close(t);
     setenv("BUILD", bin, 1); /* the new binary */
     start_kept(&d, state);
     if (old)
