@@ -20,6 +20,9 @@ long long du_metric(const char *text, const char *name);
 typedef int (*du_tenant_fn)(const th_daemon *d, void *arg, int k);
 int du_fork_tenants(const th_daemon *d, int n, du_tenant_fn fn, void *arg,
                     pid_t *kid, _Atomic int *ready, int wait_ms);
+/* Runs fn(arg) in a child process as uid and gid 65534 (nobody): its
+ * exit status (fn's return; 3 when the uid could not be dropped). */
+int du_as_nobody(int (*fn)(void *), void *arg);
 /* The daemon's Prometheus text over its socket (root: admin); malloc'd. */
 char *du_prometheus(const th_daemon *d);
 /* du_metric of the daemon's text now. */

@@ -155,8 +155,18 @@ TEST(tmemd_keep_damaged_file_set_aside)
              "printf 'X' | dd of=%s bs=1 seek=300 conv=notrunc status=none",
              path);
     ASSERT_EQ(system(cmd), 0);
+    /* files there that are not kept pages by their names: left alone */
+    snprintf(cmd, sizeof cmd,
+             "cd %s && touch notes.txt x-@00.tmem 0-ok@short.tmem "
+             "'0-bad name@00000000000000000000000000000001.tmem'",
+             state);
+    ASSERT_EQ(system(cmd), 0);
     start_kept(&d, state);
     ASSERT_EQ(tmem__conn_open_named(d.sock, "dmg", &t), 0);
+    ASSERT_TRUE(kept_file(state, "x-@00.tmem", NULL, 0));
+    ASSERT_TRUE(kept_file(state, "0-ok@short.tmem", NULL, 0));
+    ASSERT_TRUE(kept_file(state, "0-bad name@", NULL, 0));
+    ASSERT_TRUE(!kept_file(state, "0-ok@short.tmem.refused", NULL, 0));
     snprintf(cmd, sizeof cmd, "%s.refused", path);
     struct stat sb;
     ASSERT_EQ(stat(cmd, &sb), 0);
@@ -430,6 +440,63 @@ TEST(tmemd_keep_frontswap_through_restart)
     }
     tmem_frontswap_destroy(fs);
     tmem_disconnect(c);
+    ASSERT_EQ(stop_with_log(&d, log, sizeof log), 0);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", state);
+    ASSERT_EQ(system(cmd), 0);
+}
+
+/* A raw HELLO (as the uid this process has) claiming token: the status;
+ * the socket is closed after. */
+static int hello_with_token(const th_daemon *d, const uint64_t token[2])
+{
+    int fd = th_raw(d);
+    int rc = th_raw_hello_token(fd, token);
+    close(fd);
+    return rc;
+}
+
+struct claim {
+    const th_daemon *d;
+    const uint64_t *token;
+};
+
+static int claim_main(void *arg)
+{
+    struct claim *c = arg;
+    return hello_with_token(c->d, c->token) >= 0 ? 0 : 4;
+}
+
+/* Nobody else takes a kept tenant's client: not another uid with its
+ * token, not its uid with another token; its own connection still does. */
+TEST(tmemd_keep_token_claimed_by_its_tenant_only)
+{
+    char state[] = "/tmp/tmem-keep-XXXXXX", log[16384], path[600], cmd[700];
+    ASSERT_TRUE(mkdtemp(state) != NULL);
+    chmod(state, 0755);
+    th_daemon d;
+    start_kept(&d, state);
+    tmem__conn *c = th_conn(&d); /* no name: its token only */
+    ASSERT_EQ(tmem__conn_pool_new(c, NULL, PERS, NULL), 0);
+    ASSERT_EQ(th_put_range(c, 0, 91, 50), 50);
+    ASSERT_EQ(stop_with_log(&d, log, sizeof log), 0);
+    ASSERT_TRUE(kept_file(state, "0-@", path, sizeof path));
+    uint64_t token[2];
+    const char *at = strchr(strrchr(path, '/'), '@') + 1;
+    char hex[17] = {0};
+    memcpy(hex, at, 16);
+    token[0] = strtoull(hex, NULL, 16);
+    memcpy(hex, at + 16, 16);
+    token[1] = strtoull(hex, NULL, 16);
+    restart_same(&d, state);
+    /* another uid with the right token */
+    struct claim cl = {&d, token};
+    ASSERT_EQ(du_as_nobody(claim_main, &cl), 0);
+    /* its uid with a wrong token */
+    uint64_t wrong[2] = {token[0] ^ 1, token[1]};
+    ASSERT_GE(hello_with_token(&d, wrong), 0);
+    /* its own connection: every page */
+    ASSERT_EQ(th_count_intact(c, 0, 91, 50), 50);
+    tmem__conn_close(c);
     ASSERT_EQ(stop_with_log(&d, log, sizeof log), 0);
     snprintf(cmd, sizeof cmd, "rm -rf %s", state);
     ASSERT_EQ(system(cmd), 0);

@@ -141,6 +141,23 @@ TEST(tmemd_save_restore_to_another_daemon)
     ASSERT_EQ(th_stop(&b), 0);
 }
 
+struct not_admin {
+    const th_daemon *d;
+    int client;
+};
+
+/* A save asked by a tenant that is not an admin: 0 when refused EPERM. */
+static int save_as_tenant(void *arg)
+{
+    struct not_admin *na = arg;
+    tmem__conn *n = NULL;
+    if (tmem__conn_open(na->d->sock, &n) < 0)
+        return 4;
+    int nfd = open("/dev/null", O_WRONLY);
+    int64_t r = tmem__conn_save(n, na->client, NULL, nfd);
+    return r == -EPERM ? 0 : 5;
+}
+
 TEST(tmemd_restore_refusals)
 {
     th_daemon a;
@@ -198,23 +215,62 @@ TEST(tmemd_restore_refusals)
     ASSERT_EQ(cli(&a, "save", err, sizeof err), 2);
     ASSERT_EQ(cli(&a, "save gamma /nonexistent-dir/x", err, sizeof err), 1);
     /* a tenant that is not an admin may not save */
-    fflush(stdout);
-    pid_t kid = fork();
-    ASSERT_GE(kid, 0);
-    if (kid == 0) {
-        if (setgid(65534) < 0 || setuid(65534) < 0)
-            _exit(3);
-        tmem__conn *n = NULL;
-        if (tmem__conn_open(a.sock, &n) < 0)
-            _exit(4);
-        int nfd = open("/dev/null", O_WRONLY);
-        int64_t r = tmem__conn_save(n, tmem__conn_client_id(t), NULL, nfd);
-        _exit(r == -EPERM ? 0 : 5);
-    }
-    ASSERT_EQ(th_wait(kid), 0);
+    struct not_admin na = {&a, tmem__conn_client_id(t)};
+    ASSERT_EQ(du_as_nobody(save_as_tenant, &na), 0);
     tmem__conn_close(adm);
     tmem__conn_close(t);
     snprintf(args, sizeof args, "rm -rf %s", dir);
     ASSERT_EQ(system(args), 0);
+    ASSERT_EQ(th_stop(&a), 0);
+}
+
+/* An admin request as sent by hand (after a HELLO), with fd passed when
+ * >= 0: the reply's status. */
+static int raw_admin(const th_daemon *d, uint16_t op, const tmem__msg_args *a,
+                     int fd)
+{
+    int s = th_raw(d);
+    ASSERT_EQ(th_raw_hello(s), 0);
+    unsigned char b[TMEM_MSG_REQ_MAX];
+    int n = tmem__req_encode(b, sizeof b, op, 2, a, NULL);
+    ASSERT_GT(n, 0);
+    ASSERT_EQ(fd >= 0 ? tmem__io_write_fd(s, b, (size_t)n, fd)
+                      : tmem__io_write(s, b, (size_t)n),
+              0);
+    int rc = th_raw_status(s);
+    close(s);
+    return rc;
+}
+
+/* What the library never sends, sent by hand: no descriptor, no name or
+ * a bad one, a uid out of range; and the CLI's bad --uid values. */
+TEST(tmemd_save_restore_bad_requests)
+{
+    th_daemon a;
+    th_start(&a, NULL);
+    tmem__msg_args none = {.client_id = 0};
+    ASSERT_EQ(raw_admin(&a, TMEM_MSG_SAVE, &none, -1), -EBADF);
+    ASSERT_EQ(raw_admin(&a, TMEM_MSG_RESTORE, &none, -1), -EBADF);
+    int fd = open("/dev/null", O_RDONLY);
+    ASSERT_GE(fd, 0);
+    tmem__msg_args empty = {.arg = 0}; /* no name */
+    ASSERT_EQ(raw_admin(&a, TMEM_MSG_RESTORE, &empty, fd), -EINVAL);
+    tmem__msg_args badname = {.arg = 0};
+    memcpy(badname.uuid, "bad name", 8);
+    ASSERT_EQ(raw_admin(&a, TMEM_MSG_RESTORE, &badname, fd), -EINVAL);
+    tmem__msg_args biguid = {.arg = UINT32_MAX};
+    memcpy(biguid.uuid, "ok", 2);
+    ASSERT_EQ(raw_admin(&a, TMEM_MSG_RESTORE, &biguid, fd), -EINVAL);
+    close(fd);
+    char err[2048];
+    ASSERT_EQ(cli(&a, "restore /dev/null --as ok --uid abc", err, sizeof err),
+              2);
+    ASSERT_EQ(cli(&a, "restore /dev/null --as ok --uid -1", err, sizeof err),
+              2);
+    ASSERT_EQ(cli(&a, "restore /dev/null --as ok --uid 4294967295", err,
+                  sizeof err),
+              2);
+    ASSERT_EQ(cli(&a, "save 'bad name' /dev/null", err, sizeof err), 2);
+    ASSERT_TRUE(th_alive(&a));
     ASSERT_EQ(th_stop(&a), 0);
 }

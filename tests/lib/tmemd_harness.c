@@ -147,21 +147,36 @@ int th_raw(const th_daemon *d)
     return fd;
 }
 
-int th_raw_hello(int fd)
+int th_raw_status(int fd)
 {
     unsigned char b[TMEM_MSG_REQ_MAX];
-    tmem__msg_args a = {.arg = TMEM_PROTO_VERSION, .flags = TMEM_PROTO_MAGIC};
-    int n = tmem__req_encode(b, sizeof b, TMEM_MSG_HELLO, 1, &a, NULL);
-    ASSERT_EQ(tmem__io_write(fd, b, (size_t)n), 0);
     tmem__msg_hdr h;
     tmem__msg_res r;
     ASSERT_EQ(tmem__io_read(fd, b, TMEM_MSG_REPLY_BASE), 0);
     ASSERT_EQ(tmem__reply_decode(b, &h, &r), 0);
-    /* its payload: the session's resume token (16 bytes) */
+    /* a payload (HELLO's resume token): read and dropped */
     ASSERT_TRUE(r.payload <= sizeof b);
     if (r.payload)
         ASSERT_EQ(tmem__io_read(fd, b, r.payload), 0);
     return h.status;
+}
+
+int th_raw_hello_token(int fd, const uint64_t token[2])
+{
+    unsigned char b[TMEM_MSG_REQ_MAX];
+    tmem__msg_args a = {.arg = TMEM_PROTO_VERSION, .flags = TMEM_PROTO_MAGIC};
+    if (token) {
+        a.oid[0] = token[0];
+        a.oid[1] = token[1];
+    }
+    int n = tmem__req_encode(b, sizeof b, TMEM_MSG_HELLO, 1, &a, NULL);
+    ASSERT_EQ(tmem__io_write(fd, b, (size_t)n), 0);
+    return th_raw_status(fd);
+}
+
+int th_raw_hello(int fd)
+{
+    return th_raw_hello_token(fd, NULL);
 }
 
 void th_fill(void *page, uint32_t seed, uint32_t index)

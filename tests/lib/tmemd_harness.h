@@ -34,6 +34,10 @@ tmem__conn *th_conn(const th_daemon *d);
 int th_raw(const th_daemon *d);
 /* Sends a valid hello on a raw socket and reads the reply; returns status. */
 int th_raw_hello(int fd);
+/* The same, claiming a resume token (NULL: none). */
+int th_raw_hello_token(int fd, const uint64_t token[2]);
+/* Reads one reply on a raw socket (its payload dropped); its status. */
+int th_raw_status(int fd);
 /* The exit status of child pid once it ends (128 + signal if killed). */
 int th_wait(pid_t pid);
 /* A tenant process's body: returns its exit status (0: all went well). */

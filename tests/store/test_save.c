@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <tmem/store.h>
+#define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
 #include <xxhash.h>
 
 #include "../runner.h"
@@ -263,4 +264,96 @@ TEST(save_write_failure_fails_the_save)
         close(fd);
     }
     tmem_store_destroy(a);
+}
+
+/* Makes every sum of a version-1 stream right again after an edit (the
+ * layout of lib/store/save.c), so that what a reader checks after the
+ * sums is what refuses it. */
+static void resum(unsigned char *b, size_t len)
+{
+    uint64_t h = XXH3_64bits(b, 32);
+    memcpy(b + 32, &h, 8);
+    uint32_t np;
+    memcpy(&np, b + 12, 4);
+    size_t off = 40 + (size_t)np * 24;
+    h = XXH3_64bits(b + 40, (size_t)np * 24);
+    memcpy(b + off, &h, 8);
+    off += 8;
+    while (off + 32 < len) { /* page records, up to the trailer */
+        uint16_t plen;
+        memcpy(&plen, b + off + 14, 2);
+        XXH3_state_t st;
+        XXH3_64bits_reset(&st);
+        XXH3_64bits_update(&st, b + off, 48);
+        XXH3_64bits_update(&st, b + off + 56, plen);
+        h = XXH3_64bits_digest(&st);
+        memcpy(b + off + 48, &h, 8);
+        off += 56 + plen;
+    }
+    ASSERT_EQ(off + 32, len);
+    h = XXH3_64bits(b, off);
+    memcpy(b + off + 24, &h, 8);
+}
+
+/* Streams whose sums are right but whose content is not: pools a restore
+ * must refuse, and a page for a pool that is not persistent. */
+TEST(save_restore_refuses_what_the_sums_allow)
+{
+    tmem_store *a = tu_store(0, TMEM_COMPRESS_LZ4);
+    tmem_client *c = tu_client(a);
+    int eph = tmem_pool_new(c, NULL, EPH, NULL);
+    int pers = tmem_pool_new(c, NULL, PERS, NULL);
+    ASSERT_EQ(eph, 0);
+    ASSERT_EQ(pers, 1);
+    ASSERT_EQ(tu_put(c, pers, 1, 0, 2), 1); /* a text-like page: LZ4 */
+    size_t len;
+    int fd = memfd_create("tmem-save-test", MFD_CLOEXEC);
+    ASSERT_EQ(tmem__client_save(c, fd, NULL), 0);
+    len = (size_t)lseek(fd, 0, SEEK_END);
+    unsigned char *good = slurp(fd, len);
+    close(fd);
+    tmem_store *b = tu_store(0, TMEM_COMPRESS_LZ4);
+    tmem_client *d = tu_client(b);
+    /* the untouched stream, sums made again, still goes in: resum is
+     * right */
+    unsigned char *x = copy_of(good, len);
+    resum(x, len);
+    ASSERT_MEM_EQ(x, good, len);
+    free(x);
+    size_t tab = 40, page = 40 + 2 * 24 + 8;
+    struct {
+        const char *what;
+        size_t off;
+        uint32_t val;
+    } bad[] = {
+        {"a shared pool", tab + 24 + 4, PERS | TMEM_POOL_SHARED},
+        {"a pool id past 15", tab + 24, 16},
+        {"the same pool id twice", tab + 24, 0},
+        {"flags the store refuses", tab + 24 + 4, 0x80},
+        {"more pools than 16", 12, 17},
+        {"a page for the ephemeral pool", page + 4, 0},
+        {"a page for a pool not in the table", page + 4, 7},
+        {"an unknown encoding", page + 12, 9},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        x = copy_of(good, len);
+        if (bad[k].off == page + 12)
+            x[bad[k].off] = (unsigned char)bad[k].val;
+        else
+            memcpy(x + bad[k].off, &bad[k].val, 4);
+        if (bad[k].off != 12)
+            resum(x, len);
+        else { /* the header alone: its own sum */
+            uint64_t h = XXH3_64bits(x, 32);
+            memcpy(x + 32, &h, 8);
+        }
+        int rc = restore_fd(b, d, stream_of(x, len));
+        if (rc >= 0)
+            fprintf(stderr, "  %s: accepted\n", bad[k].what);
+        ASSERT_LT(rc, 0);
+        free(x);
+    }
+    free(good);
+    tmem_store_destroy(a);
+    tmem_store_destroy(b);
 }
