@@ -5,6 +5,8 @@
 
 #include <errno.h>
 #include <lz4.h>
+#include <lz4hc.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <xxhash.h>
@@ -40,6 +42,28 @@ int tmem__pack_lz4(const void *page, void *state, void *out)
 void tmem__pack(const void *page, void *state, void *out, tmem_packed *pk,
                 uint32_t *hash)
 {
+    tmem__pack_level(page, state, NULL, 0, out, pk, hash);
+}
+
+size_t tmem__pack_hc_size(void)
+{
+    return (size_t)LZ4_sizeofStateHC();
+}
+
+int tmem__pack_level_parse(const char *s, int *level)
+{
+    char *end;
+    errno = 0;
+    long v = s && *s ? strtol(s, &end, 10) : -1;
+    if (!s || !*s || errno || *end || v < 0 || v > TMEM_PACK_LEVEL_MAX)
+        return -EINVAL;
+    *level = (int)v;
+    return 0;
+}
+
+void tmem__pack_level(const void *page, void *state, void *hc, int level,
+                      void *out, tmem_packed *pk, uint32_t *hash)
+{
     uint32_t w;
     if (tmem__fill_word(page, &w)) {
         *pk = (tmem_packed){.enc = TMEM_PACK_FILL, .fill = w};
@@ -47,7 +71,10 @@ void tmem__pack(const void *page, void *state, void *out, tmem_packed *pk,
         return;
     }
     *hash = tmem__page_hash(page);
-    int n = tmem__pack_lz4(page, state, out);
+    int n = hc && level > 0
+                ? LZ4_compress_HC_extStateHC(hc, page, out, TMEM_PAGE_SIZE,
+                                             TMEM_PACK_LZ4_MAX, level)
+                : tmem__pack_lz4(page, state, out);
     if (n > 0) {
         *pk = (tmem_packed){.enc = TMEM_PACK_LZ4, .len = (uint32_t)n};
         return;

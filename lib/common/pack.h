@@ -9,6 +9,7 @@
 #ifndef TMEM_COMMON_PACK_H
 #define TMEM_COMMON_PACK_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <tmem/abi.h>
@@ -32,6 +33,21 @@ int tmem__unpack(const tmem_packed *pk, const void *src, void *page);
  * one thread at a time. */
 void tmem__pack(const void *page, void *state, void *out, tmem_packed *pk,
                 uint32_t *hash);
+
+/* LZ4HC levels tmem__pack_level takes (0: LZ4's fast compressor). */
+#define TMEM_PACK_LEVEL_MAX 12
+/* Bytes of LZ4HC state tmem__pack_level needs for a level above 0. */
+size_t tmem__pack_hc_size(void);
+/* As tmem__pack, with LZ4HC at level (1..TMEM_PACK_LEVEL_MAX) in the
+ * caller's hc state (tmem__pack_hc_size bytes, 8-aligned) when hc is not
+ * NULL and level > 0.  The output is an LZ4 block like any other (every
+ * reader decodes it as fast): more effort when a page is stored, fewer
+ * bytes kept (measured on the corpus, docs/tswap.md: level 3 ~14 % fewer
+ * than level 0 for ~5x the compression time). */
+void tmem__pack_level(const void *page, void *state, void *hc, int level,
+                      void *out, tmem_packed *pk, uint32_t *hash);
+/* Parses a level "0".."12"; returns 0 and sets *level, or -EINVAL. */
+int tmem__pack_level_parse(const char *s, int *level);
 
 /* LZ4-compresses page[TMEM_PAGE_SIZE] into out with the caller's state
  * (TMEM_PACK_STATE_SIZE bytes).  Returns the length (at most

@@ -77,7 +77,35 @@ struct tmem__conn {
     unsigned char req[TMEM_MSG_REQ_MAX];
     /* LZ4 state for packing puts: callers serialise, so one is enough */
     _Alignas(8) unsigned char pack_state[TMEM_PACK_STATE_SIZE];
+    /* LZ4HC state when $TMEM_PACK_LEVEL asks for more effort (made at
+     * open, where libtmem allocates: puts run in signal handlers, which
+     * must not allocate, and inside `tmem run` a plain mmap would be
+     * tswap memory that eviction itself would fault on) */
+    void *hc;
+    int pack_level;
 };
+
+/* $TMEM_PACK_LEVEL: 0 (default) LZ4's fast compressor, 1..12 LZ4HC at
+ * that level (tmem__pack_level).  A value that does not parse counts as
+ * 0: `tmem run` checks the value it sets.  Returns 0 or -ENOMEM. */
+static int pack_setup(tmem__conn *c)
+{
+    const char *env = getenv("TMEM_PACK_LEVEL");
+    int level = 0;
+    if (!env || tmem__pack_level_parse(env, &level) < 0 || level == 0)
+        return 0;
+    void *hc = tmem__aligned_alloc(64, tmem__pack_hc_size());
+    if (!hc)
+        return -ENOMEM;
+    c->hc = hc;
+    c->pack_level = level;
+    return 0;
+}
+
+static void pack_free(tmem__conn *c)
+{
+    tmem__free(c->hc);
+}
 
 const char *tmem__conn_default_path(void)
 {
@@ -282,7 +310,10 @@ int tmem__conn_open_named(const char *path, const char *name,
     c->reconnect_ns = (ms && *ms ? strtoull(ms, NULL, 10)
                                  : RECONNECT_MS_DEFAULT) *
                       1000000u;
-    int rc = sock_connect(path, &c->fd);
+    int rc = pack_setup(c);
+    if (rc < 0)
+        goto out_free;
+    rc = sock_connect(path, &c->fd);
     if (rc < 0)
         goto out_free;
     rc = hello(c, name);
@@ -297,6 +328,7 @@ int tmem__conn_open_named(const char *path, const char *name,
 out_close:
     close(c->fd);
 out_free:
+    pack_free(c);
     tmem__free(c);
     return rc;
 }
@@ -309,6 +341,7 @@ void tmem__conn_close(tmem__conn *c)
         tmem__ring_unmap(&c->ring);
     if (c->fd >= 0)
         close(c->fd);
+    pack_free(c);
     tmem__free(c);
 }
 
@@ -411,8 +444,9 @@ static void ring_fill(tmem__conn *c, const tmem__op *ops, uint32_t n,
         if (e->op == TMEM_OP_PUT) {
             /* compressed here, on our CPU, straight into the slot */
             tmem_packed pk;
-            tmem__pack(ops[i].page, c->pack_state,
-                       tmem__ring_slot(&c->ring, i), &pk, &e->hash);
+            tmem__pack_level(ops[i].page, c->pack_state, c->hc,
+                             c->pack_level, tmem__ring_slot(&c->ring, i), &pk,
+                             &e->hash);
             e->enc = pk.enc;
             e->len = pk.len;
             e->fill = pk.fill;

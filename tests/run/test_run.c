@@ -475,6 +475,10 @@ TEST(run_errors_in_words)
               2);
     ASSERT_EQ(
         sh(out, sizeof out, "%s/tmem run --faults fast true 2>&1", build()), 2);
+    ASSERT_EQ(sh(out, sizeof out, "%s/tmem run --pack-level 13 true 2>&1",
+                 build()),
+              2);
+    ASSERT_TRUE(strstr(out, "--pack-level") != NULL);
     ASSERT_EQ(
         sh(out, sizeof out, "%s/tmem run no-such-program-x 2>&1", build()), 1);
     ASSERT_TRUE(strstr(out, "command not found") != NULL);

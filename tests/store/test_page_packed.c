@@ -104,6 +104,54 @@ TEST(packed_pack_picks_the_encoding)
     ASSERT_MEM_EQ(p.data, page, TMEM_PAGE_SIZE);
 }
 
+/* LZ4HC (tmem__pack_level, what `tmem run` packs with): an LZ4 block the
+ * store keeps as given and every reader decodes, smaller in sum than the
+ * fast compressor's on real heap pages; bad levels are refused. */
+TEST(packed_hc_levels_store_smaller_and_read_back)
+{
+    size_t loaded;
+    unsigned char *pages = bt_corpus(&loaded);
+    size_t n = loaded > 512 ? 512 : loaded;
+    void *hc = malloc(tmem__pack_hc_size());
+    ASSERT_TRUE(hc != NULL);
+    static _Alignas(8) unsigned char state[TMEM_PACK_STATE_SIZE];
+    tmem_store *s = mkstore(TMEM_COMPRESS_LZ4);
+    int pool;
+    tmem_client *c = mkclient(s, &pool);
+    uint64_t fast = 0, slow = 0;
+    for (size_t i = 0; i < n; i++) {
+        const unsigned char *page = pages + i * TMEM_PAGE_SIZE;
+        struct packed f, h;
+        tmem__pack(page, state, f.data, &f.pk, &f.hash);
+        tmem__pack_level(page, state, hc, 3, h.data, &h.pk, &h.hash);
+        ASSERT_EQ(h.hash, f.hash);
+        ASSERT_EQ(h.pk.enc == TMEM_PACK_FILL, f.pk.enc == TMEM_PACK_FILL);
+        fast += f.pk.len;
+        slow += h.pk.len;
+        /* level 0 is the fast compressor's bytes exactly */
+        struct packed z;
+        tmem__pack_level(page, state, hc, 0, z.data, &z.pk, &z.hash);
+        ASSERT_EQ(z.pk.len, f.pk.len);
+        ASSERT_MEM_EQ(z.data, f.data, f.pk.len);
+        ASSERT_EQ(put_packed(c, pool, 3, (uint32_t)i, &h), 1);
+    }
+    for (size_t i = 0; i < n; i++)
+        expect_page(c, pool, 3, (uint32_t)i, pages + i * TMEM_PAGE_SIZE);
+    ASSERT_LT(slow, fast - fast / 20); /* at least 5 % fewer bytes */
+    int lv = -1;
+    ASSERT_EQ(tmem__pack_level_parse("12", &lv), 0);
+    ASSERT_EQ(lv, 12);
+    ASSERT_EQ(tmem__pack_level_parse("0", &lv), 0);
+    ASSERT_EQ(lv, 0);
+    const char *bad[] = {"13", "-1", "", "3x", "x", "99999999999999999999"};
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++)
+        ASSERT_EQ(tmem__pack_level_parse(bad[k], &lv), -EINVAL);
+    ASSERT_EQ(tmem__pack_level_parse(NULL, &lv), -EINVAL);
+    free(hc);
+    tmem__corpus_free(pages, loaded);
+    tmem_store_destroy(s);
+}
+
 TEST(packed_roundtrip_and_dedup_with_raw_puts)
 {
     tmem_store *s = mkstore(TMEM_COMPRESS_LZ4);
