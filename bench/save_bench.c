@@ -14,6 +14,7 @@
 
 #include <tmem/store.h>
 
+#include "bench_pages.h"
 #include "common/corpus.h"
 #include "store/save.h"
 
@@ -22,16 +23,6 @@ static double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Page i: corpus page i mod n, its first 8 bytes made i (every page its
- * own, none deduplicated away; zero pages stay mostly zero). */
-static void page_of(const void *corpus, size_t n, uint32_t i, void *out)
-{
-    memcpy(out, (const char *)corpus + (size_t)(i % n) * TMEM_PAGE_SIZE,
-           TMEM_PAGE_SIZE);
-    uint64_t v = i;
-    memcpy(out, &v, sizeof v);
 }
 
 int main(int argc, char **argv)

@@ -59,6 +59,11 @@ const char *tmem_compress_name(tmem_compress c);
 typedef struct tmem_store_config {
     uint64_t budget_bytes;  /* memory the store may use; 0 = unlimited */
     tmem_compress compress; /* default codec for new clients */
+    /* A directory (on tmpfs) where private arenas, the persistent pages,
+     * are kept as files that outlive the process, so that they can be
+     * recovered after a crash (docs/persistence.md); NULL: in memory
+     * only.  The store copies the string. */
+    const char *arena_dir;
 } tmem_store_config;
 
 /* Fills *cfg with the defaults: unlimited budget, LZ4. */

@@ -68,11 +68,37 @@ typedef struct tmem_arena_hdr {
     uint32_t owner;            /* the owner's identity number */
     uint32_t flags;            /* TMEM_ARENA_F_* */
     uint64_t created_ns;       /* CLOCK_REALTIME at creation */
-    /* bytes 48..255: owner identity (issue 12); then the directory; the
-     * private pools' table goes after the directory (issue 12) */
+    uint32_t pool_inst;        /* the last pool instance number given */
+    _Atomic uint32_t tag_len;  /* bytes of tag (0: no owner yet) */
+    /* bytes 56..63 reserved; 64..255 the tag; then the directory; then
+     * the pool table (TMEM_ARENA_POOLS_OFF) */
 } tmem_arena_hdr;
 
 #define TMEM_ARENA_F_NAMED 1u /* private arena: every name has a record */
+/* A file that outlives the daemon (its records are recovered after a
+ * crash, docs/persistence.md): same-filled pages get records too. */
+#define TMEM_ARENA_F_FILE 2u
+
+/* Who owns a private arena, in the owner's words (the daemon writes its
+ * tenant's uid, name and resume token): opaque to the store. */
+#define TMEM_ARENA_TAG_OFF 64u
+#define TMEM_ARENA_TAG_MAX 192u
+
+/* The private pools' table, after the handle directory: one entry per
+ * pool id.  A record's pool field is id | inst << 8: a record of a pool
+ * destroyed since (whose entry is gone or has another inst) names no
+ * pool, so a crash in the middle of a pool's destruction, or a new pool
+ * with the id, never brings its old pages back. */
+#define TMEM_ARENA_POOLS_OFF 65792u /* 256 + 4 x 16,383, 64-aligned */
+#define TMEM_ARENA_POOLS_MAX 16u
+#define TMEM_ARENA_POOL_ID(p) ((p) & 0xffu)
+#define TMEM_ARENA_POOL_INST(p) ((p) >> 8)
+
+typedef struct tmem_arena_pool {
+    _Atomic uint32_t inst; /* 0: no pool; written last, cleared first */
+    uint32_t flags;        /* the pool's TMEM_POOL_* flags */
+    uint64_t uuid[2];
+} tmem_arena_pool;
 
 typedef struct tmem_arena_seg {
     uint32_t magic; /* TMEM_ARENA_MAGIC */
@@ -103,6 +129,10 @@ typedef struct __attribute__((packed)) tmem_arena_srec {
     uint16_t lck;
 } tmem_arena_srec;
 
+_Static_assert(sizeof(tmem_arena_hdr) == 56, "arena header fields");
+_Static_assert(TMEM_ARENA_POOLS_OFF >= TMEM_ARENA_HDIR_OFF +
+                                           4u * TMEM_ARENA_HDIR_MAX,
+               "pool table after the directory");
 _Static_assert(sizeof(tmem_arena_rec) == TMEM_ARENA_REC_HDR,
                "record header is 72 bytes");
 _Static_assert(sizeof(tmem_arena_srec) == TMEM_ARENA_SREC_HDR,

@@ -43,6 +43,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -157,6 +158,7 @@ struct tmem_arena {
     _Atomic(struct segpages *) spare_pg[2]; /* a compaction step may
                                                open two segments */
     _Atomic uint64_t prep_misses;
+    char *path; /* a file arena's name: removed when it is destroyed */
 };
 
 static void add(_Atomic uint64_t *c, int64_t d)
@@ -250,6 +252,11 @@ const void *tmem__arena_base(const tmem_arena *a)
 size_t tmem__arena_map_len(const tmem_arena *a)
 {
     return a->map_len;
+}
+
+bool tmem__arena_is_file(const tmem_arena *a)
+{
+    return a->flags & TMEM_ARENA_F_FILE;
 }
 
 bool tmem__arena_named(const tmem_arena *a)
@@ -425,16 +432,50 @@ static int pages_make(tmem_arena *a, struct seginfo *g)
     return 0;
 }
 
-static int map_file(tmem_arena *a)
+/* A new file dir/arena-RANDOM.tma, readable and writable by the daemon
+ * alone (its tenant gets a read-only descriptor, never the path). */
+static int open_named(tmem_arena *a, const char *dir)
 {
-    a->fd = memfd_create("tmem-arena", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (a->fd < 0)
-        return -errno;
+    size_t cap = strlen(dir) + 32;
+    if (!(a->path = tmem__malloc(cap)))
+        return -ENOMEM;
+    for (int tries = 0; tries < 8; tries++) {
+        uint64_t r;
+        if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
+            return -EIO;
+        snprintf(a->path, cap, "%s/arena-%016llx.tma", dir,
+                 (unsigned long long)r);
+        a->fd = open(a->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (a->fd >= 0)
+            return 0;
+        if (errno != EEXIST)
+            break;
+    }
+    int e = -errno;
+    tmem__free(a->path);
+    a->path = NULL;
+    return e;
+}
+
+static int map_file(tmem_arena *a, const char *dir)
+{
+    if (dir) {
+        int r = open_named(a, dir);
+        if (r < 0)
+            return r;
+    } else {
+        a->fd = memfd_create("tmem-arena", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        if (a->fd < 0)
+            return -errno;
+    }
     a->map_len = reserve_bytes();
     a->max_seg = (uint32_t)(a->map_len >> TMEM_ARENA_SEG_SHIFT);
+    /* a memfd is sealed against shrinking (a tenant's mapping must never
+     * fault past the end); a named file has no seals, and only the daemon
+     * can open it for writing */
     if (ftruncate(a->fd, SEG) < 0 ||
-        fcntl(a->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_SEAL) < 0 ||
-        fchmod(a->fd, 0400) < 0)
+        (!dir && (fcntl(a->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_SEAL) < 0 ||
+                  fchmod(a->fd, 0400) < 0)))
         return -errno;
     a->file_seg = 1;
     atomic_store(&a->file_seg_ready, 1);
@@ -447,9 +488,9 @@ static int map_file(tmem_arena *a)
 }
 
 /* The file, the seginfo table and the header page: each charged. */
-static int arena_setup(tmem_arena *a)
+static int arena_setup(tmem_arena *a, const char *dir)
 {
-    int r = map_file(a);
+    int r = map_file(a, dir);
     if (r < 0)
         return r;
     a->si_pages = (a->max_seg + SI_PAGE - 1) / SI_PAGE;
@@ -457,9 +498,11 @@ static int arena_setup(tmem_arena *a)
     if (!t)
         return r;
     a->si = t;
-    if ((r = si_ensure_locked(a, 0)) < 0 || (r = charge(a, PAGE)) < 0)
+    /* the header page, and a file arena's pool table page */
+    uint64_t hp = dir ? 2 * PAGE : PAGE;
+    if ((r = si_ensure_locked(a, 0)) < 0 || (r = charge(a, hp)) < 0)
         return r;
-    held_count(a, PAGE, false);
+    held_count(a, (int64_t)hp, false);
     atomic_store(&a->prep_misses, 0); /* no lock is held here */
     return 0;
 }
@@ -483,6 +526,16 @@ static void hdr_init(tmem_arena *a, uint32_t owner, unsigned flags)
 int tmem__arena_create(uint32_t owner, unsigned flags, tmem_acct *acct,
                        tmem_arena **out)
 {
+    return tmem__arena_create_in(owner, flags, acct, NULL, out);
+}
+
+int tmem__arena_create_in(uint32_t owner, unsigned flags, tmem_acct *acct,
+                          const char *dir, tmem_arena **out)
+{
+    if (dir && !(flags & TMEM_ARENA_F_NAMED))
+        return -EINVAL; /* only private arenas outlive the daemon */
+    if (dir)
+        flags |= TMEM_ARENA_F_FILE;
     tmem_arena *a = tmem__aligned_alloc(64, sizeof *a);
     if (!a)
         return -ENOMEM;
@@ -495,7 +548,7 @@ int tmem__arena_create(uint32_t owner, unsigned flags, tmem_acct *acct,
         tmem__free(a);
         return -ENOSPC;
     }
-    int r = arena_setup(a);
+    int r = arena_setup(a, dir);
     if (r < 0) {
         tmem__arena_destroy(a);
         return r;
@@ -516,6 +569,9 @@ void tmem__arena_destroy(tmem_arena *a)
     if (a->hdr)
         atomic_store_explicit(&a->hdr->state, TMEM_ARENA_DEAD,
                               memory_order_release);
+    if (a->path)
+        unlink(a->path); /* nothing in it is wanted any more */
+    tmem__free(a->path);
     if (a->base)
         munmap(a->base, a->map_len);
     if (a->fd >= 0)
@@ -534,6 +590,52 @@ void tmem__arena_destroy(tmem_arena *a)
     tmem__acct_uncharge(a->acct, (uint64_t)CSUM(a, held_bytes) +
                                      ld(&a->private_bytes));
     tmem__free(a);
+}
+
+/* ---- the owner's words, and the pool table ------------------------------- */
+
+void tmem__arena_set_tag(tmem_arena *a, const void *tag, uint32_t len)
+{
+    if (len > TMEM_ARENA_TAG_MAX)
+        len = TMEM_ARENA_TAG_MAX;
+    atomic_store_explicit(&a->hdr->tag_len, 0, memory_order_release);
+    memcpy(a->base + TMEM_ARENA_TAG_OFF, tag, len);
+    atomic_store_explicit(&a->hdr->tag_len, len, memory_order_release);
+}
+
+static tmem_arena_pool *pool_ent(tmem_arena *a, unsigned id)
+{
+    return (tmem_arena_pool *)(a->base + TMEM_ARENA_POOLS_OFF) + id;
+}
+
+uint32_t tmem__arena_pool_open(tmem_arena *a, unsigned id, uint32_t flags,
+                               const uint64_t uuid[2])
+{
+    /* under the owner's client lock: one writer */
+    uint32_t inst = ++a->hdr->pool_inst & 0xffffffu;
+    if (!inst)
+        inst = a->hdr->pool_inst = 1;
+    if ((a->flags & TMEM_ARENA_F_FILE) && id < TMEM_ARENA_POOLS_MAX) {
+        tmem_arena_pool *e = pool_ent(a, id);
+        atomic_store_explicit(&e->inst, 0, memory_order_release);
+        e->flags = flags;
+        memcpy(e->uuid, uuid, sizeof e->uuid);
+        atomic_store_explicit(&e->inst, inst, memory_order_release);
+    }
+    return inst;
+}
+
+void tmem__arena_pool_close(tmem_arena *a, unsigned id)
+{
+    if ((a->flags & TMEM_ARENA_F_FILE) && id < TMEM_ARENA_POOLS_MAX)
+        atomic_store_explicit(&pool_ent(a, id)->inst, 0,
+                              memory_order_release);
+}
+
+void tmem__arena_doom(tmem_arena *a)
+{
+    atomic_store_explicit(&a->hdr->state, TMEM_ARENA_DEAD,
+                          memory_order_release);
 }
 
 int tmem__arena_fd_ro(tmem_arena *a)

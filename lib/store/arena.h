@@ -89,6 +89,30 @@ typedef struct tmem_arena_stats {
  * -ENOSPC (acct refused), -ENOMEM / -errno of memfd_create. */
 int tmem__arena_create(uint32_t owner, unsigned flags, tmem_acct *acct,
                        tmem_arena **out);
+/* As tmem__arena_create, for a private arena (TMEM_ARENA_F_NAMED) that
+ * outlives the daemon when dir is not NULL: a new file dir/arena-*.tma
+ * (mode 0600) instead of a memfd, flagged TMEM_ARENA_F_FILE, with its
+ * pool table (one more page charged); destroying the arena removes the
+ * file.  -EINVAL for a dir with an arena that is not named. */
+int tmem__arena_create_in(uint32_t owner, unsigned flags, tmem_acct *acct,
+                          const char *dir, tmem_arena **out);
+/* Writes the owner's tag (at most TMEM_ARENA_TAG_MAX bytes; more are cut)
+ * into the header: what recovery gives back to say whose pages they
+ * are. */
+void tmem__arena_set_tag(tmem_arena *a, const void *tag, uint32_t len);
+/* A private pool id opens in the arena: returns its instance number,
+ * which the pool's records carry (TMEM_ARENA_POOL_ID / _INST), and, in a
+ * file arena, enters it in the pool table.  The caller serialises (the
+ * owner's client lock). */
+uint32_t tmem__arena_pool_open(tmem_arena *a, unsigned id, uint32_t flags,
+                               const uint64_t uuid[2]);
+/* Pool id is being destroyed: its entry goes first, so its records name
+ * no pool for recovery from now on. */
+void tmem__arena_pool_close(tmem_arena *a, unsigned id);
+/* Marks the arena dead before its owner's pages are freed (a client
+ * going away): tenants reading it fall back to the store, and recovery
+ * after a crash in the middle skips it. */
+void tmem__arena_doom(tmem_arena *a);
 /* Marks the arena dead (tenants reading it fall back to the store), unmaps
  * and closes it, and gives back everything it charged.  NULL is a no-op. */
 void tmem__arena_destroy(tmem_arena *a);
@@ -100,6 +124,8 @@ size_t tmem__arena_map_len(const tmem_arena *a);
  * the descriptor or -errno. */
 int tmem__arena_fd_ro(tmem_arena *a);
 bool tmem__arena_named(const tmem_arena *a);
+/* Whether it is a file that outlives the daemon (tmem__arena_create_in). */
+bool tmem__arena_is_file(const tmem_arena *a);
 
 /* Appends a DATA record (payload len bytes, 1..4096) named nm.  Returns 0
  * and sets *h and *gen (the handle has ref 1, aux = hash), or -ENOSPC

@@ -92,6 +92,7 @@ struct tmem_blobstore {
     void *_Atomic kick_ctx;
     int force_hash;
     uint32_t forced_hash;
+    char *arena_dir; /* private arenas as files here (tmem__blobstore_set_dir) */
 };
 
 static struct put_counters *counters(tmem_blobstore *bs)
@@ -215,7 +216,10 @@ static int arena_add_locked(tmem_blobstore *bs, unsigned no, uint32_t owner,
         tmem__free(ba);
         return r;
     }
-    r = tmem__arena_create(owner, flags, bs->acct, &ba->a);
+    r = tmem__arena_create_in(owner, flags, bs->acct,
+                              (flags & TMEM_ARENA_F_NAMED) ? bs->arena_dir
+                                                           : NULL,
+                              &ba->a);
     if (r < 0) {
         priv_give(bs, held_of(ba));
         tmem__free(ba);
@@ -260,6 +264,18 @@ int tmem__blobstore_create(tmem_acct *acct, tmem_blobstore **out)
     return 0;
 }
 
+int tmem__blobstore_set_dir(tmem_blobstore *bs, const char *dir)
+{
+    char *d = NULL;
+    if (dir && !(d = tmem__malloc(strlen(dir) + 1)))
+        return TMEM_ENOMEM;
+    if (d)
+        strcpy(d, dir);
+    tmem__free(bs->arena_dir);
+    bs->arena_dir = d;
+    return 0;
+}
+
 void tmem__blobstore_destroy(tmem_blobstore *bs)
 {
     if (!bs)
@@ -279,6 +295,7 @@ void tmem__blobstore_destroy(tmem_blobstore *bs)
     tmem__free(bs->free_no);
     priv_give(bs, held_of(bs));
     pthread_rwlock_destroy(&bs->walk);
+    tmem__free(bs->arena_dir);
     tmem__free(bs);
 }
 
@@ -668,6 +685,14 @@ static tmem_blob fill_blob(tmem_blobstore *bs, uint32_t w, unsigned *fl)
     return (uint64_t)w << 32 | TMEM_BLOB_FILL_TAG;
 }
 
+/* Whether arena n keeps a record of every name, same-filled pages too: a
+ * file arena, whose pages a restart after a crash recovers from the
+ * records alone (a fill word kept only in the index would be lost). */
+static bool records_fills(tmem_blobstore *bs, int n)
+{
+    return n > 0 && tmem__arena_is_file(ba_of(bs, (unsigned)n)->a);
+}
+
 int tmem__blob_put(tmem_blobstore *bs, int n, const tmem_arena_name *nm,
                    const void *page, tmem_compress codec, tmem_blob *out,
                    unsigned *flags)
@@ -675,7 +700,9 @@ int tmem__blob_put(tmem_blobstore *bs, int n, const tmem_arena_name *nm,
     unsigned fl = 0;
     uint32_t word;
     int r = 0;
-    if (tmem__fill_word(page, &word))
+    if (tmem__fill_word(page, &word) && records_fills(bs, n))
+        r = put_raw(bs, n, nm, page, TMEM_COMPRESS_LZ4, false, out, &fl);
+    else if (tmem__fill_word(page, &word))
         *out = fill_blob(bs, word, &fl);
     else
         r = put_raw(bs, n, nm, page, codec, false, out, &fl);
@@ -695,6 +722,10 @@ int tmem__blob_put_packed(tmem_blobstore *bs, int n, const tmem_arena_name *nm,
     case TMEM_PACK_FILL:
         if (pk->len != 0)
             return -EINVAL;
+        if (records_fills(bs, n)) { /* its LZ4 form: ~20 bytes */
+            tmem__fill_page(page, pk->fill);
+            return tmem__blob_put(bs, n, nm, page, codec, out, flags);
+        }
         *out = fill_blob(bs, pk->fill, &fl);
         r = 0;
         break;

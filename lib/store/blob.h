@@ -79,6 +79,10 @@ typedef struct tmem_blobstore_stats {
 /* Creates a blob store charging its memory to acct (may be NULL).
  * Returns 0 and sets *out, or TMEM_ENOMEM / TMEM_ENOSPC. */
 int tmem__blobstore_create(tmem_acct *acct, tmem_blobstore **out);
+/* Private arenas opened from now on are files in dir (NULL: memfds), which
+ * outlive the process (docs/persistence.md, "After a crash"); in them a
+ * same-filled page is stored as a record too.  Returns 0 or TMEM_ENOMEM. */
+int tmem__blobstore_set_dir(tmem_blobstore *bs, const char *dir);
 /* Frees everything, whatever references remain.  NULL is a no-op. */
 void tmem__blobstore_destroy(tmem_blobstore *bs);
 

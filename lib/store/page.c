@@ -220,7 +220,8 @@ static int put_blob(tmem_pool *p, tmem_client *c, int pool,
 {
     tmem_store *s = c->store;
     tmem_compress codec = (tmem_compress)atomic_load(&c->compress);
-    tmem_arena_name nm = {.owner = (uint32_t)c->id, .pool = (uint32_t)pool,
+    tmem_arena_name nm = {.owner = (uint32_t)c->id,
+                          .pool = (uint32_t)pool | p->inst << 8,
                           .index = index,
                           .flags = p->arena ? 0 : TMEM_ARENA_NM_OWNER};
     memcpy(nm.oid, oid->oid, sizeof nm.oid);

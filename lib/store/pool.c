@@ -131,6 +131,9 @@ int tmem_pool_new(tmem_client *c, const uint64_t uuid[2], uint32_t flags,
             goto out_unlock;
         }
         c->arena = n;
+        if (c->tag_len)
+            tmem__arena_set_tag(tmem__blob_arena(s->blobs, n), c->tag,
+                                c->tag_len);
     }
     tmem_pool *p = (flags & TMEM_POOL_SHARED) ? shared_join(s, flags, uuid)
                                               : pool_alloc(s, c, flags, uuid);
@@ -138,9 +141,12 @@ int tmem_pool_new(tmem_client *c, const uint64_t uuid[2], uint32_t flags,
         r = tmem__meta_refused(s);
         goto out_unlock;
     }
-    if (p->persist) /* a shared pool (never persistent) stays at 0: other
-                       sharers read it without this client's lock */
+    if (p->persist) { /* a shared pool (never persistent) stays at 0: other
+                         sharers read it without this client's lock */
         p->arena = c->arena;
+        p->inst = tmem__arena_pool_open(tmem__blob_arena(s->blobs, c->arena),
+                                        (unsigned)i, flags, uuid);
+    }
     c->pools[i] = p;
     r = i;
     if (out_flags)
@@ -180,6 +186,9 @@ void tmem__pool_release_locked(tmem_client *c, int i)
     tmem_pool *p = c->pools[i];
     tmem_store *s = c->store;
     c->pools[i] = NULL;
+    if (p->arena) /* recovery stops naming its pages first */
+        tmem__arena_pool_close(tmem__blob_arena(s->blobs, p->arena),
+                               (unsigned)i);
     if (!p->shared) {
         pool_clear(p, c, true);
         pool_free(p);

@@ -179,8 +179,8 @@ static bool list_shard(tmem_client *c, int id, tmem_pool *p, int k,
 }
 
 /* Writes the pages of c's persistent pool id.  Returns 0 or an error. */
-static int save_pool_pages(tmem_client *c, int id, tmem_pool *p, struct out *o,
-                           tmem_save_stats *st, uint64_t *payload)
+static int save_pool_pages(tmem_client *c, int id, tmem_pool *p,
+                           tmem_save_writer *w)
 {
     struct names l = {0};
     unsigned char page[TMEM_PAGE_SIZE];
@@ -190,7 +190,7 @@ static int save_pool_pages(tmem_client *c, int id, tmem_pool *p, struct out *o,
             rc = l.nomem ? TMEM_ENOMEM : 0; /* gone: nothing more of it */
             break;
         }
-        for (size_t i = 0; i < l.n && rc == 0 && !o->err; i++) {
+        for (size_t i = 0; i < l.n && rc == 0; i++) {
             tmem_packed pk;
             int r = tmem_page_get_packed(c, id, &l.v[i].oid, l.v[i].index,
                                          page, &pk);
@@ -200,36 +200,99 @@ static int save_pool_pages(tmem_client *c, int id, tmem_pool *p, struct out *o,
                 rc = r == TMEM_ENODEV ? 0 : r;
                 break;
             }
-            struct save_page rec = {.magic = PAGE_MAGIC,
-                                    .pool = (uint32_t)id,
-                                    .index = l.v[i].index,
-                                    .enc = (uint8_t)pk.enc,
-                                    .len = (uint16_t)pk.len,
-                                    .fill = pk.fill};
-            memcpy(rec.oid, l.v[i].oid.oid, sizeof rec.oid);
-            rec.csum = page_csum(&rec, page);
-            put_bytes(o, &rec, sizeof rec);
-            put_bytes(o, page, pk.len);
-            st->pages++;
-            *payload += pk.len;
+            rc = tmem__save_page(w, (uint32_t)id, l.v[i].oid.oid,
+                                 l.v[i].index, &pk, page);
         }
     }
     free(l.v);
-    return rc ? rc : o->err;
+    return rc;
+}
+
+/* ---- the writer ------------------------------------------------------------ */
+
+struct tmem_save_writer {
+    struct out o;
+    uint64_t pages, payload;
+};
+
+tmem_save_writer *tmem__save_open(int fd, const tmem_save_pool_ent *pools,
+                                  uint32_t npools)
+{
+    if (npools > TMEM_MAX_POOLS)
+        return NULL;
+    tmem_save_writer *w = malloc(sizeof *w);
+    if (!w)
+        return NULL;
+    struct out *o = &w->o;
+    o->fd = fd;
+    o->err = 0;
+    o->n = 0;
+    o->bytes = 0;
+    w->pages = w->payload = 0;
+    XXH3_INITSTATE(&o->sum);
+    XXH3_64bits_reset(&o->sum);
+    struct save_pool tab[TMEM_MAX_POOLS];
+    for (uint32_t i = 0; i < npools; i++)
+        tab[i] = (struct save_pool){.id = pools[i].id,
+                                    .flags = pools[i].flags};
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct save_hdr h = {.magic = SAVE_MAGIC,
+                         .version = TMEM_SAVE_VERSION,
+                         .npools = npools,
+                         .page_size = TMEM_PAGE_SIZE,
+                         .created_ns = (uint64_t)ts.tv_sec * 1000000000u +
+                                       (uint64_t)ts.tv_nsec};
+    h.csum = XXH3_64bits(&h, offsetof(struct save_hdr, csum));
+    put_bytes(o, &h, sizeof h);
+    put_bytes(o, tab, npools * sizeof tab[0]);
+    uint64_t tsum = XXH3_64bits(tab, npools * sizeof tab[0]);
+    put_bytes(o, &tsum, sizeof tsum);
+    return w;
+}
+
+int tmem__save_page(tmem_save_writer *w, uint32_t pool, const uint64_t oid[3],
+                    uint32_t index, const tmem_packed *pk, const void *data)
+{
+    struct save_page rec = {.magic = PAGE_MAGIC,
+                            .pool = pool,
+                            .index = index,
+                            .enc = (uint8_t)pk->enc,
+                            .len = (uint16_t)pk->len,
+                            .fill = pk->fill};
+    memcpy(rec.oid, oid, sizeof rec.oid);
+    rec.csum = page_csum(&rec, data);
+    put_bytes(&w->o, &rec, sizeof rec);
+    put_bytes(&w->o, data, pk->len);
+    w->pages++;
+    w->payload += pk->len;
+    return w->o.err;
+}
+
+int tmem__save_close(tmem_save_writer *w, bool complete, uint64_t *pages,
+                     uint64_t *bytes)
+{
+    struct out *o = &w->o;
+    if (complete && !o->err) {
+        struct save_tail t = {.magic = TEND_MAGIC,
+                              .pages = w->pages,
+                              .payload_bytes = w->payload,
+                              .stream_csum = XXH3_64bits_digest(&o->sum)};
+        put_bytes(o, &t, sizeof t);
+        flush_out(o);
+    }
+    int rc = o->err;
+    if (pages)
+        *pages = w->pages;
+    if (bytes)
+        *bytes = o->bytes;
+    free(w);
+    return rc;
 }
 
 int tmem__client_save(tmem_client *c, int fd, tmem_save_stats *stp)
 {
     tmem_save_stats st = {0};
-    struct out *o = malloc(sizeof *o);
-    if (!o)
-        return TMEM_ENOMEM;
-    o->fd = fd;
-    o->err = 0;
-    o->n = 0;
-    o->bytes = 0;
-    XXH3_INITSTATE(&o->sum);
-    XXH3_64bits_reset(&o->sum);
     /* operations under way finish first (each holds c->lock to read): a
      * put that passed a freeze's check before the caller froze c is in
      * the stream, and any later one is refused */
@@ -237,7 +300,7 @@ int tmem__client_save(tmem_client *c, int fd, tmem_save_stats *stp)
     pthread_rwlock_unlock(&c->lock);
     /* the pools, as they are now */
     tmem_pool *pools[TMEM_MAX_POOLS] = {0};
-    struct save_pool tab[TMEM_MAX_POOLS];
+    tmem_save_pool_ent tab[TMEM_MAX_POOLS];
     uint32_t n = 0;
     pthread_rwlock_rdlock(&c->lock);
     for (int i = 0; i < TMEM_MAX_POOLS && !atomic_load(&c->dead); i++) {
@@ -249,42 +312,22 @@ int tmem__client_save(tmem_client *c, int fd, tmem_save_stats *stp)
             continue;
         }
         pools[i] = p;
-        tab[n] = (struct save_pool){.id = (uint32_t)i, .flags = p->flags};
+        tab[n] = (tmem_save_pool_ent){.id = (uint32_t)i, .flags = p->flags};
         n++;
     }
     pthread_rwlock_unlock(&c->lock);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    struct save_hdr h = {.magic = SAVE_MAGIC,
-                         .version = TMEM_SAVE_VERSION,
-                         .npools = n,
-                         .page_size = TMEM_PAGE_SIZE,
-                         .created_ns = (uint64_t)ts.tv_sec * 1000000000u +
-                                       (uint64_t)ts.tv_nsec};
-    h.csum = XXH3_64bits(&h, offsetof(struct save_hdr, csum));
-    put_bytes(o, &h, sizeof h);
-    put_bytes(o, tab, n * sizeof tab[0]);
-    uint64_t tsum = XXH3_64bits(tab, n * sizeof tab[0]);
-    put_bytes(o, &tsum, sizeof tsum);
+    tmem_save_writer *w = tmem__save_open(fd, tab, n);
+    if (!w)
+        return TMEM_ENOMEM;
     st.pools = n;
-    uint64_t payload = 0;
     int rc = 0;
     for (int i = 0; i < TMEM_MAX_POOLS && rc == 0; i++)
         if (pools[i] && pools[i]->persist)
-            rc = save_pool_pages(c, i, pools[i], o, &st, &payload);
-    if (rc == 0) {
-        struct save_tail t = {.magic = TEND_MAGIC,
-                              .pages = st.pages,
-                              .payload_bytes = payload,
-                              .stream_csum = XXH3_64bits_digest(&o->sum)};
-        put_bytes(o, &t, sizeof t);
-        rc = flush_out(o);
-    }
-    st.bytes = o->bytes;
-    free(o);
+            rc = save_pool_pages(c, i, pools[i], w);
+    int wr = tmem__save_close(w, rc == 0, &st.pages, &st.bytes);
     if (stp)
         *stp = st;
-    return rc;
+    return rc ? rc : wr;
 }
 
 /* ---- restore --------------------------------------------------------------- */
@@ -378,13 +421,33 @@ static int restore_pools(tmem_client *c, struct in *r, int map[],
         return rc;
     if (tsum != XXH3_64bits(tab, h.npools * sizeof tab[0]))
         return TMEM_EINVAL;
-    for (uint32_t i = 0; i < h.npools; i++) {
+    /* Each pool gets its saved id where that is free: the ids below it
+     * that are free are held by placeholders meanwhile (a tenant kept
+     * across a restart uses the ids it had, 0 and 3 as well as 0 and 1). */
+    int hold[TMEM_MAX_POOLS], nhold = 0;
+    rc = 0;
+    for (uint32_t i = 0; i < h.npools && rc == 0; i++) {
         if (tab[i].id >= TMEM_MAX_POOLS || map[tab[i].id] >= 0 ||
-            (tab[i].flags & TMEM_POOL_SHARED))
-            return TMEM_EINVAL;
-        int id = tmem_pool_new(c, NULL, tab[i].flags, NULL);
-        if (id < 0)
-            return id == TMEM_EPERM ? TMEM_EINVAL : id;
+            (tab[i].flags & TMEM_POOL_SHARED)) {
+            rc = TMEM_EINVAL;
+            break;
+        }
+        int id;
+        for (;;) {
+            id = tmem_pool_new(c, NULL, tab[i].flags & ~TMEM_POOL_PERSIST,
+                               NULL);
+            if (id < 0 || (uint32_t)id >= tab[i].id)
+                break;
+            hold[nhold++] = id; /* below the saved id: hold it */
+        }
+        if (id >= 0) { /* the saved id (or the next free): the real one */
+            tmem_pool_destroy(c, id);
+            id = tmem_pool_new(c, NULL, tab[i].flags, NULL);
+        }
+        if (id < 0) {
+            rc = id == TMEM_EPERM ? TMEM_EINVAL : id;
+            break;
+        }
         made[(*nmade)++] = id;
         map[tab[i].id] = id;
         if (tab[i].flags & TMEM_POOL_PERSIST) {
@@ -392,7 +455,9 @@ static int restore_pools(tmem_client *c, struct in *r, int map[],
             *persist_new |= 1u << id;
         }
     }
-    return 0;
+    for (int k = 0; k < nhold; k++)
+        tmem_pool_destroy(c, hold[k]);
+    return rc;
 }
 
 /* Reads the page records and the trailer, putting each page. */

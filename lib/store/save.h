@@ -6,6 +6,7 @@
 #ifndef TMEM_STORE_SAVE_H
 #define TMEM_STORE_SAVE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <tmem/store.h>
@@ -19,6 +20,27 @@ typedef struct tmem_save_stats {
     uint64_t bytes;         /* stream bytes */
     uint32_t persist;       /* restore: bit p, new pool p is persistent */
 } tmem_save_stats;
+
+/* Writing a stream piece by piece (what tmem__client_save does, and
+ * recovery from an arena's records, recover.h): open (header and pool
+ * table), pages, close (trailer).  Errors of the underlying writes stick:
+ * every call after one returns it. */
+typedef struct tmem_save_writer tmem_save_writer;
+typedef struct tmem_save_pool_ent {
+    uint32_t id, flags; /* pool id as saved; TMEM_POOL_* flags */
+} tmem_save_pool_ent;
+/* NULL when npools > TMEM_MAX_POOLS or no memory. */
+tmem_save_writer *tmem__save_open(int fd, const tmem_save_pool_ent *pools,
+                                  uint32_t npools);
+/* One page as stored: pk->enc TMEM_PACK_* and pk->len bytes of data (LZ4
+ * or raw; a fill word has none).  Returns 0 or -errno of a write. */
+int tmem__save_page(tmem_save_writer *w, uint32_t pool, const uint64_t oid[3],
+                    uint32_t index, const tmem_packed *pk, const void *data);
+/* Writes the trailer when complete (else the stream stays incomplete, and
+ * its reader refuses it), flushes and frees w.  Returns 0 or the first
+ * write error; *pages and *bytes (may be NULL) get the counts. */
+int tmem__save_close(tmem_save_writer *w, bool complete, uint64_t *pages,
+                     uint64_t *bytes);
 
 /* A reference to client id (NULL if none), for an admin that works on a
  * client another thread owns; tmem__client_put gives it back.  A client

@@ -102,6 +102,13 @@ int tmem_store_create(const tmem_store_config *cfg, tmem_store **out)
         tmem__free(s);
         return r;
     }
+    s->cfg.arena_dir = NULL; /* the caller's string: the blob store's copy */
+    if (cfg->arena_dir &&
+        (r = tmem__blobstore_set_dir(s->blobs, cfg->arena_dir)) < 0) {
+        tmem__blobstore_destroy(s->blobs);
+        tmem__free(s);
+        return r;
+    }
     pthread_rwlock_init(&s->clients_lock, NULL);
     pthread_mutex_init(&s->shared_lock, NULL);
     pthread_mutex_init(&s->evict_lock, NULL);
@@ -254,6 +261,8 @@ static void client_kill(tmem_client *c)
 {
     pthread_rwlock_wrlock(&c->lock);
     atomic_store(&c->dead, true);
+    if (c->arena) /* a crash while its pages go brings none back */
+        tmem__arena_doom(tmem__blob_arena(c->store->blobs, c->arena));
     for (int i = 0; i < TMEM_MAX_POOLS; i++)
         if (c->pools[i])
             tmem__pool_release_locked(c, i);
@@ -312,6 +321,20 @@ void tmem_client_destroy(tmem_client *c)
 }
 
 /* ---- the private arena -------------------------------------------------- */
+
+int tmem__client_set_tag(tmem_client *c, const void *tag, uint32_t len)
+{
+    if (len > TMEM_ARENA_TAG_MAX)
+        return TMEM_EINVAL;
+    pthread_rwlock_wrlock(&c->lock);
+    memcpy(c->tag, tag, len);
+    c->tag_len = len;
+    if (c->arena)
+        tmem__arena_set_tag(tmem__blob_arena(c->store->blobs, c->arena), tag,
+                            len);
+    pthread_rwlock_unlock(&c->lock);
+    return 0;
+}
 
 int tmem__client_arena_fd(tmem_client *c, size_t *len)
 {

@@ -169,6 +169,8 @@ typedef struct tmem_pool {
     struct tmem_pool *next_shared;
     struct tmem_client *owner; /* private pools: the one client */
     int arena;               /* blob arena: 0 common, else the owner's */
+    uint32_t inst;           /* its instance in that arena (records carry
+                                id | inst << 8: TMEM_ARENA_POOL_INST) */
     pool_counters st;
     shard shards[POOL_SHARDS];
 } tmem_pool;
@@ -191,6 +193,10 @@ struct tmem_client {
     acnt puts_good_pers, gets_good_eph, gets_good_pers;
     acnt puts_frozen, puts_cap, evicted;
     acnt extra_bytes;        /* tmem_client_charge: held for it outside */
+    /* the owner's words for its private arena (tmem__client_set_tag):
+     * written there when the arena opens; under lock (write) */
+    unsigned char tag[TMEM_ARENA_TAG_MAX];
+    uint32_t tag_len;
 };
 
 typedef struct auth_entry {

@@ -89,18 +89,19 @@ static int64_t save_one(const char *dir, const struct tmemd_keep_item *t,
     return rc < 0 ? rc : (int64_t)st.pages;
 }
 
-void tmemd_keep_save(struct tmemd *d, const char *dir)
+int tmemd_keep_save(struct tmemd *d, const char *dir)
 {
     if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
         tmemd_log("cannot keep persistent pages in %s: %s", dir,
                   strerror(errno));
-        return;
+        return 1;
     }
     struct tmemd_keep_item *v = calloc(KEEP_MAX, sizeof *v);
     if (!v) {
         tmemd_log("cannot keep persistent pages: out of memory");
-        return;
+        return 1;
     }
+    int lost = 0;
     uint64_t t0 = tmem__now_ns(), kept = 0, bytes = 0, unnamed = 0;
     /* no put is accepted from here on, and no tenant's client is
      * destroyed (a tenant that leaves now leaves it kept) */
@@ -120,6 +121,7 @@ void tmemd_keep_save(struct tmemd *d, const char *dir)
                 files++;
                 unnamed += v[k].who.name[0] ? 0 : (uint64_t)r;
             } else if (r < 0) {
+                lost++;
                 tmemd_log("client %d (%s, uid %u): %llu persistent pages "
                           "not kept: %s",
                           id, v[k].who.name[0] ? v[k].who.name : "no name",
@@ -140,6 +142,7 @@ void tmemd_keep_save(struct tmemd *d, const char *dir)
               "%.3f s)%s",
               (unsigned long long)kept, files, dir, (unsigned long long)bytes,
               (double)(tmem__now_ns() - t0) / 1e9, anon);
+    return lost;
 }
 
 /* "UID-NAME@TOKEN.tmem" (NAME may be empty, TOKEN 32 hex digits) into
@@ -220,12 +223,20 @@ void tmemd_keep_load(struct tmemd *d, const char *dir)
                   bad);
     }
     closedir(dp);
+    tmemd_log_recovered("recovered", dir, pages, clients, refused, bytes,
+                        "", t0);
+}
+
+void tmemd_log_recovered(const char *what, const char *dir, uint64_t pages,
+                         int clients, int refused, uint64_t bytes,
+                         const char *of, uint64_t t0)
+{
     double s = (double)(tmem__now_ns() - t0) / 1e9;
     if (clients || refused)
-        tmemd_log("recovered %llu persistent pages of %d tenants from %s "
-                  "(%llu bytes in %.3f s, %.2f s per GiB of pages)%s",
-                  (unsigned long long)pages, clients, dir,
-                  (unsigned long long)bytes, s,
+        tmemd_log("%s %llu persistent pages of %d tenants from %s "
+                  "(%llu bytes%s in %.3f s, %.2f s per GiB of pages)%s",
+                  what, (unsigned long long)pages, clients, dir,
+                  (unsigned long long)bytes, of, s,
                   pages ? s / ((double)pages * TMEM_PAGE_SIZE / 1073741824.0)
                         : 0.0,
                   refused ? "; some refused, see above" : "");

@@ -276,12 +276,16 @@ static int run(struct tmemd *d, const struct opts *o, int lfd, int sfd)
               o->config, tmemd_policy_rules(d->policy));
     serve(d, lfd, sfd);
     /* before any session is shut down: their pages are still there */
-    if (o->state_dir)
-        tmemd_keep_save(d, o->state_dir);
+    int lost = o->state_dir ? tmemd_keep_save(d, o->state_dir) : 0;
     close(lfd);
     unlink(o->socket);
     tmemd_metrics_stop();
-    if (drain(d)) {
+    if (lost) {
+        /* the store goes with the process, its arena files stay: the
+         * next start recovers them as after a crash */
+        tmemd_log("the arena files of tenants whose pages could not be "
+                  "saved are left for the next start to recover");
+    } else if (drain(d)) {
         tmemd_rings_stop(d);
         tmemd_parked_free(d);
         tmem_store_destroy(d->store);
@@ -325,11 +329,23 @@ int main(int argc, char **argv)
         tmemd_log("cannot daemonise: %s", strerror(errno));
         return 1;
     }
+    int rc;
     tmem_store_config cfg;
     tmem_store_config_init(&cfg);
     cfg.budget_bytes = o.budget;
     cfg.compress = o.compress;
-    int rc = tmem_store_create(&cfg, &d.store);
+    char arenas[4200];
+    if (o.state_dir) { /* persistent pages in files a crash leaves */
+        if ((rc = tmemd_arena_dir(o.state_dir, arenas, sizeof arenas)) < 0) {
+            tmemd_log("cannot keep arenas in %s/arenas: %s", o.state_dir,
+                      strerror(-rc));
+            tmemd_policy_free(d.policy);
+            unlink(o.socket);
+            return 1;
+        }
+        cfg.arena_dir = arenas;
+    }
+    rc = tmem_store_create(&cfg, &d.store);
     if (rc < 0) {
         tmemd_log("cannot create the store: %s", tmem_strerror(rc));
         tmemd_policy_free(d.policy);
@@ -345,8 +361,10 @@ int main(int argc, char **argv)
         return 1;
     }
     /* what the last stop kept, for its tenants, before anyone connects */
-    if (o.state_dir)
+    if (o.state_dir) {
         tmemd_keep_load(&d, o.state_dir);
+        tmemd_recover_arenas(&d, arenas); /* what a crash left */
+    }
     /* at most one ring worker per CPU, however many tenants */
     if ((rc = tmemd_rings_start(&d, d.ncpu)) < 0) {
         tmemd_log("cannot start the ring workers: %s", strerror(-rc));

@@ -178,6 +178,8 @@ int tmemd_restore_park(struct tmemd *d, const struct tmemd_who *w, int fd,
         tmem_client_destroy(c);
         return rc;
     }
+    /* whose it is, in its arena: from now a crash finds its pages */
+    tmemd_tag_client(c, w);
     *id_out = id;
     if (stp)
         *stp = st;
@@ -284,6 +286,18 @@ int tmemd_parked_list_locked(struct tmemd *d, struct tmemd_keep_item *out,
         n++;
     }
     return n;
+}
+
+bool tmemd_parked_same(struct tmemd *d, const struct tmemd_who *w)
+{
+    bool found = false;
+    pthread_mutex_lock(&d->lock);
+    for (struct tmemd_parked *p = d->parked; p && !found; p = p->next)
+        found = p->who.uid == w->uid && !strcmp(p->who.name, w->name) &&
+                p->who.token[0] == w->token[0] &&
+                p->who.token[1] == w->token[1];
+    pthread_mutex_unlock(&d->lock);
+    return found;
 }
 
 bool tmemd_park_locked(struct tmemd *d, const struct tmemd_who *w,

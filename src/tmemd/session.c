@@ -268,6 +268,10 @@ static void h_hello(struct tmemd_session *s, const tmem__req *q, int *passfd,
             if (pers & (1u << p))
                 tmemd_share_pool_new(s, p, TMEM_POOL_FLAGS(TMEM_POOL_PERSIST));
     }
+    /* who it is, in its arena, for a start after a crash (recover.c) */
+    who.token[0] = s->token[0];
+    who.token[1] = s->token[1];
+    tmemd_tag_client(s->client, &who);
     pthread_mutex_lock(&s->d->lock); /* the session list readers see it */
     s->id = id;
     memcpy(s->name, name, sizeof s->name);

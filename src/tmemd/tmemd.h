@@ -289,6 +289,8 @@ void tmemd_parked_free(struct tmemd *d);
 struct tmem_save_stats;
 int tmemd_restore_park(struct tmemd *d, const struct tmemd_who *w, int fd,
                        int64_t *id, struct tmem_save_stats *st);
+/* Whether a client is kept for exactly w: uid, name and resume token. */
+bool tmemd_parked_same(struct tmemd *d, const struct tmemd_who *w);
 /* A client to keep across a restart: a reference (tmem__client_put it),
  * and who its tenant is. */
 struct tmemd_keep_item {
@@ -304,10 +306,29 @@ bool tmemd_park_locked(struct tmemd *d, const struct tmemd_who *w,
                        tmem_client *c);
 
 /* keep.c: persistent pages across a graceful restart (--state-dir) */
-/* At a stop: every named tenant's persistent pages into dir. */
-void tmemd_keep_save(struct tmemd *d, const char *dir);
+/* At a stop: every tenant's persistent pages into dir.  Returns how many
+ * tenants' pages could not be kept there. */
+int tmemd_keep_save(struct tmemd *d, const char *dir);
 /* At a start: the files in dir into clients kept for their tenants. */
 void tmemd_keep_load(struct tmemd *d, const char *dir);
+
+/* The start's line for what was taken in (when anything was): "WHAT N
+ * persistent pages of M tenants from DIR (B bytes OF in S s, S s per GiB
+ * of pages)". */
+void tmemd_log_recovered(const char *what, const char *dir, uint64_t pages,
+                         int clients, int refused, uint64_t bytes,
+                         const char *of, uint64_t t0);
+
+/* recover.c: persistent pages across a crash (--state-dir) */
+/* Makes state_dir/arenas (out, cap bytes), where the store keeps private
+ * arenas as files.  Returns 0 or -errno. */
+int tmemd_arena_dir(const char *state_dir, char *out, size_t cap);
+/* Writes whose client c is (w) into its arena, for recovery.  Returns 0
+ * or an error of the store. */
+int tmemd_tag_client(tmem_client *c, const struct tmemd_who *w);
+/* At a start, after tmemd_keep_load: the arena files a crash left in dir
+ * into clients kept for their tenants. */
+void tmemd_recover_arenas(struct tmemd *d, const char *dir);
 
 /* ring.c */
 /* Maps the tenant's ring memory (fd: -1 when none came) and charges it to

@@ -150,7 +150,9 @@ TEST(direct_put_where_and_arena_fd)
     ASSERT_EQ(tmem__arena_read(v, len, ops[0].handle, ops[0].gen,
                                TMEM_ARENA_VERIFY, &r, buf),
               0);
-    ASSERT_EQ(r.pool, (uint32_t)per);
+    /* the record's pool: the id, and the pool's instance above it */
+    ASSERT_EQ(TMEM_ARENA_POOL_ID(r.pool), (uint32_t)per);
+    ASSERT_GE(TMEM_ARENA_POOL_INST(r.pool), 1);
     ASSERT_EQ(r.index, 0);
     tmem_packed pk = {.enc = r.codec ? TMEM_PACK_LZ4 : TMEM_PACK_RAW,
                       .len = r.len};

@@ -4,9 +4,8 @@
  * under the same pool ids, when it connects again to the restarted
  * daemon; an unnamed tenant's only to its own connection coming back (its
  * resume token), not to a new one; a damaged
- * kept file is set aside, not loaded, and the daemon starts; and rounds of
- * SIGTERM at random moments of a put storm from several tenants lose no
- * acknowledged put (seeds printed).
+ * kept file is set aside, not loaded, and the daemon starts (rounds of
+ * SIGTERM at random moments of a put storm: test_tmemd_crash.c).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -30,64 +29,16 @@
 #include "../lib/tmemd_harness.h"
 #include "../runner.h"
 #include "test_daemon_util.h"
+#include "test_keep_util.h"
 
 #define PERS TMEM_POOL_FLAGS(TMEM_POOL_PERSIST)
-
-/* SIGTERM, wait, and the daemon's log (its stop lines) into log. */
-static int stop_with_log(th_daemon *d, char *log, size_t n)
-{
-    kill(d->pid, SIGTERM);
-    int st;
-    ASSERT_EQ(waitpid(d->pid, &st, 0), d->pid);
-    FILE *f = fopen(d->log, "r");
-    size_t k = f ? fread(log, 1, n - 1, f) : 0;
-    log[k] = 0;
-    if (f)
-        fclose(f);
-    unlink(d->log);
-    unlink(d->sock);
-    rmdir(d->dir);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static void start_kept(th_daemon *d, const char *state)
-{
-    const char *extra[] = {"--state-dir", state, NULL};
-    th_start(d, extra);
-}
-
-/* Whether dir holds a file whose name starts with prefix (its path into
- * out when out is not NULL). */
-static bool kept_file(const char *dir, const char *prefix, char *out,
-                      size_t n)
-{
-    DIR *dp = opendir(dir);
-    ASSERT_TRUE(dp != NULL);
-    bool found = false;
-    struct dirent *e;
-    while (!found && (e = readdir(dp)) != NULL)
-        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0) {
-            found = true;
-            if (out) {
-                size_t a = strlen(dir), b = strlen(e->d_name);
-                ASSERT_LT(a + b + 1, n);
-                memcpy(out, dir, a);
-                out[a] = '/';
-                memcpy(out + a + 1, e->d_name, b + 1);
-            }
-        }
-    closedir(dp);
-    return found;
-}
-
-static void restart_same(th_daemon *d, const char *state);
 
 TEST(tmemd_keep_named_tenant_across_restart)
 {
     char state[] = "/tmp/tmem-keep-XXXXXX", log[16384], cmd[300];
     ASSERT_TRUE(mkdtemp(state) != NULL);
     th_daemon d;
-    start_kept(&d, state);
+    ku_start_kept(&d, state);
     tmem__conn *t = NULL, *anon = th_conn(&d);
     ASSERT_EQ(tmem__conn_open_named(d.sock, "keepme", &t), 0);
     ASSERT_EQ(tmem__conn_pool_new(t, NULL, TMEM_POOL_FLAGS(0), NULL), 0);
@@ -97,17 +48,17 @@ TEST(tmemd_keep_named_tenant_across_restart)
     ASSERT_EQ(th_put_range(anon, ap, 52, 10), 10);
     /* stopped with both tenants connected: both kept, the unnamed one
      * for its connection (its resume token) */
-    ASSERT_EQ(stop_with_log(&d, log, sizeof log), 0);
+    ASSERT_EQ(ku_stop_with_log(&d, log, sizeof log, SIGTERM), 0);
     ASSERT_TRUE(strstr(log, "kept 410 persistent pages of 2 tenants") != NULL);
     ASSERT_TRUE(strstr(log, "10 of them of tenants without a name") != NULL);
-    ASSERT_TRUE(kept_file(state, "0-keepme@", NULL, 0));
-    ASSERT_TRUE(kept_file(state, "0-@", NULL, 0));
+    ASSERT_TRUE(ku_dir_has(state, "0-keepme@", "", NULL, 0));
+    ASSERT_TRUE(ku_dir_has(state, "0-@", "", NULL, 0));
     tmem__conn_close(t);
     /* started again on the same socket: the files are taken in */
-    restart_same(&d, state);
+    ku_restart_same(&d, state);
     /* the named tenant, as a new process: by its name */
     ASSERT_EQ(tmem__conn_open_named(d.sock, "keepme", &t), 0);
-    ASSERT_TRUE(!kept_file(state, "0-keepme@", NULL, 0));
+    ASSERT_TRUE(!ku_dir_has(state, "0-keepme@", "", NULL, 0));
     ASSERT_EQ(th_count_intact(t, 1, 51, 400), 400);
     /* a new unnamed tenant gets nothing of the other's */
     tmem__conn *other = th_conn(&d);
@@ -117,7 +68,7 @@ TEST(tmemd_keep_named_tenant_across_restart)
     /* the unnamed tenant's own connection, reconnecting by itself, does */
     ASSERT_EQ(th_count_intact(anon, ap, 52, 10), 10);
     /* both taken over, and kept again by the next stop */
-    ASSERT_EQ(stop_with_log(&d, log, sizeof log), 0);
+    ASSERT_EQ(ku_stop_with_log(&d, log, sizeof log, SIGTERM), 0);
     ASSERT_TRUE(strstr(log, "recovered 410 persistent pages of 2 tenants") !=
                 NULL);
     ASSERT_TRUE(strstr(log, "kept 410 persistent pages of 2 tenants") != NULL);
@@ -133,12 +84,12 @@ static void kept_run(th_daemon *d, const char *state, const char *name,
                      uint32_t seed, uint32_t n)
 {
     char log[16384];
-    start_kept(d, state);
+    ku_start_kept(d, state);
     tmem__conn *t = NULL;
     ASSERT_EQ(tmem__conn_open_named(d->sock, name, &t), 0);
     ASSERT_EQ(tmem__conn_pool_new(t, NULL, PERS, NULL), 0);
     ASSERT_EQ(th_put_range(t, 0, seed, n), (int)n);
-    ASSERT_EQ(stop_with_log(d, log, sizeof log), 0);
+    ASSERT_EQ(ku_stop_with_log(d, log, sizeof log, SIGTERM), 0);
     tmem__conn_close(t);
 }
 
@@ -150,7 +101,7 @@ TEST(tmemd_keep_damaged_file_set_aside)
     th_daemon d;
     kept_run(&d, state, "dmg", 53, 100);
     tmem__conn *t = NULL;
-    ASSERT_TRUE(kept_file(state, "0-dmg@", path, sizeof path));
+    ASSERT_TRUE(ku_dir_has(state, "0-dmg@", "", path, sizeof path));
     snprintf(cmd, sizeof cmd,
              "printf 'X' | dd of=%s bs=1 seek=300 conv=notrunc status=none",
              path);
@@ -161,151 +112,22 @@ TEST(tmemd_keep_damaged_file_set_aside)
              "'0-bad name@00000000000000000000000000000001.tmem'",
              state);
     ASSERT_EQ(system(cmd), 0);
-    start_kept(&d, state);
+    ku_start_kept(&d, state);
     ASSERT_EQ(tmem__conn_open_named(d.sock, "dmg", &t), 0);
-    ASSERT_TRUE(kept_file(state, "x-@00.tmem", NULL, 0));
-    ASSERT_TRUE(kept_file(state, "0-ok@short.tmem", NULL, 0));
-    ASSERT_TRUE(kept_file(state, "0-bad name@", NULL, 0));
-    ASSERT_TRUE(!kept_file(state, "0-ok@short.tmem.refused", NULL, 0));
+    ASSERT_TRUE(ku_dir_has(state, "x-@00.tmem", "", NULL, 0));
+    ASSERT_TRUE(ku_dir_has(state, "0-ok@short.tmem", "", NULL, 0));
+    ASSERT_TRUE(ku_dir_has(state, "0-bad name@", "", NULL, 0));
+    ASSERT_TRUE(!ku_dir_has(state, "0-ok@short.tmem.refused", "", NULL, 0));
     snprintf(cmd, sizeof cmd, "%s.refused", path);
     struct stat sb;
     ASSERT_EQ(stat(cmd, &sb), 0);
     ASSERT_EQ(tmem__conn_pool_new(t, NULL, PERS, NULL), 0); /* a new one */
     ASSERT_EQ(th_count_intact(t, 0, 53, 100), 0);
     tmem__conn_close(t);
-    ASSERT_EQ(stop_with_log(&d, log, sizeof log), 0);
+    ASSERT_EQ(ku_stop_with_log(&d, log, sizeof log, SIGTERM), 0);
     ASSERT_TRUE(strstr(log, "the file is damaged") != NULL);
     snprintf(cmd, sizeof cmd, "rm -rf %s", state);
     ASSERT_EQ(system(cmd), 0);
-}
-
-#define NT 3
-
-struct storm {
-    atomic_uint acked[NT]; /* pages 0..acked-1 of tenant k were put */
-    atomic_int ready;
-};
-
-/* Tenant k puts page after page until the daemon goes away. */
-static int stormer(const th_daemon *d, void *arg, int k)
-{
-    struct storm *b = arg;
-    char name[16];
-    snprintf(name, sizeof name, "storm%d", k);
-    tmem__conn *c = NULL;
-    if (tmem__conn_open_named(d->sock, name, &c) < 0)
-        return 1;
-    if (tmem__conn_pool_new(c, NULL, PERS, NULL) != 0)
-        return 2;
-    unsigned char page[TMEM_PAGE_SIZE];
-    tmem_oid o = {{(uint64_t)k, 0, 0}};
-    atomic_fetch_add(&b->ready, 1);
-    for (uint32_t i = 0;; i++) {
-        th_fill(page, 600 + (uint32_t)k, i);
-        if (tmem__conn_put(c, 0, &o, i, page) != 1)
-            return 0; /* frozen or gone: not acknowledged */
-        atomic_store(&b->acked[k], i + 1);
-    }
-}
-
-TEST(tmemd_keep_sigterm_during_put_storm)
-{
-    char state[] = "/tmp/tmem-keep-XXXXXX", log[16384], cmd[300];
-    ASSERT_TRUE(mkdtemp(state) != NULL);
-    struct storm *b = mmap(NULL, sizeof *b, PROT_READ | PROT_WRITE,
-                           MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    ASSERT_TRUE(b != MAP_FAILED);
-    uint32_t seed = (uint32_t)getpid();
-    const char *env = getenv("TMEM_TEST_SEED");
-    if (env)
-        seed = (uint32_t)strtoul(env, NULL, 0);
-    fprintf(stderr, "  seed %u (TMEM_TEST_SEED)\n", seed);
-    for (int round = 0; round < 4; round++) {
-        memset(b, 0, sizeof *b);
-        th_daemon d;
-        start_kept(&d, state);
-        pid_t kid[NT];
-        ASSERT_EQ(du_fork_tenants(&d, NT, stormer, b, kid, &b->ready, 1000),
-                  NT);
-        seed = seed * 1103515245u + 12345u;
-        usleep(20000 + (seed >> 8) % 200000); /* 20-220 ms of puts */
-        ASSERT_EQ(stop_with_log(&d, log, sizeof log), 0);
-        for (int k = 0; k < NT; k++)
-            ASSERT_EQ(th_wait(kid[k]), 0);
-        start_kept(&d, state);
-        uint64_t total = 0;
-        for (int k = 0; k < NT; k++) {
-            char name[16];
-            snprintf(name, sizeof name, "storm%d", k);
-            tmem__conn *c = NULL;
-            ASSERT_EQ(tmem__conn_open_named(d.sock, name, &c), 0);
-            uint32_t n = atomic_load(&b->acked[k]);
-            unsigned char page[TMEM_PAGE_SIZE];
-            tmem_oid o = {{(uint64_t)k, 0, 0}};
-            for (uint32_t i = 0; i < n; i++) {
-                ASSERT_EQ(tmem__conn_get(c, 0, &o, i, page), 1);
-                ASSERT_TRUE(th_check(page, 600 + (uint32_t)k, i));
-            }
-            total += n;
-            tmem__conn_close(c);
-        }
-        fprintf(stderr, "  round %d: %llu acknowledged puts, all back\n",
-                round, (unsigned long long)total);
-        ASSERT_GT(total, 0);
-        /* the next round starts from a clean directory */
-        ASSERT_EQ(stop_with_log(&d, log, sizeof log), 0);
-        snprintf(cmd, sizeof cmd, "rm -f %s/*.tmem", state);
-        ASSERT_EQ(system(cmd), 0);
-    }
-    munmap(b, sizeof *b);
-    snprintf(cmd, sizeof cmd, "rm -rf %s", state);
-    ASSERT_EQ(system(cmd), 0);
-}
-
-/* Starts tmemd again on d's socket path (its directory made again),
- * keeping pages in state; waits for it to answer. */
-static void restart_same(th_daemon *d, const char *state)
-{
-    ASSERT_EQ(mkdir(d->dir, 0755), 0);
-    d->pid = fork();
-    ASSERT_TRUE(d->pid >= 0);
-    if (d->pid == 0) {
-        char prog[256];
-        const char *b = getenv("BUILD");
-        snprintf(prog, sizeof prog, "%s/tmemd", b && *b ? b : "build");
-        /* no PR_SET_PDEATHSIG: the thread that forks it ends at once */
-        int fd = open(d->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fd >= 0)
-            dup2(fd, 2);
-        execl(prog, prog, "--socket", d->sock, "--foreground", "--budget",
-              "512M", "--state-dir", state, (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 500; i++) {
-        int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        snprintf(sa.sun_path, sizeof sa.sun_path, "%s", d->sock);
-        bool ok = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
-        close(fd);
-        if (ok)
-            return;
-        usleep(10000);
-    }
-    ASSERT_TRUE(false); /* it did not come back */
-}
-
-struct later {
-    th_daemon *d;
-    const char *state;
-    int ms;
-};
-
-static void *restart_later(void *arg)
-{
-    struct later *l = arg;
-    usleep((useconds_t)l->ms * 1000);
-    restart_same(l->d, l->state);
-    return NULL;
 }
 
 static int count_back(tmem_conn *c, int pool, uint32_t seed, uint32_t n)
@@ -327,7 +149,7 @@ TEST(tmemd_keep_tenant_carries_on_through_restarts)
     char state[] = "/tmp/tmem-keep-XXXXXX", log[16384], cmd[300];
     ASSERT_TRUE(mkdtemp(state) != NULL);
     th_daemon d;
-    start_kept(&d, state);
+    ku_start_kept(&d, state);
     setenv("TMEM_NAME", "carry", 1);
     tmem_conn *c = NULL;
     ASSERT_EQ(tmem_connect(d.sock, &c), 0);
@@ -342,10 +164,8 @@ TEST(tmemd_keep_tenant_carries_on_through_restarts)
         ASSERT_EQ(tmem_conn_put(c, pool, &o, i, page), 1);
     }
     /* stopped; started again 300 ms later while the tenant reads */
-    ASSERT_EQ(stop_with_log(&d, log, sizeof log), 0);
-    struct later l = {&d, state, 300};
-    pthread_t t;
-    ASSERT_EQ(pthread_create(&t, NULL, restart_later, &l), 0);
+    ASSERT_EQ(ku_stop_with_log(&d, log, sizeof log, SIGTERM), 0);
+    pthread_t t = ku_restart_later(&d, state, 300);
     uint64_t t0 = tmem__now_ns();
     ASSERT_EQ(count_back(c, pool, 61, 300), 300);
     uint64_t waited = tmem__now_ns() - t0;
@@ -356,17 +176,17 @@ TEST(tmemd_keep_tenant_carries_on_through_restarts)
     th_fill(page, 61, 300);
     ASSERT_EQ(tmem_conn_put(c, pool, &o, 300, page), 1);
     /* stopped again: a put fails at once (the caller keeps its page) */
-    ASSERT_EQ(stop_with_log(&d, log, sizeof log), 0);
+    ASSERT_EQ(ku_stop_with_log(&d, log, sizeof log, SIGTERM), 0);
     t0 = tmem__now_ns();
     th_fill(page, 61, 301);
     ASSERT_LT(tmem_conn_put(c, pool, &o, 301, page), 0);
     ASSERT_LT(tmem__now_ns() - t0, 1000000000ull);
     /* back: everything acknowledged is there */
-    restart_same(&d, state);
+    ku_restart_same(&d, state);
     ASSERT_EQ(count_back(c, pool, 61, 301), 301);
     ASSERT_EQ(tmem_conn_get(c, pool, &o, 301, page), 0);
     tmem_disconnect(c);
-    ASSERT_EQ(stop_with_log(&d, log, sizeof log), 0);
+    ASSERT_EQ(ku_stop_with_log(&d, log, sizeof log, SIGTERM), 0);
     snprintf(cmd, sizeof cmd, "rm -rf %s", state);
     ASSERT_EQ(system(cmd), 0);
 }
@@ -388,7 +208,7 @@ TEST(tmemd_keep_across_binary_upgrade)
     kept_run(&d, state, "upgrade", 71, 200);
     tmem__conn *t = NULL;
     setenv("BUILD", bin, 1); /* the new binary */
-    start_kept(&d, state);
+    ku_start_kept(&d, state);
     if (old)
         setenv("BUILD", old, 1);
     else
@@ -397,7 +217,7 @@ TEST(tmemd_keep_across_binary_upgrade)
     ASSERT_EQ(tmem__conn_open_named(d.sock, "upgrade", &t), 0);
     ASSERT_EQ(th_count_intact(t, 0, 71, 200), 200);
     tmem__conn_close(t);
-    ASSERT_EQ(stop_with_log(&d, log, sizeof log), 0);
+    ASSERT_EQ(ku_stop_with_log(&d, log, sizeof log, SIGTERM), 0);
     snprintf(cmd, sizeof cmd, "rm -rf %s %s", state, bin);
     ASSERT_EQ(system(cmd), 0);
 }
@@ -410,7 +230,7 @@ TEST(tmemd_keep_frontswap_through_restart)
     char state[] = "/tmp/tmem-keep-XXXXXX", log[16384], cmd[300];
     ASSERT_TRUE(mkdtemp(state) != NULL);
     th_daemon d;
-    start_kept(&d, state);
+    ku_start_kept(&d, state);
     tmem_conn *c = NULL;
     ASSERT_EQ(tmem_connect(d.sock, &c), 0);
     tmem_frontswap *fs = NULL;
@@ -421,8 +241,8 @@ TEST(tmemd_keep_frontswap_through_restart)
         th_fill(page, 81, (uint32_t)i);
         ASSERT_EQ(tmem_frontswap_store(fs, 0, i, page), 0);
     }
-    ASSERT_EQ(stop_with_log(&d, log, sizeof log), 0);
-    restart_same(&d, state);
+    ASSERT_EQ(ku_stop_with_log(&d, log, sizeof log, SIGTERM), 0);
+    ku_restart_same(&d, state);
     for (uint64_t i = 0; i < 256; i++) {
         ASSERT_EQ(tmem_frontswap_load(fs, 0, i, got), 1);
         ASSERT_TRUE(th_check(got, 81, (uint32_t)i));
@@ -440,7 +260,7 @@ TEST(tmemd_keep_frontswap_through_restart)
     }
     tmem_frontswap_destroy(fs);
     tmem_disconnect(c);
-    ASSERT_EQ(stop_with_log(&d, log, sizeof log), 0);
+    ASSERT_EQ(ku_stop_with_log(&d, log, sizeof log, SIGTERM), 0);
     snprintf(cmd, sizeof cmd, "rm -rf %s", state);
     ASSERT_EQ(system(cmd), 0);
 }
@@ -474,12 +294,12 @@ TEST(tmemd_keep_token_claimed_by_its_tenant_only)
     ASSERT_TRUE(mkdtemp(state) != NULL);
     chmod(state, 0755);
     th_daemon d;
-    start_kept(&d, state);
+    ku_start_kept(&d, state);
     tmem__conn *c = th_conn(&d); /* no name: its token only */
     ASSERT_EQ(tmem__conn_pool_new(c, NULL, PERS, NULL), 0);
     ASSERT_EQ(th_put_range(c, 0, 91, 50), 50);
-    ASSERT_EQ(stop_with_log(&d, log, sizeof log), 0);
-    ASSERT_TRUE(kept_file(state, "0-@", path, sizeof path));
+    ASSERT_EQ(ku_stop_with_log(&d, log, sizeof log, SIGTERM), 0);
+    ASSERT_TRUE(ku_dir_has(state, "0-@", "", path, sizeof path));
     uint64_t token[2];
     const char *at = strchr(strrchr(path, '/'), '@') + 1;
     char hex[17] = {0};
@@ -487,7 +307,7 @@ TEST(tmemd_keep_token_claimed_by_its_tenant_only)
     token[0] = strtoull(hex, NULL, 16);
     memcpy(hex, at + 16, 16);
     token[1] = strtoull(hex, NULL, 16);
-    restart_same(&d, state);
+    ku_restart_same(&d, state);
     /* another uid with the right token */
     struct claim cl = {&d, token};
     ASSERT_EQ(du_as_nobody(claim_main, &cl), 0);
@@ -497,7 +317,7 @@ TEST(tmemd_keep_token_claimed_by_its_tenant_only)
     /* its own connection: every page */
     ASSERT_EQ(th_count_intact(c, 0, 91, 50), 50);
     tmem__conn_close(c);
-    ASSERT_EQ(stop_with_log(&d, log, sizeof log), 0);
+    ASSERT_EQ(ku_stop_with_log(&d, log, sizeof log, SIGTERM), 0);
     snprintf(cmd, sizeof cmd, "rm -rf %s", state);
     ASSERT_EQ(system(cmd), 0);
 }
