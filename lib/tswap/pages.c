@@ -246,6 +246,7 @@ struct ts_region *tswap__region_new(tmem_tswap *t, uintptr_t start,
     r->pg = pg;
     r->first = first;
     atomic_store(&r->ra_next, ~0ull);
+    atomic_store(&r->ra_run, 0);
     return r;
 }
 

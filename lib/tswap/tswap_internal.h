@@ -85,13 +85,15 @@ struct ts_pages {
 };
 
 /* A region: [start, end) of private anonymous memory registered with the
- * process's userfaultfd.  Immutable once published but for ra_next. */
+ * process's userfaultfd.  Immutable once published but for ra_next and
+ * ra_run. */
 struct ts_region {
     struct ts_obj obj;
     uintptr_t start, end;
     struct ts_pages *pg;
     uint64_t first;           /* pg index of the page at start */
     _Atomic uint64_t ra_next; /* region page index a sequential fault hits */
+    _Atomic uint32_t ra_run;  /* faults in a row on consecutive pages */
 };
 
 /* The published regions, sorted by start, never overlapping. */

@@ -15,6 +15,7 @@
 #include <tmem/client.h>
 
 #include "../runner.h"
+#include "test_keep_util.h"
 #include "test_integ_common.h"
 #include "../lib/tmemd_harness.h"
 
@@ -302,6 +303,41 @@ TEST(integ_daemon_gone_store_refused)
     ASSERT_U64_EQ(st.failed_stores, 1);
     tmem_frontswap_destroy(fs);
     tmem_disconnect(c);
+}
+
+/* TMEM_RECONNECT_MS=0: the connection is never made again; with the
+ * daemon gone a get fails at once, and it keeps failing when a daemon
+ * is back on the socket (nothing is read from another connection). */
+TEST(integ_reconnect_off_fails_at_once)
+{
+    char state[] = "/tmp/tmem-reco-XXXXXX", log[8192], cmd[300];
+    ASSERT_TRUE(mkdtemp(state) != NULL);
+    th_daemon d;
+    ku_start_kept(&d, state);
+    setenv("TMEM_RECONNECT_MS", "0", 1);
+    tmem_conn *c = to_daemon(&d);
+    unsetenv("TMEM_RECONNECT_MS");
+    int pool = tmem_conn_pool_new(c, NULL, TMEM_POOL_FLAGS(TMEM_POOL_PERSIST),
+                                  NULL);
+    ASSERT_GE(pool, 0);
+    uint8_t a[TMEM_PAGE_SIZE], b[TMEM_PAGE_SIZE];
+    tmem_oid o = {{5, 0, 0}};
+    th_fill(a, 5, 0);
+    ASSERT_EQ(tmem_conn_put(c, pool, &o, 0, a), 1);
+    signal(SIGPIPE, SIG_IGN);
+    ASSERT_EQ(ku_stop_with_log(&d, log, sizeof log, SIGKILL), -1);
+    /* no wait for the daemon to come back (10 s by default): only the
+     * ring's sleep slice (200 ms) before it sees the daemon gone */
+    uint64_t t0 = tmem__now_ns();
+    ASSERT_LT(tmem_conn_get(c, pool, &o, 0, b), 0);
+    ASSERT_LT(tmem__now_ns() - t0, 1000000000ull);
+    ku_restart_same(&d, state); /* its page is recovered, for its token */
+    ASSERT_LT(tmem_conn_get(c, pool, &o, 0, b), 0);
+    ASSERT_LT(tmem_conn_put(c, pool, &o, 1, a), 0);
+    tmem_disconnect(c);
+    ASSERT_EQ(ku_stop_with_log(&d, log, sizeof log, SIGTERM), 0);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", state);
+    ASSERT_EQ(system(cmd), 0);
 }
 
 struct thr {

@@ -1,7 +1,8 @@
 /*
  * Persistent pages across a crash of tmemd (kill -9; --state-dir keeps
  * private arenas as files, src/tmemd/recover.c): rounds of kill -9 (and,
- * the same storm, of SIGTERM) at random moments of a put storm from
+ * the same storm, of SIGTERM, and of an upgrade) at random moments of a
+ * put storm from
  * several tenants lose no acknowledged put and return no half-written
  * page (seeds printed); a
  * tenant process that stays up through a crash reads every page back
@@ -125,9 +126,26 @@ static uint32_t check_tenant(const th_daemon *d, const struct storm *b, int k)
     return n;
 }
 
+/* Starts tmemd keeping pages in state, from the binary in dir bin (NULL:
+ * $BUILD's, as always). */
+static void start_from(th_daemon *d, const char *state, const char *bin)
+{
+    const char *b = getenv("BUILD");
+    char *old = b ? strdup(b) : NULL;
+    if (bin)
+        setenv("BUILD", bin, 1);
+    ku_start_kept(d, state);
+    if (old)
+        setenv("BUILD", old, 1);
+    else
+        unsetenv("BUILD");
+    free(old);
+}
+
 /* Rounds of sig (SIGKILL: a crash; SIGTERM: a stop) at a random moment
- * of the put storm, the daemon started again, every tenant back. */
-static void storm_rounds(int sig, int rounds)
+ * of the put storm, the daemon started again (from the binary in dir bin:
+ * an upgrade, when not NULL), every tenant back. */
+static void storm_rounds(int sig, int rounds, const char *bin)
 {
     char state[] = "/tmp/tmem-crash-XXXXXX", log[16384], cmd[300];
     ASSERT_TRUE(mkdtemp(state) != NULL);
@@ -159,7 +177,7 @@ static void storm_rounds(int sig, int rounds)
                   sig == SIGKILL);
         ASSERT_EQ(ku_dir_has(state, "0-crash", ".tmem", NULL, 0),
                   sig != SIGKILL);
-        ku_start_kept(&d, state);
+        start_from(&d, state, bin);
         uint64_t total = 0;
         for (int k = 0; k < NT; k++)
             total += check_tenant(&d, b, k);
@@ -184,12 +202,27 @@ static void storm_rounds(int sig, int rounds)
 
 TEST(tmemd_crash_kill9_during_put_storm)
 {
-    storm_rounds(SIGKILL, 5);
+    storm_rounds(SIGKILL, 5, NULL);
 }
 
 TEST(tmemd_keep_sigterm_during_put_storm)
 {
-    storm_rounds(SIGTERM, 4);
+    storm_rounds(SIGTERM, 4, NULL);
+}
+
+/* A binary upgrade: stopped in the storm, started again from another
+ * binary (a copy here, as a package upgrade puts one in place). */
+TEST(tmemd_keep_binary_upgrade_during_put_storm)
+{
+    char bin[] = "/tmp/tmem-up-XXXXXX", cmd[600];
+    ASSERT_TRUE(mkdtemp(bin) != NULL);
+    const char *b = getenv("BUILD");
+    snprintf(cmd, sizeof cmd, "cp %s/tmemd %s/tmemd", b && *b ? b : "build",
+             bin);
+    ASSERT_EQ(system(cmd), 0);
+    storm_rounds(SIGTERM, 2, bin);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", bin);
+    ASSERT_EQ(system(cmd), 0);
 }
 
 /* A tenant process without a name that stays up, using only the public

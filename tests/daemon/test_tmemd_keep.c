@@ -191,37 +191,6 @@ TEST(tmemd_keep_tenant_carries_on_through_restarts)
     ASSERT_EQ(system(cmd), 0);
 }
 
-/* A binary upgrade: stopped, then started from another binary (a copy
- * here, as a package upgrade puts one in place): the pages are back. */
-TEST(tmemd_keep_across_binary_upgrade)
-{
-    char state[] = "/tmp/tmem-keep-XXXXXX", bin[] = "/tmp/tmem-up-XXXXXX",
-         log[16384], cmd[600];
-    ASSERT_TRUE(mkdtemp(state) != NULL);
-    ASSERT_TRUE(mkdtemp(bin) != NULL);
-    const char *b = getenv("BUILD");
-    char *old = b ? strdup(b) : NULL;
-    snprintf(cmd, sizeof cmd, "cp %s/tmemd %s/tmemd", b && *b ? b : "build",
-             bin);
-    ASSERT_EQ(system(cmd), 0);
-    th_daemon d;
-    kept_run(&d, state, "upgrade", 71, 200);
-    tmem__conn *t = NULL;
-    setenv("BUILD", bin, 1); /* the new binary */
-    ku_start_kept(&d, state);
-    if (old)
-        setenv("BUILD", old, 1);
-    else
-        unsetenv("BUILD");
-    free(old);
-    ASSERT_EQ(tmem__conn_open_named(d.sock, "upgrade", &t), 0);
-    ASSERT_EQ(th_count_intact(t, 0, 71, 200), 200);
-    tmem__conn_close(t);
-    ASSERT_EQ(ku_stop_with_log(&d, log, sizeof log, SIGTERM), 0);
-    snprintf(cmd, sizeof cmd, "rm -rf %s %s", state, bin);
-    ASSERT_EQ(system(cmd), 0);
-}
-
 /* frontswap through a restart: pages stored before it load right after
  * it (through the daemon: the tenant's view of the old arena is retired,
  * and not mapped again when another swap type starts), and stores go on. */

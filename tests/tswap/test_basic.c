@@ -78,18 +78,26 @@ TEST(tswap_target_bounds_resident_daemon)
     ts_on_daemon("256M", target_roundtrip);
 }
 
+/* n pages of region *p (seed) out, read-ahead 8, target 0 (no evictions
+ * while reading back): the read-ahead tests' start. */
+static tmem_tswap *ra_start(tmem_conn *c, size_t n, uint32_t seed, char **p)
+{
+    tmem_tswap_config cfg = ts_config(0, false);
+    cfg.readahead = 8;
+    tmem_tswap *t = ts_create(c, &cfg);
+    ASSERT_EQ(tmem_tswap_map(t, n * PG, (void **)p), 0);
+    ts_fill_n(*p, n, seed);
+    ts_evict_to(t, 1);
+    tmem_tswap_set_target(t, 0);
+    return t;
+}
+
 TEST(tswap_readahead_sequential)
 {
     enum { N = 256 };
     tmem_conn *c = ts_embedded();
-    tmem_tswap_config cfg = ts_config(0, false);
-    cfg.readahead = 8;
-    tmem_tswap *t = ts_create(c, &cfg);
     char *p;
-    ASSERT_EQ(tmem_tswap_map(t, N * PG, (void **)&p), 0);
-    ts_fill_n(p, N, 3);
-    ts_evict_to(t, 1);
-    tmem_tswap_set_target(t, 0); /* no evictions while reading back */
+    tmem_tswap *t = ra_start(c, N, 3, &p);
     tmem_tswap_stats s0 = ts_stats(t);
     ASSERT_EQ(ts_check_n(p, N, 3), -1); /* in order: sequential */
     tmem_tswap_stats s = ts_stats(t);
@@ -97,6 +105,35 @@ TEST(tswap_readahead_sequential)
     ASSERT_GT(s.readahead, N / 2);
     ASSERT_EQ(faults + s.readahead, s0.stored);
     ASSERT_LT(faults, N / 4);
+    tmem_tswap_destroy(t);
+    tmem_disconnect(c);
+}
+
+/* Objects spanning two pages, reached at random (two faults in a row on
+ * consecutive pages, then a jump): no read-ahead; a third fault in a row
+ * starts it. */
+TEST(tswap_readahead_not_for_page_pairs)
+{
+    enum { N = 256 };
+    tmem_conn *c = ts_embedded();
+    char *p;
+    tmem_tswap *t = ra_start(c, N, 5, &p);
+    tmem_tswap_stats s0 = ts_stats(t);
+    volatile char sink = 0;
+    for (int k = 0; k < 40; k++) { /* pairs at scattered places */
+        int i = (k * 97 + 13) % (N - 1);
+        sink += p[(size_t)i * PG];
+        sink += p[(size_t)(i + 1) * PG];
+    }
+    (void)sink;
+    tmem_tswap_stats s = ts_stats(t);
+    ASSERT_EQ(s.readahead - s0.readahead, 0);
+    ASSERT_GT(s.faults_pagein - s0.faults_pagein, 40);
+    /* three in a row: the third reads ahead */
+    int base = 200;
+    for (int i = 0; i < 3; i++)
+        sink += p[(size_t)(base + i) * PG];
+    ASSERT_GT(ts_stats(t).readahead, s.readahead);
     tmem_tswap_destroy(t);
     tmem_disconnect(c);
 }
