@@ -18,8 +18,12 @@ CC       ?= cc
 OPT      ?= -O2
 SANITIZE ?=
 
+# The release, from the VERSION file (tmem --version, tmemd --version,
+# the pkg-config file).
+VERSION  := $(shell cat VERSION 2>/dev/null || echo unknown)
+
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -fPIC \
-	-Iinclude -Ilib -pthread -MMD -MP
+	-Iinclude -Ilib -pthread -MMD -MP -DTMEM_VERSION='"$(VERSION)"'
 ifneq ($(SANITIZE),)
 CFLAGS_BASE += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
 LDFLAGS_SAN := -fsanitize=$(SANITIZE)
@@ -66,6 +70,7 @@ PROG_SRC  := $(sort $(wildcard tests/progs/*.c))
 PROG_BIN  := $(PROG_SRC:tests/progs/%.c=$(BUILD)/tests/progs/%)
 
 .PHONY: all deps check check-store check-san bench demo fuzz clean format \
+	install uninstall \
 	FORCE
 all: $(BUILD)/libtmem.a $(BUILD)/libtmem.so $(PROGS)
 
@@ -193,6 +198,47 @@ $(BUILD)/fuzz/libfuzzlib.a: $(patsubst %.c,$(BUILD)/fuzzobj/%.o,\
 $(BUILD)/fuzz/fuzz_%: $(BUILD)/fuzzobj/tests/fuzz/fuzz_%.o \
 		$(BUILD)/fuzz/libfuzzlib.a
 	clang -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS_ALL)
+
+# make install [PREFIX=/usr/local] [DESTDIR=]: the programs, the library
+# (static, shared, and tmem run's preload library where tmem looks for it:
+# PREFIX/lib/tmem), the headers, a pkg-config file, the man pages and the
+# systemd unit (its ExecStart written for PREFIX).
+PREFIX  ?= /usr/local
+BINDIR  := $(PREFIX)/bin
+SBINDIR := $(PREFIX)/sbin
+LIBDIR  := $(PREFIX)/lib
+INCDIR  := $(PREFIX)/include
+MANDIR  := $(PREFIX)/share/man
+UNITDIR := $(PREFIX)/lib/systemd/system
+INSTALLED := $(BINDIR)/tmem $(SBINDIR)/tmemd $(LIBDIR)/libtmem.a \
+	$(LIBDIR)/libtmem.so $(LIBDIR)/tmem/libtmem_run.so \
+	$(LIBDIR)/pkgconfig/tmem.pc $(MANDIR)/man1/tmem.1 \
+	$(MANDIR)/man8/tmemd.8 $(UNITDIR)/tmemd.service \
+	$(patsubst include/%,$(INCDIR)/%,$(wildcard include/tmem/*.h))
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) \
+		$(DESTDIR)$(LIBDIR)/tmem $(DESTDIR)$(LIBDIR)/pkgconfig \
+		$(DESTDIR)$(INCDIR)/tmem $(DESTDIR)$(MANDIR)/man1 \
+		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR)
+	install -m 755 $(BUILD)/tmem $(DESTDIR)$(BINDIR)/tmem
+	install -m 755 $(BUILD)/tmemd $(DESTDIR)$(SBINDIR)/tmemd
+	install -m 644 $(BUILD)/libtmem.a $(DESTDIR)$(LIBDIR)/libtmem.a
+	install -m 755 $(BUILD)/libtmem.so $(DESTDIR)$(LIBDIR)/libtmem.so
+	install -m 755 $(BUILD)/libtmem_run.so \
+		$(DESTDIR)$(LIBDIR)/tmem/libtmem_run.so
+	install -m 644 include/tmem/*.h $(DESTDIR)$(INCDIR)/tmem/
+	install -m 644 docs/tmem.1 $(DESTDIR)$(MANDIR)/man1/tmem.1
+	install -m 644 docs/tmemd.8 $(DESTDIR)$(MANDIR)/man8/tmemd.8
+	sed 's|/usr/local/sbin/tmemd|$(SBINDIR)/tmemd|' docs/tmemd.service \
+		> $(DESTDIR)$(UNITDIR)/tmemd.service
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+		-e 's|@INCDIR@|$(INCDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+		scripts/tmem.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/tmem.pc
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	-rmdir $(DESTDIR)$(LIBDIR)/tmem $(DESTDIR)$(INCDIR)/tmem 2>/dev/null
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

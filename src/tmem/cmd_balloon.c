@@ -252,12 +252,12 @@ static void simulate(tmem_balloon *b, const struct trace *t)
     }
 }
 
-static int simulate_usage(void)
+static int simulate_usage(FILE *f)
 {
-    fprintf(stderr, "usage: tmem balloon simulate --trace FILE "
-                    "[--set NAME=VALUE]...\n"
-                    "  FILE: CSV with header " TRACE_HEADER "\n");
-    return CLI_USAGE;
+    fprintf(f, "usage: tmem balloon simulate --trace FILE "
+               "[--set NAME=VALUE]...\n"
+               "  FILE: CSV with header " TRACE_HEADER "\n");
+    return f == stdout ? CLI_OK : CLI_USAGE;
 }
 
 int cmd_balloon_simulate(struct tmem_cli *cli, int argc, char **argv)
@@ -270,6 +270,8 @@ int cmd_balloon_simulate(struct tmem_cli *cli, int argc, char **argv)
     int rc;
 
     (void)cli;
+    if (cli_wants_help(argc, argv))
+        return simulate_usage(stdout);
     sets = calloc((size_t)argc + 1, sizeof *sets);
     if (!sets)
         return CLI_FAIL;
@@ -283,15 +285,14 @@ int cmd_balloon_simulate(struct tmem_cli *cli, int argc, char **argv)
         else if (!strncmp(argv[i], "--set=", 6))
             sets[nsets++] = argv[i] + 6;
         else {
-            if (strcmp(argv[i], "--help") != 0)
-                fprintf(stderr, "tmem balloon simulate: bad argument '%s'\n",
-                        argv[i]);
-            rc = simulate_usage();
+            fprintf(stderr, "tmem balloon simulate: bad argument '%s'\n",
+                    argv[i]);
+            rc = simulate_usage(stderr);
             goto out_sets;
         }
     }
     if (!path) {
-        rc = simulate_usage();
+        rc = simulate_usage(stderr);
         goto out_sets;
     }
     rc = trace_read(path, &t);

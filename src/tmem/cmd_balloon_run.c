@@ -68,15 +68,14 @@ static const struct run_opt {
     {"--set", O_SET, 0},
 };
 
-static int run_usage(void)
+static int run_usage(FILE *f)
 {
-    fprintf(stderr,
-            "usage: tmem balloon run --cgroup PATH | --xen [--root DIR]\n"
-            "         [--interval S] [--set NAME=VALUE]... [--json] "
-            "[--no-psi]\n"
-            "         [--control PATH] [--hold S] [--psi-trigger TEXT]\n"
-            "         [--shrink-budget-mb N] [--max-ticks N]\n");
-    return CLI_USAGE;
+    fprintf(f, "usage: tmem balloon run --cgroup PATH | --xen [--root DIR]\n"
+               "         [--interval S] [--set NAME=VALUE]... [--json] "
+               "[--no-psi]\n"
+               "         [--control PATH] [--hold S] [--psi-trigger TEXT]\n"
+               "         [--shrink-budget-mb N] [--max-ticks N]\n");
+    return f == stdout ? CLI_OK : CLI_USAGE;
 }
 
 /* Parses one option at argv[*i].  Returns 0 or -1. */
@@ -189,13 +188,18 @@ int cmd_balloon_run(struct tmem_cli *cli, int argc, char **argv)
     int rc;
 
     (void)cli;
+    if (cli_wants_help(argc, argv))
+        return run_usage(stdout);
     for (int i = 1; i < argc; i++)
         if (parse_opt(&a, argc, argv, &i) < 0) {
             fprintf(stderr, "tmem balloon run: bad option %s\n", argv[i]);
-            return run_usage();
+            return run_usage(stderr);
         }
-    if (!a.xen == !a.cgroup)
-        return run_usage();
+    if (!a.xen == !a.cgroup) {
+        fprintf(stderr, "tmem balloon run: give one of --cgroup PATH and "
+                        "--xen\n");
+        return run_usage(stderr);
+    }
     if (open_backend(&a, &be, name, sizeof name) < 0)
         return CLI_FAIL;
     rc = setup_controller(&a, &be, &b);
@@ -268,15 +272,23 @@ static int control(const char *path, const char *what, const char *request)
     return CLI_OK;
 }
 
+#define GET_USAGE "usage: tmem balloon get NAME [--control PATH]"
+#define SET_USAGE "usage: tmem balloon set NAME VALUE [--control PATH]"
+#define LIST_USAGE "usage: tmem balloon list [--control PATH]"
+
 int cmd_balloon_get(struct tmem_cli *cli, int argc, char **argv)
 {
     char path[PATH_MAX], req[160];
 
     (void)cli;
+    if (cli_wants_help(argc, argv)) {
+        puts(GET_USAGE);
+        return CLI_OK;
+    }
     if (find_control(&argc, argv, path, sizeof path) < 0)
         return CLI_FAIL;
     if (argc != 2) {
-        fprintf(stderr, "usage: tmem balloon get NAME [--control PATH]\n");
+        fprintf(stderr, "%s\n", GET_USAGE);
         return CLI_USAGE;
     }
     snprintf(req, sizeof req, "get %s", argv[1]);
@@ -288,11 +300,14 @@ int cmd_balloon_set(struct tmem_cli *cli, int argc, char **argv)
     char path[PATH_MAX], req[200];
 
     (void)cli;
+    if (cli_wants_help(argc, argv)) {
+        puts(SET_USAGE);
+        return CLI_OK;
+    }
     if (find_control(&argc, argv, path, sizeof path) < 0)
         return CLI_FAIL;
     if (argc != 3) {
-        fprintf(stderr,
-                "usage: tmem balloon set NAME VALUE [--control PATH]\n");
+        fprintf(stderr, "%s\n", SET_USAGE);
         return CLI_USAGE;
     }
     snprintf(req, sizeof req, "set %s %s", argv[1], argv[2]);
@@ -304,10 +319,14 @@ int cmd_balloon_list(struct tmem_cli *cli, int argc, char **argv)
     char path[PATH_MAX];
 
     (void)cli;
+    if (cli_wants_help(argc, argv)) {
+        puts(LIST_USAGE);
+        return CLI_OK;
+    }
     if (find_control(&argc, argv, path, sizeof path) < 0)
         return CLI_FAIL;
     if (argc != 1) {
-        fprintf(stderr, "usage: tmem balloon list [--control PATH]\n");
+        fprintf(stderr, "%s\n", LIST_USAGE);
         return CLI_USAGE;
     }
     return control(path, "list", "list");

@@ -16,8 +16,10 @@ int cmd_bench(struct tmem_cli *cli, int argc, char **argv)
         return cmd_bench_redis(cli, argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "fairness") == 0)
         return cmd_bench_fair(cli, argc - 1, argv + 1);
-    fprintf(stderr, "usage: tmem bench store|daemon|fairness --corpus FILE"
-                    " [options] (tmem bench store --help)\n"
-                    "       tmem bench redis fill|check [options]\n");
-    return CLI_USAGE;
+    bool help = argc >= 2 && cli_wants_help(argc, argv);
+    fprintf(help ? stdout : stderr,
+            "usage: tmem bench store|daemon|fairness --corpus FILE"
+            " [options] (tmem bench store --help)\n"
+            "       tmem bench redis fill|check [options]\n");
+    return help ? CLI_OK : CLI_USAGE;
 }

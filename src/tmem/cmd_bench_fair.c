@@ -252,6 +252,12 @@ static int phase(const struct tenant *t, enum role other, int seconds,
 int cmd_bench_fair(struct tmem_cli *cli, int argc, char **argv)
 {
     struct fair_opts o = {.seconds = 3, .batch = 64};
+    if (cli_wants_help(argc, argv)) {
+        printf("usage: tmem [--socket PATH] bench fairness --corpus FILE "
+               "[options]\n");
+        opt_usage(stdout, fair_table, NFAIR, 14);
+        return CLI_OK;
+    }
     int rc = opt_parse("tmem bench fairness", fair_table, NFAIR, &o, argc,
                        argv);
     if (rc)

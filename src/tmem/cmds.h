@@ -10,9 +10,19 @@ struct tmem_cli {
     const char *socket; /* --socket PATH, or NULL for the default */
 };
 
+#include <stdbool.h>
+
 #define CLI_OK 0
 #define CLI_FAIL 1
 #define CLI_USAGE 2
+
+#ifndef TMEM_VERSION
+#define TMEM_VERSION "unknown"
+#endif
+
+/* opt_table.c: whether argv[1..] (up to a "--") asks for --help or -h:
+ * every command then prints its usage to stdout and exits 0. */
+bool cli_wants_help(int argc, char **argv);
 
 /* cmd_admin.c: list, set, freeze, thaw, flush, freeable, auth, destroy,
  * stats (talk to tmemd). */

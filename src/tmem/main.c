@@ -3,6 +3,7 @@
  * the global options and the command table; each command lives in a
  * cmd_*.c file of its own.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -33,34 +34,77 @@ static const struct command {
 
 static int usage(FILE *f)
 {
-    fprintf(f, "usage: tmem [--socket PATH] COMMAND [ARGS]\n\ncommands:\n");
+    fprintf(f, "usage: tmem [--socket PATH] COMMAND [ARGS]\n"
+               "       tmem help [COMMAND [SUBCOMMAND]]\n"
+               "       tmem --version\n\ncommands:\n");
     for (size_t i = 0; i < NCOMMANDS; i++)
         fprintf(f, "  %s\n", commands[i].usage);
     return f == stdout ? CLI_OK : CLI_USAGE;
+}
+
+/* Commands that parse their own --help (they have subcommands or a table
+ * of options); the others print their line of the table. */
+static bool own_help(const struct command *c)
+{
+    return c->fn == cmd_bench || c->fn == cmd_balloon || c->fn == cmd_run;
+}
+
+static int dispatch(struct tmem_cli *cli, int argc, char **argv)
+{
+    for (size_t c = 0; c < NCOMMANDS; c++) {
+        if (strcmp(argv[0], commands[c].name) != 0)
+            continue;
+        if (!own_help(&commands[c]) && cli_wants_help(argc, argv)) {
+            printf("usage: tmem [--socket PATH] %s\n", commands[c].usage);
+            return CLI_OK;
+        }
+        return commands[c].fn(cli, argc, argv);
+    }
+    fprintf(stderr, "tmem: unknown command '%s'\n", argv[0]);
+    return usage(stderr);
+}
+
+/* tmem help [COMMAND [SUBCOMMAND]]: that command's --help. */
+static int help(struct tmem_cli *cli, int argc, char **argv)
+{
+    if (argc < 2)
+        return usage(stdout);
+    char *v[4] = {argv[1], argc > 2 ? argv[2] : "--help",
+                  argc > 2 ? "--help" : NULL, NULL};
+    return dispatch(cli, argc > 2 ? 3 : 2, v);
 }
 
 int main(int argc, char **argv)
 {
     struct tmem_cli cli = {.socket = NULL};
     int i = 1;
-
     for (; i < argc && argv[i][0] == '-'; i++) {
-        if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) {
+        if (strcmp(argv[i], "--socket") == 0) {
+            if (i + 1 >= argc || !argv[i + 1][0]) {
+                fprintf(stderr, "tmem: --socket needs a PATH (tmemd's "
+                                "socket)\n");
+                return CLI_USAGE;
+            }
             cli.socket = argv[++i];
         } else if (strncmp(argv[i], "--socket=", 9) == 0) {
             cli.socket = argv[i] + 9;
+            if (!cli.socket[0]) {
+                fprintf(stderr, "tmem: --socket needs a PATH\n");
+                return CLI_USAGE;
+            }
         } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             return usage(stdout);
+        } else if (!strcmp(argv[i], "--version") || !strcmp(argv[i], "-V")) {
+            printf("tmem %s\n", TMEM_VERSION);
+            return CLI_OK;
         } else {
             fprintf(stderr, "tmem: unknown option %s\n", argv[i]);
             return usage(stderr);
         }
     }
-    if (i == argc)
+    if (i >= argc)
         return usage(stderr);
-    for (size_t c = 0; c < NCOMMANDS; c++)
-        if (strcmp(argv[i], commands[c].name) == 0)
-            return commands[c].fn(&cli, argc - i, argv + i);
-    fprintf(stderr, "tmem: unknown command '%s'\n", argv[i]);
-    return usage(stderr);
+    if (!strcmp(argv[i], "help"))
+        return help(&cli, argc - i, argv + i);
+    return dispatch(&cli, argc - i, argv + i);
 }

@@ -11,6 +11,14 @@
 
 #include "cmds.h"
 
+bool cli_wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+            return true;
+    return false;
+}
+
 int opt_int(const char *v, int lo, int hi, int *out)
 {
     char *end;

@@ -12,6 +12,10 @@
  */
 #include "tmemd.h"
 
+#ifndef TMEM_VERSION
+#define TMEM_VERSION "unknown"
+#endif
+
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
@@ -68,7 +72,8 @@ static void usage(FILE *f)
                "             [--metrics [ADDR:]PORT] [--foreground]\n"
                "             [--max-sessions N] [--max-sessions-per-uid N]\n"
                "             [--hello-timeout SEC] [--recv-timeout SEC]\n"
-               "             [--config PATH] [--state-dir DIR]\n");
+               "             [--config PATH] [--state-dir DIR]\n"
+               "       tmemd --version | --help\n");
 }
 
 static int parse_opts(int argc, char **argv, struct opts *o)
@@ -82,6 +87,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         {"config", required_argument, 0, 'C'},
         {"state-dir", required_argument, 0, 'S'},
         {"help", no_argument, 0, 'h'},
+        {"version", no_argument, 0, 'V'},
         /* limits (admit.c), told apart by name */
         {"max-sessions", required_argument, 0, 'L'},
         {"max-sessions-per-uid", required_argument, 0, 'L'},
@@ -94,7 +100,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
     o->compress = TMEM_COMPRESS_LZ4;
     tmemd_limits_default(&o->lim);
     int li = 0;
-    for (int c; (c = getopt_long(argc, argv, "s:b:c:m:fh", lo, &li)) != -1;) {
+    for (int c; (c = getopt_long(argc, argv, "s:b:c:m:fhV", lo, &li)) != -1;) {
         if (c == 'L' && tmemd_limit_parse(&o->lim, lo[li].name, optarg) == 0)
             continue;
         if (c == 's')
@@ -113,6 +119,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
             continue;
         else if (c == 'h') {
             usage(stdout);
+            exit(0);
+        } else if (c == 'V') {
+            printf("tmemd %s\n", TMEM_VERSION);
             exit(0);
         } else {
             if (c == 'b' || c == 'c' || c == 'L' || c == 'C' || c == 'S')
@@ -274,7 +283,9 @@ static int run(struct tmemd *d, const struct opts *o, int lfd, int sfd)
               o->lim.max_sessions, o->lim.max_per_uid,
               (double)o->lim.hello_ns / 1e9, (double)o->lim.recv_ns / 1e9,
               o->config, tmemd_policy_rules(d->policy));
+    tmemd_notify("READY=1\nSTATUS=serving");
     serve(d, lfd, sfd);
+    tmemd_notify("STOPPING=1");
     /* before any session is shut down: their pages are still there */
     int lost = o->state_dir ? tmemd_keep_save(d, o->state_dir) : 0;
     close(lfd);

@@ -319,6 +319,10 @@ void tmemd_log_recovered(const char *what, const char *dir, uint64_t pages,
                          int clients, int refused, uint64_t bytes,
                          const char *of, uint64_t t0);
 
+/* notify.c: "READY=1", "STOPPING=1" to systemd ($NOTIFY_SOCKET; nothing
+ * when it is not set). */
+void tmemd_notify(const char *state);
+
 /* recover.c: persistent pages across a crash (--state-dir) */
 /* Makes state_dir/arenas (out, cap bytes), where the store keeps private
  * arenas as files.  Returns 0 or -errno. */

@@ -17,6 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <pthread.h>
@@ -269,6 +272,17 @@ TEST(tmemd_crash_tenant_carries_on)
     ASSERT_EQ(system(cmd), 0);
 }
 
+/* A tenant named name with n pages (seed) in its persistent pool 0. */
+static tmem__conn *named_with_pages(const th_daemon *d, const char *name,
+                                    uint32_t seed, uint32_t n)
+{
+    tmem__conn *t = NULL;
+    ASSERT_EQ(tmem__conn_open_named(d->sock, name, &t), 0);
+    ASSERT_EQ(tmem__conn_pool_new(t, NULL, PERS, NULL), 0);
+    ASSERT_EQ(th_put_range(t, 0, seed, n), n);
+    return t;
+}
+
 /* A tenant that leaves takes its arena file with it; one whose arena
  * file is damaged has it set aside at the next start, which goes on. */
 TEST(tmemd_crash_files_of_leaving_and_damaged_tenants)
@@ -279,10 +293,7 @@ TEST(tmemd_crash_files_of_leaving_and_damaged_tenants)
     snprintf(arenas, sizeof arenas, "%s/arenas", state);
     th_daemon d;
     ku_start_kept(&d, state);
-    tmem__conn *t = NULL;
-    ASSERT_EQ(tmem__conn_open_named(d.sock, "leaver", &t), 0);
-    ASSERT_EQ(tmem__conn_pool_new(t, NULL, PERS, NULL), 0);
-    ASSERT_EQ(th_put_range(t, 0, 91, 50), 50);
+    tmem__conn *t = named_with_pages(&d, "leaver", 91, 50);
     ASSERT_TRUE(ku_dir_has(arenas, "arena-", ".tma", NULL, 0));
     tmem__conn_close(t);
     for (int i = 0; i < 200 && ku_dir_has(arenas, "arena-", ".tma", NULL, 0);
@@ -290,9 +301,7 @@ TEST(tmemd_crash_files_of_leaving_and_damaged_tenants)
         usleep(10000);
     ASSERT_TRUE(!ku_dir_has(arenas, "arena-", ".tma", NULL, 0));
     /* a tenant whose file will be damaged */
-    ASSERT_EQ(tmem__conn_open_named(d.sock, "dmg", &t), 0);
-    ASSERT_EQ(tmem__conn_pool_new(t, NULL, PERS, NULL), 0);
-    ASSERT_EQ(th_put_range(t, 0, 92, 50), 50);
+    t = named_with_pages(&d, "dmg", 92, 50);
     ASSERT_EQ(ku_stop_with_log(&d, log, sizeof log, SIGKILL), -1);
     tmem__conn_close(t);
     ASSERT_TRUE(ku_dir_has(arenas, "arena-", ".tma", path, sizeof path));
@@ -367,6 +376,60 @@ TEST(tmemd_crash_twice_and_duplicate_files)
                             "of 1 tenants") != NULL);
     ASSERT_TRUE(!ku_dir_has(arenas, "arena-", ".refused", NULL, 0));
     munmap((void *)ready, sizeof *ready);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", state);
+    ASSERT_EQ(system(cmd), 0);
+}
+
+/* A datagram socket at path for systemd's messages ($NOTIFY_SOCKET). */
+static int notify_socket(const char *path)
+{
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(fd, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    ASSERT_LT(strlen(path), sizeof sa.sun_path);
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    unlink(path);
+    ASSERT_EQ(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    struct timeval tv = {10, 0};
+    ASSERT_EQ(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
+    return fd;
+}
+
+/* Under systemd (Type=notify): READY=1 once tmemd serves, which after a
+ * crash is once the pages are recovered; STOPPING=1 at a stop. */
+TEST(tmemd_crash_ready_to_systemd_after_recovery)
+{
+    char state[] = "/tmp/tmem-crash-XXXXXX", log[16384], cmd[300], msg[256];
+    ASSERT_TRUE(mkdtemp(state) != NULL);
+    char npath[400];
+    snprintf(npath, sizeof npath, "%s/notify", state);
+    th_daemon d;
+    ku_start_kept(&d, state);
+    tmem__conn *t = named_with_pages(&d, "ready", 94, 100);
+    ASSERT_EQ(ku_stop_with_log(&d, log, sizeof log, SIGKILL), -1);
+    tmem__conn_close(t);
+    int nfd = notify_socket(npath);
+    setenv("NOTIFY_SOCKET", npath, 1);
+    th_start(&d, (const char *const[]){"--state-dir", state, NULL});
+    unsetenv("NOTIFY_SOCKET");
+    ssize_t n = recv(nfd, msg, sizeof msg - 1, 0);
+    ASSERT_GT(n, 0);
+    msg[n] = 0;
+    ASSERT_EQ(strncmp(msg, "READY=1", 7), 0);
+    /* by then the crash's pages were taken in */
+    FILE *f = fopen(d.log, "r");
+    ASSERT_TRUE(f != NULL);
+    size_t k = fread(log, 1, sizeof log - 1, f);
+    log[k] = 0;
+    fclose(f);
+    ASSERT_TRUE(strstr(log, "recovered after a crash: 100 persistent pages") !=
+                NULL);
+    ASSERT_EQ(ku_stop_with_log(&d, log, sizeof log, SIGTERM), 0);
+    n = recv(nfd, msg, sizeof msg - 1, 0);
+    ASSERT_GT(n, 0);
+    msg[n] = 0;
+    ASSERT_STR_EQ(msg, "STOPPING=1");
+    close(nfd);
     snprintf(cmd, sizeof cmd, "rm -rf %s", state);
     ASSERT_EQ(system(cmd), 0);
 }
