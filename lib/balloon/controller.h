@@ -79,6 +79,9 @@ int tmem_balloon_set(tmem_balloon *b, const char *name, const char *value,
 /* Reads a tunable as "%d\n" into buf.  Returns the length or -EINVAL. */
 int tmem_balloon_get(const tmem_balloon *b, const char *name, char *buf,
                      size_t cap);
+/* What a tunable accepts, in words ("0 or 1", "a whole number,
+ * 1..2147483647"), or NULL when there is no tunable of that name. */
+const char *tmem_balloon_tunable_allowed(const char *name);
 /* The tunable names in order, NULL-terminated. */
 extern const char *const tmem_balloon_tunable_names[];
 

@@ -122,6 +122,16 @@ static int parse_decimal(const char *s, unsigned *out)
     return 0;
 }
 
+const char *tmem_balloon_tunable_allowed(const char *name)
+{
+    const struct tunable *d = find(name);
+    if (!d)
+        return NULL;
+    return d->rule == RULE_SWITCH    ? "0 or 1"
+           : d->rule == RULE_NONZERO ? "a whole number, 1..2147483647"
+                                     : "a whole number, 0..2147483647";
+}
+
 int tmem_balloon_set(tmem_balloon *b, const char *name, const char *value,
                      bool admin, bool *started)
 {

@@ -207,24 +207,28 @@ static int trace_read(const char *path, struct trace *t)
 }
 
 /* Applies one --set NAME=VALUE.  Returns CLI_OK or CLI_USAGE. */
-static int apply_set(tmem_balloon *b, const char *arg)
+int cli_balloon_set(const char *cmd, tmem_balloon *b, const char *arg)
 {
     const char *eq = strchr(arg, '=');
     char name[64];
-    int err;
 
     if (!eq || eq == arg || (size_t)(eq - arg) >= sizeof name) {
-        fprintf(stderr,
-                "tmem balloon simulate: --set wants NAME=VALUE, "
-                "not '%s'\n",
-                arg);
+        fprintf(stderr, "%s: --set wants NAME=VALUE, not '%s'\n", cmd, arg);
         return CLI_USAGE;
     }
     memcpy(name, arg, (size_t)(eq - arg));
     name[eq - arg] = '\0';
-    err = tmem_balloon_set(b, name, eq + 1, true, NULL);
-    if (err) {
-        fprintf(stderr, "%s: %s\n", name, tmem_strerror(err));
+    const char *allowed = tmem_balloon_tunable_allowed(name);
+    if (!allowed) {
+        fprintf(stderr, "%s: unknown tunable '%s' (tunables:", cmd, name);
+        for (size_t i = 0; tmem_balloon_tunable_names[i]; i++)
+            fprintf(stderr, " %s", tmem_balloon_tunable_names[i]);
+        fprintf(stderr, ")\n");
+        return CLI_USAGE;
+    }
+    if (tmem_balloon_set(b, name, eq + 1, true, NULL) < 0) {
+        fprintf(stderr, "%s: %s: bad value '%s' (allowed: %s)\n", cmd, name,
+                eq + 1, allowed);
         return CLI_USAGE;
     }
     return CLI_OK;
@@ -301,7 +305,7 @@ int cmd_balloon_simulate(struct tmem_cli *cli, int argc, char **argv)
     /* Total memory at start: the first row's cur (simulate has frontswap). */
     tmem_balloon_init(&b, t.n ? t.rows[0].cur : 0, true);
     for (size_t i = 0; i < nsets && rc == CLI_OK; i++)
-        rc = apply_set(&b, sets[i]);
+        rc = cli_balloon_set("tmem balloon simulate", &b, sets[i]);
     if (rc == CLI_OK)
         simulate(&b, &t);
     if (rc == CLI_OK && fflush(stdout) != 0)

@@ -112,27 +112,6 @@ static int parse_opt(struct run_args *a, int argc, char **argv, int *i)
     return -1;
 }
 
-/* Applies one NAME=VALUE.  Returns 0 or CLI_USAGE. */
-static int apply_set(tmem_balloon *b, const char *nv)
-{
-    char name[64];
-    const char *eq = strchr(nv, '=');
-    int rc;
-
-    if (!eq || (size_t)(eq - nv) >= sizeof name) {
-        fprintf(stderr, "tmem balloon run: --set wants NAME=VALUE: %s\n", nv);
-        return CLI_USAGE;
-    }
-    memcpy(name, nv, (size_t)(eq - nv));
-    name[eq - nv] = '\0';
-    rc = tmem_balloon_set(b, name, eq + 1, true, NULL);
-    if (rc < 0) {
-        fprintf(stderr, "%s: %s\n", name, strerror(-rc));
-        return CLI_USAGE;
-    }
-    return 0;
-}
-
 static int open_backend(const struct run_args *a, tmem_balloon_backend *be,
                         char *name, size_t cap)
 {
@@ -169,12 +148,22 @@ static int setup_controller(const struct run_args *a, tmem_balloon_backend *be,
     tmem_balloon_init(b, in.cur, be->frontswap_available);
     if (a->interval) {
         snprintf(iv, sizeof iv, "selfballoon_interval=%s", a->interval);
-        if (apply_set(b, iv))
+        if (cli_balloon_set("tmem balloon run", b, iv))
             return CLI_USAGE;
     }
     for (int i = 0; i < a->nsets; i++)
-        if (apply_set(b, a->sets[i]))
+        if (cli_balloon_set("tmem balloon run", b, a->sets[i]))
             return CLI_USAGE;
+    if (!b->t.selfballooning && !b->t.selfshrinking)
+        fprintf(stderr,
+                "tmem balloon run: idle: self-ballooning and frontswap "
+                "self-shrinking are off (%s); turn self-ballooning on with "
+                "--set selfballooning=1, or `tmem balloon set selfballooning "
+                "1` while this runs\n",
+                be->frontswap_available
+                    ? "as the --set options asked"
+                    : "their default where the tenant has no swap to push "
+                      "pages to: give its cgroup swap (zram or zswap)");
     return 0;
 }
 

@@ -729,12 +729,9 @@ int cmd_bench_daemon(struct tmem_cli *cli, int argc, char **argv)
         dusage(stdout);
         return CLI_OK;
     }
-    rc = tmem__corpus_load(o.corpus, &pages, &r.npages);
-    if (rc < 0 || r.npages == 0) {
-        fprintf(stderr, "tmem bench daemon: %s: %s (%s)\n", o.corpus,
-                tmem_strerror(rc), tmem_errname(rc));
-        return CLI_FAIL;
-    }
+    if ((rc = cli_corpus("tmem bench daemon", o.corpus, &pages,
+                         &r.npages)) != 0)
+        return rc;
     r.pages = pages;
     /* Watchdog: a tenant stuck in the daemon would hold the barrier for
      * ever; SIGALRM ends us, and our tenants and tmemd die with us. */

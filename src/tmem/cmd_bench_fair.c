@@ -269,11 +269,9 @@ int cmd_bench_fair(struct tmem_cli *cli, int argc, char **argv)
     }
     void *pages;
     size_t npages;
-    if ((rc = tmem__corpus_load(o.corpus, &pages, &npages)) < 0) {
-        fprintf(stderr, "tmem bench fairness: %s: %s\n", o.corpus,
-                tmem_strerror(rc));
-        return CLI_FAIL;
-    }
+    if ((rc = cli_corpus("tmem bench fairness", o.corpus, &pages,
+                         &npages)) != 0)
+        return rc;
     struct shared *sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE,
                              MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (sh == MAP_FAILED) {

@@ -282,12 +282,10 @@ int cmd_bench_redis(struct tmem_cli *cli, int argc, char **argv)
         return CLI_USAGE;
     struct values v = {.size = o.size};
     if (o.corpus) {
-        int rc = tmem__corpus_load(o.corpus, (void **)&v.pages, &v.npages);
-        if (rc < 0 || v.npages == 0) {
-            fprintf(stderr, "tmem bench redis: corpus %s: %s\n", o.corpus,
-                    rc < 0 ? strerror(-rc) : "no pages");
-            return CLI_FAIL;
-        }
+        int rc = cli_corpus("tmem bench redis", o.corpus,
+                            (void **)&v.pages, &v.npages);
+        if (rc != 0)
+            return rc;
     }
     struct conn c = {0};
     int rc = dial(&o, &c);

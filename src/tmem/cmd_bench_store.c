@@ -529,12 +529,9 @@ int cmd_bench_store(struct tmem_cli *cli, int argc, char **argv)
         bench_usage(stdout);
         return CLI_OK;
     }
-    rc = tmem__corpus_load(o.corpus, &pages, &r.npages);
-    if (rc < 0) {
-        fprintf(stderr, "tmem bench store: %s: %s (%s)\n", o.corpus,
-                tmem_strerror(rc), tmem_errname(rc));
-        return CLI_FAIL;
-    }
+    if ((rc = cli_corpus("tmem bench store", o.corpus, &pages,
+                         &r.npages)) != 0)
+        return rc;
     r.pages = pages;
     if (r.npages == 0 || r.npages > UINT32_MAX) {
         fprintf(stderr, "tmem bench store: %s: %zu pages (need 1..2^32-1)\n",

@@ -24,6 +24,20 @@ struct tmem_cli {
  * every command then prints its usage to stdout and exits 0. */
 bool cli_wants_help(int argc, char **argv);
 
+#include <stddef.h>
+/* cli_corpus.c: loads the corpus at path (tmem__corpus_load) with at
+ * least one page: 0; else says on stderr, after cmd, what is wrong with
+ * the file (missing, unreadable, empty, not pages) and returns
+ * CLI_FAIL. */
+int cli_corpus(const char *cmd, const char *path, void **pages, size_t *n);
+
+/* cmd_balloon.c: applies --set NAME=VALUE to b; on a refusal says on
+ * stderr, after cmd, what is wrong (the form, an unknown name with the
+ * list of tunables, a value with what the tunable allows) and returns
+ * CLI_USAGE; else CLI_OK. */
+struct tmem_balloon;
+int cli_balloon_set(const char *cmd, struct tmem_balloon *b, const char *arg);
+
 /* cmd_admin.c: list, set, freeze, thaw, flush, freeable, auth, destroy,
  * stats (talk to tmemd). */
 int cmd_list(struct tmem_cli *cli, int argc, char **argv);

@@ -92,8 +92,20 @@ int tmemd_admin_op(struct tmemd_session *s, const tmem__req *q, int64_t *value)
     uint64_t t0 = tmem__now_ns();
     int rc = admin_ops[q->hdr.op](s->d, &q->args, value);
     tmemd_lat_record(LAT_ADMIN, tmem__now_ns() - t0);
-    tmemd_log("client %d (uid %u): %s client %d -> %d", s->id, (unsigned)s->uid,
-              tmem__msg_rule_of(q->hdr.op)->name, q->args.client_id, rc);
+    /* names, not numbers: the operation as the CLI says it, the client
+     * ("all" for every one), the outcome ("ok" or the error's name) */
+    const char *what = tmem__msg_rule_of(q->hdr.op)->name;
+    if (q->hdr.op == TMEM_MSG_FREEZE)
+        what = q->args.arg ? "freeze" : "thaw";
+    else if (q->hdr.op == TMEM_MSG_AUTH)
+        what = q->args.arg ? "auth on" : "auth off";
+    char who[32];
+    if (q->args.client_id == TMEM_ALL_CLIENTS)
+        snprintf(who, sizeof who, "all clients");
+    else
+        snprintf(who, sizeof who, "client %d", q->args.client_id);
+    tmemd_log("client %d (uid %u): %s %s: %s", s->id, (unsigned)s->uid, what,
+              who, rc < 0 ? tmem_errname(rc) : "ok");
     return rc;
 }
 

@@ -270,10 +270,6 @@ static int setup_signals(void)
 
 static int run(struct tmemd *d, const struct opts *o, int lfd, int sfd)
 {
-    if (o->metrics && tmemd_metrics_start(d, o->metrics) < 0) {
-        tmemd_log("cannot serve metrics on %s", o->metrics);
-        return 1;
-    }
     tmemd_log("serving on %s (budget %llu bytes, %s%s%s; sessions %d, "
               "%d per uid; hello within %.3g s, a message within %.3g s; "
               "policy %s, %d rules)",
@@ -371,6 +367,18 @@ int main(int argc, char **argv)
         unlink(o.socket);
         return 1;
     }
+    /* the metrics server before any kept page is taken in: if it cannot
+     * start, nothing of the state directory has been touched */
+    rc = o.metrics ? tmemd_metrics_start(&d, o.metrics) : 0;
+    if (rc < 0) {
+        tmemd_log("cannot serve metrics on %s: %s", o.metrics,
+                  rc == -EINVAL ? "not PORT, :PORT or ADDR:PORT (IPv4)"
+                                : strerror(-rc));
+        tmem_store_destroy(d.store);
+        tmemd_policy_free(d.policy);
+        unlink(o.socket); /* nothing is served: no socket file stays */
+        return 1;
+    }
     /* what the last stop kept, for its tenants, before anyone connects */
     if (o.state_dir) {
         tmemd_keep_load(&d, o.state_dir);
@@ -379,8 +387,13 @@ int main(int argc, char **argv)
     /* at most one ring worker per CPU, however many tenants */
     if ((rc = tmemd_rings_start(&d, d.ncpu)) < 0) {
         tmemd_log("cannot start the ring workers: %s", strerror(-rc));
-        tmem_store_destroy(d.store);
-        tmemd_policy_free(d.policy);
+        tmemd_metrics_stop();
+        /* with a state directory the kept pages are in its arena files:
+         * leave them for the next start, as a crash would */
+        if (!o.state_dir) {
+            tmem_store_destroy(d.store);
+            tmemd_policy_free(d.policy);
+        }
         unlink(o.socket);
         return 1;
     }

@@ -24,6 +24,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "common/thread_slot.h"
 
@@ -375,10 +377,27 @@ int tmemd_metrics_start(struct tmemd *d, const char *addr)
     int rc = parse_addr(addr, &sa);
     if (rc < 0)
         return rc;
+    /* our own listening socket: a bind that fails says why (a port in
+     * use, an address not of this host, a port below 1024 without root) */
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
+        listen(fd, 64) < 0) {
+        rc = -errno;
+        close(fd);
+        return rc;
+    }
     mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, ntohs(sa.sin_port),
-                           NULL, NULL, on_request, d, MHD_OPTION_SOCK_ADDR,
-                           (struct sockaddr *)&sa, MHD_OPTION_END);
-    return mhd ? 0 : -EADDRINUSE;
+                           NULL, NULL, on_request, d,
+                           MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_END);
+    if (!mhd) {
+        close(fd);
+        return -ENOMEM;
+    }
+    return 0; /* MHD_stop_daemon closes fd */
 }
 
 void tmemd_metrics_stop(void)

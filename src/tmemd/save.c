@@ -225,8 +225,9 @@ void tmemd_h_save(struct tmemd_session *s, const tmem__req *q, int *passfd,
                   : restore(s->d, &q->args, fd, value, out_flags);
     close(fd);
     if (*status < 0)
-        tmemd_log("client %d (uid %u): %s -> %d", s->id, (unsigned)s->uid,
-                  q->hdr.op == TMEM_MSG_SAVE ? "save" : "restore", *status);
+        tmemd_log("client %d (uid %u): %s: %s (%s)", s->id, (unsigned)s->uid,
+                  q->hdr.op == TMEM_MSG_SAVE ? "save" : "restore",
+                  tmem_errname(*status), tmem_strerror(*status));
 }
 
 /* Drops the kept tenants known by token only that did not come back in

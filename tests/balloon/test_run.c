@@ -192,6 +192,11 @@ TEST(run_idle_worker_started_by_set)
     fake_run(&f, extra);
     usleep(600000);
     ASSERT_EQ(count_lines_with(f.log, "\"event\":\"tick\""), 0); /* idle */
+    /* and it says so, and how to change it */
+    ASSERT_EQ(count_lines_with(f.log, "idle: self-ballooning and frontswap "
+                                      "self-shrinking are off"),
+              1);
+    ASSERT_EQ(count_lines_with(f.log, "--set selfballooning=1"), 1);
     ASSERT_EQ(cli(&f, -1, out, sizeof out,
                   (const char *[]){"balloon", "set", "selfballooning", "1",
                                    "--control", f.sock, NULL}), 0);
@@ -217,7 +222,19 @@ TEST(run_refuses_root_cgroup_and_bad_set)
                   (const char *[]){"balloon", "run", "--cgroup", f.ten,
                                    "--set", "selfballoon_interval=0", NULL}),
               2);
-    ASSERT_TRUE(strstr(out, "selfballoon_interval: Invalid argument") != NULL);
+    ASSERT_TRUE(strstr(out, "selfballoon_interval: bad value '0' (allowed: "
+                            "a whole number, 1..2147483647)") != NULL);
+    ASSERT_EQ(cli(&f, -1, out, sizeof out,
+                  (const char *[]){"balloon", "run", "--cgroup", f.ten,
+                                   "--set", "selfballooning=2", NULL}),
+              2);
+    ASSERT_TRUE(strstr(out, "(allowed: 0 or 1)") != NULL);
+    ASSERT_EQ(cli(&f, -1, out, sizeof out,
+                  (const char *[]){"balloon", "run", "--cgroup", f.ten,
+                                   "--set", "nosuch=1", NULL}),
+              2);
+    ASSERT_TRUE(strstr(out, "unknown tunable 'nosuch' (tunables: "
+                            "selfballooning ") != NULL);
     ASSERT_EQ(cli(&f, -1, out, sizeof out,
                   (const char *[]){"balloon", "run", NULL}), 2);
     char cmd[320];

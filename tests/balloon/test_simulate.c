@@ -153,22 +153,33 @@ TEST(simulate_option_forms)
     cleanup();
 }
 
-/* A --set the tunable refuses: exit 2, the error in words, no output. */
+/* A --set the tunable refuses: exit 2, the error in words (what the
+ * tunable allows, or the tunables there are), no output. */
+#define SIM "tmem balloon simulate: "
+#define POSITIVE "(allowed: a whole number, 1..2147483647)\n"
 static const struct {
     const char *set, *says;
 } bad_sets[] = {
-    {"selfballoon_interval=0", "selfballoon_interval: Invalid argument\n"},
-    {"selfballooning=2", "selfballooning: Invalid argument\n"},
-    {"frontswap_selfshrinking=-1",
-     "frontswap_selfshrinking: Invalid argument\n"},
-    {"selfballoon_reserved_mb=0", "selfballoon_reserved_mb: Invalid "
-                                  "argument\n"},
-    {"frontswap_inertia=0x3", "frontswap_inertia: Invalid argument\n"},
-    {"frontswap_hysteresis=2147483648",
-     "frontswap_hysteresis: Numerical result out of range\n"},
-    {"no_such_tunable=1", "no_such_tunable: Invalid argument\n"},
-    {"selfballoon_downhysteresis=", "selfballoon_downhysteresis: Invalid "
-                                    "argument\n"},
+    {"selfballoon_interval=0", SIM "selfballoon_interval: bad value '0' "
+                               POSITIVE},
+    {"selfballooning=2", SIM "selfballooning: bad value '2' (allowed: 0 or "
+                         "1)\n"},
+    {"frontswap_selfshrinking=-1", SIM "frontswap_selfshrinking: bad value "
+                                   "'-1' (allowed: 0 or 1)\n"},
+    {"selfballoon_reserved_mb=0", SIM "selfballoon_reserved_mb: bad value "
+                                  "'0' " POSITIVE},
+    {"frontswap_inertia=0x3", SIM "frontswap_inertia: bad value '0x3' "
+                              POSITIVE},
+    {"frontswap_hysteresis=2147483648", SIM "frontswap_hysteresis: bad value "
+                                        "'2147483648' " POSITIVE},
+    {"no_such_tunable=1",
+     SIM "unknown tunable 'no_such_tunable' (tunables: selfballooning "
+         "selfballoon_interval selfballoon_downhysteresis "
+         "selfballoon_uphysteresis selfballoon_min_usable_mb "
+         "selfballoon_reserved_mb frontswap_selfshrinking "
+         "frontswap_hysteresis frontswap_inertia)\n"},
+    {"selfballoon_downhysteresis=", SIM "selfballoon_downhysteresis: bad "
+                                    "value '' " POSITIVE},
 };
 
 TEST(simulate_refused_set)

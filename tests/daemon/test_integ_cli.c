@@ -142,6 +142,20 @@ TEST(integ_cli_freeze_thaw)
     ASSERT_EQ(tmem_conn_put(c, p, &o, 1, pg), TMEM_EFROZEN);
     ASSERT_EQ(integ_cli(&d, NULL, 0, NULL, 0, "thaw", "all", NULL), 0);
     ASSERT_EQ(tmem_conn_put(c, p, &o, 1, pg), 1);
+    ASSERT_NE(integ_cli(&d, NULL, 0, NULL, 0, "freeze", "9999", NULL), 0);
+    /* the daemon's log says what happened in names, not numbers */
+    char log[16384], line[128];
+    FILE *f = fopen(d.log, "r");
+    ASSERT_TRUE(f != NULL);
+    size_t k = fread(log, 1, sizeof log - 1, f);
+    log[k] = 0;
+    fclose(f);
+    snprintf(line, sizeof line, "): freeze client %s: ok", id);
+    ASSERT_TRUE(strstr(log, line) != NULL);
+    snprintf(line, sizeof line, "): thaw client %s: ok", id);
+    ASSERT_TRUE(strstr(log, line) != NULL);
+    ASSERT_TRUE(strstr(log, "): thaw all clients: ok") != NULL);
+    ASSERT_TRUE(strstr(log, "): freeze client 9999: E") != NULL);
     tmem_disconnect(c);
     ASSERT_EQ(th_stop(&d), 0);
 }

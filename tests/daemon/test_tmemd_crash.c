@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <pthread.h>
@@ -430,6 +431,35 @@ TEST(tmemd_crash_ready_to_systemd_after_recovery)
     msg[n] = 0;
     ASSERT_STR_EQ(msg, "STOPPING=1");
     close(nfd);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", state);
+    ASSERT_EQ(system(cmd), 0);
+}
+
+/* A start that fails (its metrics server cannot start) after a crash
+ * takes nothing of the state directory: the next start recovers all. */
+TEST(tmemd_crash_failed_start_keeps_the_files)
+{
+    char state[] = "/tmp/tmem-crash-XXXXXX", log[16384], cmd[900];
+    ASSERT_TRUE(mkdtemp(state) != NULL);
+    th_daemon d;
+    ku_start_kept(&d, state);
+    tmem__conn *t = named_with_pages(&d, "kept", 95, 60);
+    ASSERT_EQ(ku_stop_with_log(&d, log, sizeof log, SIGKILL), -1);
+    tmem__conn_close(t);
+    const char *b = getenv("BUILD");
+    snprintf(cmd, sizeof cmd,
+             "%s/tmemd --socket %s/s --foreground --state-dir %s "
+             "--metrics nope 2>/dev/null",
+             b && *b ? b : "build", state, state);
+    ASSERT_EQ(WEXITSTATUS(system(cmd)), 1);
+    char arenas[600];
+    snprintf(arenas, sizeof arenas, "%s/arenas", state);
+    ASSERT_TRUE(ku_dir_has(arenas, "arena-", ".tma", NULL, 0));
+    ku_start_kept(&d, state);
+    ASSERT_EQ(tmem__conn_open_named(d.sock, "kept", &t), 0);
+    ASSERT_EQ(th_count_intact(t, 0, 95, 60), 60);
+    tmem__conn_close(t);
+    ASSERT_EQ(ku_stop_with_log(&d, log, sizeof log, SIGTERM), 0);
     snprintf(cmd, sizeof cmd, "rm -rf %s", state);
     ASSERT_EQ(system(cmd), 0);
 }

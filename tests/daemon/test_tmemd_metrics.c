@@ -5,9 +5,13 @@
  * the daemon serves: store counters, per-client and per-pool families of
  * several clients, tswap tenants' figures, refusals, histograms.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <tmem/store.h>
@@ -271,4 +275,46 @@ TEST(tmemd_metrics_help_and_type)
     for (int k = 0; k < 2; k++)
         tmem__conn_close(c[k]);
     ASSERT_EQ(th_stop(&d), 0);
+}
+
+/* A metrics server that cannot start: tmemd says why and exits 1, and no
+ * socket file stays behind. */
+TEST(tmemd_metrics_cannot_start_says_why)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(fd, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    ASSERT_EQ(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    ASSERT_EQ(listen(fd, 1), 0);
+    socklen_t len = sizeof sa;
+    ASSERT_EQ(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    char dir[] = "/tmp/tmem-metrics-XXXXXX";
+    ASSERT_TRUE(mkdtemp(dir) != NULL);
+    const char *b = getenv("BUILD");
+    static const struct {
+        const char *arg, *why;
+    } cases[] = {{"127.0.0.1:%d", "Address already in use"},
+                 {"192.0.2.1:%d", "Cannot assign requested address"},
+                 {"port%d", "not PORT, :PORT or ADDR:PORT"}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char arg[64], cmd[700], out[4096];
+        snprintf(arg, sizeof arg, cases[i].arg, ntohs(sa.sin_port));
+        snprintf(cmd, sizeof cmd,
+                 "%s/tmemd --socket %s/s --foreground --metrics %s 2>&1",
+                 b && *b ? b : "build", dir, arg);
+        FILE *p = popen(cmd, "r");
+        ASSERT_TRUE(p != NULL);
+        size_t k = fread(out, 1, sizeof out - 1, p);
+        out[k] = 0;
+        int st = pclose(p);
+        ASSERT_EQ(WEXITSTATUS(st), 1);
+        ASSERT_TRUE(strstr(out, "cannot serve metrics on") != NULL);
+        ASSERT_TRUE(strstr(out, cases[i].why) != NULL);
+        char sock[600];
+        snprintf(sock, sizeof sock, "%s/s", dir);
+        ASSERT_TRUE(access(sock, F_OK) != 0); /* no stale socket file */
+    }
+    close(fd);
+    rmdir(dir);
 }

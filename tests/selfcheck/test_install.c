@@ -22,6 +22,25 @@ static const char *build(void)
     return b && *b ? b : "build";
 }
 
+/* The sanitizer the build was made with ("-fsanitize=..." from
+ * BUILD/.flags, or ""): a program linked with its library needs it too. */
+static const char *san_flag(void)
+{
+    static char flag[128];
+    char path[300], text[4096];
+    snprintf(path, sizeof path, "%s/.flags", build());
+    FILE *f = fopen(path, "r");
+    size_t k = f ? fread(text, 1, sizeof text - 1, f) : 0;
+    text[k] = 0;
+    if (f)
+        fclose(f);
+    const char *p = strstr(text, "-fsanitize=");
+    flag[0] = 0;
+    if (p)
+        snprintf(flag, sizeof flag, "%.*s", (int)strcspn(p, " \n'\""), p);
+    return flag;
+}
+
 /* Runs a shell command; its stdout into out (n bytes), stderr into err
  * (n bytes, when not NULL).  Returns the exit status. */
 static int run(char *out, char *err, size_t n, const char *fmt, ...)
@@ -94,6 +113,40 @@ TEST(cli_help_on_every_command)
     ASSERT_TRUE(strstr(err, "unknown command 'nosuch'") != NULL);
     ASSERT_EQ(run(out, err, sizeof out, "%s/tmem balloon run", build()), 2);
     ASSERT_TRUE(strstr(err, "give one of --cgroup PATH and --xen") != NULL);
+    /* a corpus that is not one: what is wrong with it, in words */
+    char bad[] = "/tmp/tmem-corpus-XXXXXX";
+    int fd = mkstemp(bad);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(write(fd, "abc", 3), 3);
+    close(fd);
+    static const char *const bench[] = {"store", "daemon", "fairness"};
+    for (size_t i = 0; i < 3; i++) {
+        ASSERT_EQ(run(out, err, sizeof out, "%s/tmem --socket /nonexistent "
+                      "bench %s --corpus %s", build(), bench[i], bad),
+                  1);
+        ASSERT_TRUE(strstr(err, "its 3 bytes are not a multiple of 4096") !=
+                    NULL);
+    }
+    ASSERT_EQ(truncate(bad, 0), 0);
+    ASSERT_EQ(run(out, err, sizeof out, "%s/tmem bench store --corpus %s",
+                  build(), bad),
+              1);
+    ASSERT_TRUE(strstr(err, "empty: no pages in it") != NULL);
+    unlink(bad);
+}
+
+/* The README's balloon simulate line runs on the trace it names. */
+TEST(readme_trace_example_simulates)
+{
+    char out[16384], err[4096];
+    ASSERT_EQ(run(out, err, sizeof out, "%s/tmem balloon simulate --trace "
+                  "docs/trace-example.csv --set selfballoon_downhysteresis=4",
+                  build()),
+              0);
+    ASSERT_EQ(strncmp(out, "step,goal,floor,target,frontswap_target\n", 40),
+              0);
+    ASSERT_TRUE(strstr(out, "\n60,") != NULL); /* a line per interval */
+    ASSERT_EQ(err[0], 0);
 }
 
 TEST(cli_version)
@@ -172,10 +225,10 @@ TEST(install_under_prefix_and_uninstall)
     fclose(f);
     rc = run(out, err, sizeof out,
              "export PKG_CONFIG_PATH=%s/usr/lib/pkgconfig; "
-             "cc -std=c11 -Wall -Wextra -Werror -o %s/example %s "
+             "cc -std=c11 -Wall -Wextra -Werror %s -o %s/example %s "
              "$(pkg-config --cflags --libs tmem) && "
              "LD_LIBRARY_PATH=%s/usr/lib %s/example",
-             dir, dir, src, dir, dir);
+             dir, san_flag(), dir, src, dir, dir);
     if (rc)
         fprintf(stderr, "%s%s", out, err);
     ASSERT_EQ(rc, 0);
@@ -205,4 +258,79 @@ TEST(install_under_prefix_and_uninstall)
     ASSERT_STR_EQ(out, "0\n");
     snprintf(src, sizeof src, "rm -rf %s", dir);
     ASSERT_EQ(system(src), 0);
+}
+
+/* The README's C example (its first ```c block) compiles as written,
+ * with -Wall -Wextra -Werror, against the tree's library, and runs. */
+TEST(readme_c_example_builds_and_runs)
+{
+    FILE *f = fopen("README.md", "r");
+    ASSERT_TRUE(f != NULL);
+    char dir[] = "/tmp/tmem-readme-XXXXXX", src[600], line[512];
+    ASSERT_TRUE(mkdtemp(dir) != NULL);
+    snprintf(src, sizeof src, "%s/example.c", dir);
+    FILE *o = fopen(src, "w");
+    ASSERT_TRUE(o != NULL);
+    int in = 0, lines = 0;
+    while (fgets(line, sizeof line, f) && in >= 0) {
+        if (!in && !strcmp(line, "```c\n"))
+            in = 1;
+        else if (in && !strcmp(line, "```\n"))
+            in = -1;
+        else if (in == 1) {
+            fputs(line, o);
+            lines++;
+        }
+    }
+    fclose(f);
+    fclose(o);
+    ASSERT_GT(lines, 10);
+    char out[4096], err[4096];
+    int rc = run(out, err, sizeof out,
+                 "cc -std=c11 -Wall -Wextra -Werror %s -Iinclude -o "
+                 "%s/example %s %s/libtmem.a -llz4 -lzstd -lxxhash "
+                 "-lmicrohttpd -luring -lpthread -lm && %s/example",
+                 san_flag(), dir, src, build(), dir);
+    if (rc)
+        fprintf(stderr, "%s%s", out, err);
+    ASSERT_EQ(rc, 0);
+    ASSERT_STR_EQ(out, "put 1, get 1, same 1\n");
+    snprintf(src, sizeof src, "rm -rf %s", dir);
+    ASSERT_EQ(system(src), 0);
+}
+
+/* Every relative link of README.md and of the docs' .md files names a
+ * file of the tree (http links and #anchors aside). */
+TEST(doc_links_resolve)
+{
+    char out[65536];
+    /* "FILE<TAB>TARGET" for every ](TARGET) of the markdown files */
+    ASSERT_EQ(run(out, NULL, sizeof out,
+                  "for f in README.md docs/*.md; do "
+                  "grep -o '](\\([^)#]*\\)' \"$f\" | sed 's/^](//' | "
+                  "while read -r t; do printf '%%s\\t%%s\\n' \"$f\" \"$t\"; "
+                  "done; done"),
+              0);
+    int checked = 0;
+    for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+        char *tab = strchr(line, '\t');
+        if (!tab || !tab[1] || strstr(tab + 1, "://") ||
+            !strncmp(tab + 1, "mailto:", 7))
+            continue;
+        *tab = 0;
+        char dir[512], path[1200];
+        snprintf(dir, sizeof dir, "%s", line);
+        char *slash = strrchr(dir, '/');
+        if (slash)
+            *slash = 0;
+        else
+            strcpy(dir, ".");
+        snprintf(path, sizeof path, "%s/%s", dir, tab + 1);
+        if (access(path, F_OK) != 0)
+            fprintf(stderr, "  %s: link to %s does not resolve\n", line,
+                    tab + 1);
+        ASSERT_EQ(access(path, F_OK), 0);
+        checked++;
+    }
+    ASSERT_GT(checked, 10);
 }
