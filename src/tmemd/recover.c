@@ -172,9 +172,10 @@ static void recover_path(struct tmemd *d, const char *path, uint64_t *pages,
         *bytes += info.file_bytes;
         (*clients)++;
         if (info.bad || info.orphans)
-            tmemd_log("recovered %s (uid %u): %llu records failed their "
-                      "checks (puts never acknowledged), %llu of pools "
-                      "being destroyed",
+            tmemd_log("recovered %s (uid %u): %llu records not taken "
+                      "(they failed their checks: a put or flush under way "
+                      "at the crash, never acknowledged, or damaged), %llu "
+                      "of pools being destroyed",
                       w.name[0] ? w.name : "a tenant without a name",
                       (unsigned)w.uid, (unsigned long long)info.bad,
                       (unsigned long long)info.orphans);
