@@ -439,10 +439,13 @@ static int open_named(tmem_arena *a, const char *dir)
     size_t cap = strlen(dir) + 32;
     if (!(a->path = tmem__malloc(cap)))
         return -ENOMEM;
+    errno = EEXIST;
     for (int tries = 0; tries < 8; tries++) {
         uint64_t r;
-        if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
-            return -EIO;
+        if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r) {
+            errno = EIO;
+            break;
+        }
         snprintf(a->path, cap, "%s/arena-%016llx.tma", dir,
                  (unsigned long long)r);
         a->fd = open(a->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
