@@ -5,17 +5,16 @@
  * At a stop (SIGTERM, SIGINT), before any session is shut down, every
  * client is frozen (no put is acknowledged after), and each tenant's
  * client with persistent pages, and each client still waiting for its
- * tenant, is saved (lib/store/save.c) to
- * DIR/UID-NAME.tmem (written as .tmp, synced, renamed: a file there is
- * always whole).  At a start, before the socket is served, each such file
- * is restored into a client kept for its tenant (save.c): the tenant that
- * connects again with that name from that uid takes over its pool ids and
- * pages.  A file restored is removed; one refused (damaged, over the
- * budget) is renamed .refused and logged, never silently dropped.
- *
- * Tenants without a name have no identity that outlives a connection:
- * their pages are not kept (the stop's log line counts them).  A crash
- * (kill -9) keeps nothing yet.
+ * tenant, is saved (lib/store/save.c) to DIR/UID-NAME@TOKEN.tmem
+ * (written as .tmp, synced, renamed: a file there is always whole).  At a
+ * start, before the socket is served, each such file is restored into a
+ * client kept for its tenant (save.c): the connection that comes back
+ * with that resume token, or a new one with that name from that uid,
+ * takes over its pool ids and pages.  A file restored is removed; one
+ * refused (damaged, over the budget) is renamed .refused and logged
+ * (tmemd_set_aside), never silently dropped.  A tenant without a name is
+ * known by its token alone (save.c drops it after 600 s).  What a crash
+ * leaves is recovered from the arena files instead (recover.c).
  */
 #include "tmemd.h"
 
@@ -47,9 +46,7 @@ static int tenants(struct tmemd *d, struct tmemd_keep_item *v, int cap)
         if (!c)
             continue;
         v[n].client = c;
-        v[n].who.uid = s->uid;
-        memcpy(v[n].who.name, s->name, sizeof v[n].who.name);
-        memcpy(v[n].who.token, s->token, sizeof v[n].who.token);
+        tmemd_session_who(s, &v[n].who);
         n++;
     }
     n += tmemd_parked_list_locked(d, v + n, cap - n);
@@ -210,21 +207,31 @@ void tmemd_keep_load(struct tmemd *d, const char *dir)
             clients++;
             continue;
         }
-        char bad[4210];
-        snprintf(bad, sizeof bad, "%s.refused", path);
-        rename(path, bad);
+        tmemd_set_aside(path, rc);
         refused++;
-        tmemd_log("kept pages of %s (uid %u) refused: %s; left in %s",
-                  w.name[0] ? w.name : "a tenant without a name",
-                  (unsigned)w.uid,
-                  rc == -ENOSPC   ? "they do not fit the budget"
-                  : rc == -EINVAL ? "the file is damaged"
-                                  : strerror(-rc),
-                  bad);
     }
     closedir(dp);
     tmemd_log_recovered("recovered", dir, pages, clients, refused, bytes,
                         "", t0);
+}
+
+/* Why a file of kept pages could not be taken in, in words. */
+static const char *refusal(int rc)
+{
+    return rc == -EEXIST   ? "another tenant with its name and uid is kept"
+           : rc == -ENOSPC ? "they do not fit the budget"
+           : rc == -EPROTO ? "not a file of this tmemd"
+           : rc == -EINVAL ? "the file is damaged"
+                           : strerror(-rc);
+}
+
+void tmemd_set_aside(const char *path, int rc)
+{
+    char bad[4210];
+    snprintf(bad, sizeof bad, "%s.refused", path);
+    rename(path, bad);
+    tmemd_log("persistent pages in %s not taken in: %s; left in %s", path,
+              refusal(rc), bad);
 }
 
 void tmemd_log_recovered(const char *what, const char *dir, uint64_t pages,

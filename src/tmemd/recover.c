@@ -12,10 +12,11 @@
  * save stream (lib/store/recover.c) that a writer thread feeds through a
  * pipe to the restore of a client kept for that tenant (save.c), which
  * takes it over when it connects again, with its token or its name.  A
- * file restored is removed; one refused is renamed .refused and logged,
- * never silently dropped.  A tenant whose pages the last clean stop kept
- * in a state file is restored from that file (keep.c runs first) and its
- * arena file, left by the same stop, is removed.
+ * file restored is removed; one refused is renamed .refused and logged
+ * (tmemd_set_aside), never silently dropped.  A tenant whose pages the
+ * last clean stop kept in a state file is restored from that file
+ * (keep.c runs first) and its arena file, left by the same stop, is
+ * removed.
  */
 #include "tmemd.h"
 
@@ -131,15 +132,6 @@ static int recover_one(struct tmemd *d, int fd, const struct tmemd_who *w,
     return rc == -EINVAL && f.rc < 0 ? f.rc : rc;
 }
 
-static const char *why(int rc)
-{
-    return rc == -EEXIST   ? "another tenant with its name and uid is kept"
-           : rc == -ENOSPC ? "they do not fit the budget"
-           : rc == -EPROTO ? "not an arena file of this tmemd"
-           : rc == -EINVAL ? "the records read back were refused"
-                           : strerror(-rc);
-}
-
 /* One file left by a crash: recovered and removed, or renamed .refused. */
 static void recover_path(struct tmemd *d, const char *path, uint64_t *pages,
                          uint64_t *bytes, int *clients, int *refused)
@@ -181,12 +173,8 @@ static void recover_path(struct tmemd *d, const char *path, uint64_t *pages,
                       (unsigned long long)info.orphans);
         return;
     }
-    char bad[4210];
-    snprintf(bad, sizeof bad, "%s.refused", path);
-    rename(path, bad);
+    tmemd_set_aside(path, rc);
     (*refused)++;
-    tmemd_log("persistent pages in %s not recovered: %s; left in %s", path,
-              why(rc), bad);
 }
 
 void tmemd_recover_arenas(struct tmemd *d, const char *dir)

@@ -430,6 +430,14 @@ out:
     return rc;
 }
 
+void tmemd_session_who(const struct tmemd_session *s, struct tmemd_who *w)
+{
+    memset(w, 0, sizeof *w);
+    w->uid = s->uid;
+    memcpy(w->name, s->name, sizeof w->name);
+    memcpy(w->token, s->token, sizeof w->token);
+}
+
 static void session_end(struct tmemd_session *s)
 {
     struct tmemd *d = s->d;
@@ -445,9 +453,8 @@ static void session_end(struct tmemd_session *s)
     if (s->client && atomic_load(&d->keeping)) {
         /* a stop is keeping the tenants' pages (keep.c): its client stays,
          * kept for it, and is saved with the others */
-        struct tmemd_who who = {.uid = s->uid};
-        memcpy(who.name, s->name, sizeof who.name);
-        memcpy(who.token, s->token, sizeof who.token);
+        struct tmemd_who who;
+        tmemd_session_who(s, &who);
         pthread_mutex_lock(&d->lock);
         if (tmemd_park_locked(d, &who, s->client))
             s->client = NULL;

@@ -289,6 +289,8 @@ void tmemd_parked_free(struct tmemd *d);
 struct tmem_save_stats;
 int tmemd_restore_park(struct tmemd *d, const struct tmemd_who *w, int fd,
                        int64_t *id, struct tmem_save_stats *st);
+/* session.c: who session s's tenant is (uid, name, resume token). */
+void tmemd_session_who(const struct tmemd_session *s, struct tmemd_who *w);
 /* Whether a client is kept for exactly w: uid, name and resume token. */
 bool tmemd_parked_same(struct tmemd *d, const struct tmemd_who *w);
 /* A client to keep across a restart: a reference (tmem__client_put it),
@@ -312,6 +314,9 @@ int tmemd_keep_save(struct tmemd *d, const char *dir);
 /* At a start: the files in dir into clients kept for their tenants. */
 void tmemd_keep_load(struct tmemd *d, const char *dir);
 
+/* A file of kept pages that could not be taken in (rc: why): renamed
+ * PATH.refused and logged, never dropped. */
+void tmemd_set_aside(const char *path, int rc);
 /* The start's line for what was taken in (when anything was): "WHAT N
  * persistent pages of M tenants from DIR (B bytes OF in S s, S s per GiB
  * of pages)". */

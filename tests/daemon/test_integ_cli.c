@@ -145,11 +145,7 @@ TEST(integ_cli_freeze_thaw)
     ASSERT_NE(integ_cli(&d, NULL, 0, NULL, 0, "freeze", "9999", NULL), 0);
     /* the daemon's log says what happened in names, not numbers */
     char log[16384], line[128];
-    FILE *f = fopen(d.log, "r");
-    ASSERT_TRUE(f != NULL);
-    size_t k = fread(log, 1, sizeof log - 1, f);
-    log[k] = 0;
-    fclose(f);
+    ASSERT_GT(th_log(&d, log, sizeof log), 0);
     snprintf(line, sizeof line, "): freeze client %s: ok", id);
     ASSERT_TRUE(strstr(log, line) != NULL);
     snprintf(line, sizeof line, "): thaw client %s: ok", id);

@@ -310,7 +310,7 @@ TEST(integ_daemon_gone_store_refused)
  * is back on the socket (nothing is read from another connection). */
 TEST(integ_reconnect_off_fails_at_once)
 {
-    char state[] = "/tmp/tmem-reco-XXXXXX", log[8192], cmd[300];
+    char state[] = "/tmp/tmem-reco-XXXXXX", log[8192];
     ASSERT_TRUE(mkdtemp(state) != NULL);
     th_daemon d;
     ku_start_kept(&d, state);
@@ -336,8 +336,7 @@ TEST(integ_reconnect_off_fails_at_once)
     ASSERT_LT(tmem_conn_put(c, pool, &o, 1, a), 0);
     tmem_disconnect(c);
     ASSERT_EQ(ku_stop_with_log(&d, log, sizeof log, SIGTERM), 0);
-    snprintf(cmd, sizeof cmd, "rm -rf %s", state);
-    ASSERT_EQ(system(cmd), 0);
+    ku_rm_rf(state);
 }
 
 struct thr {

@@ -24,6 +24,8 @@ void ku_restart_same(th_daemon *d, const char *state);
 /* Starts a thread that, ms milliseconds from now, does ku_restart_same
  * (join it). */
 pthread_t ku_restart_later(th_daemon *d, const char *state, int ms);
+/* rm -rf dir (a test's state directory). */
+void ku_rm_rf(const char *dir);
 /* Whether dir holds a file whose name starts with prefix and ends with
  * suffix (its path into out, n bytes, when out is not NULL). */
 bool ku_dir_has(const char *dir, const char *prefix, const char *suffix,

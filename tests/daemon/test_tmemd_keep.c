@@ -35,7 +35,7 @@
 
 TEST(tmemd_keep_named_tenant_across_restart)
 {
-    char state[] = "/tmp/tmem-keep-XXXXXX", log[16384], cmd[300];
+    char state[] = "/tmp/tmem-keep-XXXXXX", log[16384];
     ASSERT_TRUE(mkdtemp(state) != NULL);
     th_daemon d;
     ku_start_kept(&d, state);
@@ -74,8 +74,7 @@ TEST(tmemd_keep_named_tenant_across_restart)
     ASSERT_TRUE(strstr(log, "kept 410 persistent pages of 2 tenants") != NULL);
     tmem__conn_close(t);
     tmem__conn_close(anon);
-    snprintf(cmd, sizeof cmd, "rm -rf %s", state);
-    ASSERT_EQ(system(cmd), 0);
+    ku_rm_rf(state);
 }
 
 /* A tmemd keeping pages in state, tenant name putting n pages (seed)
@@ -126,8 +125,7 @@ TEST(tmemd_keep_damaged_file_set_aside)
     tmem__conn_close(t);
     ASSERT_EQ(ku_stop_with_log(&d, log, sizeof log, SIGTERM), 0);
     ASSERT_TRUE(strstr(log, "the file is damaged") != NULL);
-    snprintf(cmd, sizeof cmd, "rm -rf %s", state);
-    ASSERT_EQ(system(cmd), 0);
+    ku_rm_rf(state);
 }
 
 static int count_back(tmem_conn *c, int pool, uint32_t seed, uint32_t n)
@@ -146,7 +144,7 @@ static int count_back(tmem_conn *c, int pool, uint32_t seed, uint32_t n)
  * (its put while the daemon is away fails at once, its page its own). */
 TEST(tmemd_keep_tenant_carries_on_through_restarts)
 {
-    char state[] = "/tmp/tmem-keep-XXXXXX", log[16384], cmd[300];
+    char state[] = "/tmp/tmem-keep-XXXXXX", log[16384];
     ASSERT_TRUE(mkdtemp(state) != NULL);
     th_daemon d;
     ku_start_kept(&d, state);
@@ -187,8 +185,7 @@ TEST(tmemd_keep_tenant_carries_on_through_restarts)
     ASSERT_EQ(tmem_conn_get(c, pool, &o, 301, page), 0);
     tmem_disconnect(c);
     ASSERT_EQ(ku_stop_with_log(&d, log, sizeof log, SIGTERM), 0);
-    snprintf(cmd, sizeof cmd, "rm -rf %s", state);
-    ASSERT_EQ(system(cmd), 0);
+    ku_rm_rf(state);
 }
 
 /* frontswap through a restart: pages stored before it load right after
@@ -196,7 +193,7 @@ TEST(tmemd_keep_tenant_carries_on_through_restarts)
  * and not mapped again when another swap type starts), and stores go on. */
 TEST(tmemd_keep_frontswap_through_restart)
 {
-    char state[] = "/tmp/tmem-keep-XXXXXX", log[16384], cmd[300];
+    char state[] = "/tmp/tmem-keep-XXXXXX", log[16384];
     ASSERT_TRUE(mkdtemp(state) != NULL);
     th_daemon d;
     ku_start_kept(&d, state);
@@ -230,8 +227,7 @@ TEST(tmemd_keep_frontswap_through_restart)
     tmem_frontswap_destroy(fs);
     tmem_disconnect(c);
     ASSERT_EQ(ku_stop_with_log(&d, log, sizeof log, SIGTERM), 0);
-    snprintf(cmd, sizeof cmd, "rm -rf %s", state);
-    ASSERT_EQ(system(cmd), 0);
+    ku_rm_rf(state);
 }
 
 /* A raw HELLO (as the uid this process has) claiming token: the status;
@@ -259,7 +255,7 @@ static int claim_main(void *arg)
  * token, not its uid with another token; its own connection still does. */
 TEST(tmemd_keep_token_claimed_by_its_tenant_only)
 {
-    char state[] = "/tmp/tmem-keep-XXXXXX", log[16384], path[600], cmd[700];
+    char state[] = "/tmp/tmem-keep-XXXXXX", log[16384], path[600];
     ASSERT_TRUE(mkdtemp(state) != NULL);
     chmod(state, 0755);
     th_daemon d;
@@ -287,6 +283,5 @@ TEST(tmemd_keep_token_claimed_by_its_tenant_only)
     ASSERT_EQ(th_count_intact(c, 0, 91, 50), 50);
     tmem__conn_close(c);
     ASSERT_EQ(ku_stop_with_log(&d, log, sizeof log, SIGTERM), 0);
-    snprintf(cmd, sizeof cmd, "rm -rf %s", state);
-    ASSERT_EQ(system(cmd), 0);
+    ku_rm_rf(state);
 }

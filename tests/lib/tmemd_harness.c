@@ -20,7 +20,9 @@
 
 #include "../runner.h"
 
-static void exec_daemon(th_daemon *d, const char *const *extra)
+/* pdeath: the daemon dies with the thread that forked it (a restart
+ * from a helper thread that ends at once must not ask for that). */
+static void exec_daemon(th_daemon *d, const char *const *extra, bool pdeath)
 {
     const char *b = getenv("BUILD");
     char prog[256];
@@ -31,7 +33,8 @@ static void exec_daemon(th_daemon *d, const char *const *extra)
     for (int i = 0; extra && extra[i] && n < 30; i++)
         argv[n++] = extra[i];
     argv[n] = NULL;
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (pdeath)
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
     int fd = open(d->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd >= 0)
         dup2(fd, 2);
@@ -49,17 +52,14 @@ static bool can_connect(const char *path)
     return ok;
 }
 
-void th_start(th_daemon *d, const char *const *extra)
+/* Forks and execs the daemon into d (its dir made), and waits for its
+ * socket. */
+static void spawn(th_daemon *d, const char *const *extra, bool pdeath)
 {
-    snprintf(d->dir, sizeof d->dir, "/tmp/tmemd-test-XXXXXX");
-    ASSERT_TRUE(mkdtemp(d->dir) != NULL);
-    chmod(d->dir, 0755); /* a tenant running as nobody must reach it */
-    snprintf(d->sock, sizeof d->sock, "%s/sock", d->dir);
-    snprintf(d->log, sizeof d->log, "%s/log", d->dir);
     d->pid = fork();
     ASSERT_TRUE(d->pid >= 0);
     if (d->pid == 0)
-        exec_daemon(d, extra);
+        exec_daemon(d, extra, pdeath);
     for (int i = 0; i < 500; i++) {
         if (can_connect(d->sock))
             return;
@@ -68,6 +68,32 @@ void th_start(th_daemon *d, const char *const *extra)
         usleep(10000);
     }
     tmem_test_fail(__FILE__, __LINE__, "tmemd did not start (log %s)", d->log);
+}
+
+void th_start(th_daemon *d, const char *const *extra)
+{
+    snprintf(d->dir, sizeof d->dir, "/tmp/tmemd-test-XXXXXX");
+    ASSERT_TRUE(mkdtemp(d->dir) != NULL);
+    chmod(d->dir, 0755); /* a tenant running as nobody must reach it */
+    snprintf(d->sock, sizeof d->sock, "%s/sock", d->dir);
+    snprintf(d->log, sizeof d->log, "%s/log", d->dir);
+    spawn(d, extra, true);
+}
+
+size_t th_log(const th_daemon *d, char *buf, size_t n)
+{
+    FILE *f = fopen(d->log, "r");
+    size_t k = f ? fread(buf, 1, n - 1, f) : 0;
+    buf[k] = 0;
+    if (f)
+        fclose(f);
+    return k;
+}
+
+void th_restart(th_daemon *d, const char *const *extra)
+{
+    ASSERT_EQ(mkdir(d->dir, 0755), 0);
+    spawn(d, extra, false);
 }
 
 int th_wait(pid_t pid)

@@ -24,6 +24,13 @@ typedef struct th_daemon {
 /* Starts tmemd with extra arguments (NULL-terminated list, may be NULL).
  * Fails the test when it does not come up within 5 s. */
 void th_start(th_daemon *d, const char *const *extra);
+/* Starts tmemd again on d's socket path, its directory made again (a
+ * stop removed it), with extra arguments; it outlives the thread that
+ * calls this.  Fails the test when it does not come up within 5 s. */
+void th_restart(th_daemon *d, const char *const *extra);
+/* The daemon's log so far into buf (n bytes, NUL-terminated; "" when
+ * there is none).  Returns its length. */
+size_t th_log(const th_daemon *d, char *buf, size_t n);
 /* SIGTERM, wait; returns the exit status (or -1). */
 int th_stop(th_daemon *d);
 /* True while the daemon process is alive. */
