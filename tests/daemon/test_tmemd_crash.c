@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@
 #include <tmem/store.h>
 
 #include "../lib/tmemd_harness.h"
+#include "common/arena_fmt.h"
 #include "../runner.h"
 #include "test_daemon_util.h"
 #include "test_keep_util.h"
@@ -451,5 +453,42 @@ TEST(tmemd_crash_failed_start_keeps_the_files)
     ASSERT_EQ(th_count_intact(t, 0, 95, 60), 60);
     tmem__conn_close(t);
     ASSERT_EQ(ku_stop_with_log(&d, log, sizeof log, SIGTERM), 0);
+    ku_rm_rf(state);
+}
+
+/* An arena file whose tag was never written (a crash in the middle of a
+ * recovery, before the new client was handed its tenant's name) names no
+ * tenant: removed at the next start, not refused, nothing kept from it;
+ * and a $NOTIFY_SOCKET tmemd cannot address is ignored. */
+TEST(tmemd_crash_untagged_file_and_odd_notify_socket)
+{
+    char state[] = "/tmp/tmem-crash-XXXXXX", log[16384], path[700];
+    ASSERT_TRUE(mkdtemp(state) != NULL);
+    char arenas[600];
+    snprintf(arenas, sizeof arenas, "%s/arenas", state);
+    th_daemon d;
+    ku_start_kept(&d, state);
+    tmem__conn *t = named_with_pages(&d, "untagged", 96, 40);
+    ASSERT_EQ(ku_stop_with_log(&d, log, sizeof log, SIGKILL), -1);
+    tmem__conn_close(t);
+    ASSERT_TRUE(ku_dir_has(arenas, "arena-", ".tma", path, sizeof path));
+    int fd = open(path, O_WRONLY);
+    ASSERT_GE(fd, 0);
+    uint32_t zero = 0;
+    ASSERT_EQ(pwrite(fd, &zero, sizeof zero, offsetof(tmem_arena_hdr, tag_len)),
+              (ssize_t)sizeof zero);
+    close(fd);
+    setenv("NOTIFY_SOCKET", "relative/path", 1);
+    ku_start_kept(&d, state);
+    unsetenv("NOTIFY_SOCKET");
+    ASSERT_TRUE(access(path, F_OK) != 0); /* removed */
+    ASSERT_EQ(tmem__conn_open_named(d.sock, "untagged", &t), 0);
+    ASSERT_EQ(tmem__conn_pool_new(t, NULL, PERS, NULL), 0);
+    ASSERT_EQ(th_count_intact(t, 0, 96, 40), 0);
+    tmem__conn_close(t);
+    ASSERT_EQ(ku_stop_with_log(&d, log, sizeof log, SIGTERM), 0);
+    ASSERT_TRUE(strstr(log, "recovered after a crash") == NULL);
+    ASSERT_TRUE(strstr(log, "cannot tell systemd") == NULL);
+    ASSERT_TRUE(!ku_dir_has(arenas, "arena-", ".refused", NULL, 0));
     ku_rm_rf(state);
 }
