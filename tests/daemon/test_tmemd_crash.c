@@ -284,6 +284,18 @@ static tmem__conn *named_with_pages(const th_daemon *d, const char *name,
     return t;
 }
 
+/* A tmemd keeping pages in state, tenant name with n pages (seed), and
+ * a crash (kill -9) under it: what the next start must recover. */
+static void crashed_with(th_daemon *d, const char *state, const char *name,
+                         uint32_t seed, uint32_t n)
+{
+    char log[16384];
+    ku_start_kept(d, state);
+    tmem__conn *t = named_with_pages(d, name, seed, n);
+    ASSERT_EQ(ku_stop_with_log(d, log, sizeof log, SIGKILL), -1);
+    tmem__conn_close(t);
+}
+
 /* A tenant that leaves takes its arena file with it; one whose arena
  * file is damaged has it set aside at the next start, which goes on. */
 TEST(tmemd_crash_files_of_leaving_and_damaged_tenants)
@@ -403,10 +415,7 @@ TEST(tmemd_crash_ready_to_systemd_after_recovery)
     char npath[400];
     snprintf(npath, sizeof npath, "%s/notify", state);
     th_daemon d;
-    ku_start_kept(&d, state);
-    tmem__conn *t = named_with_pages(&d, "ready", 94, 100);
-    ASSERT_EQ(ku_stop_with_log(&d, log, sizeof log, SIGKILL), -1);
-    tmem__conn_close(t);
+    crashed_with(&d, state, "ready", 94, 100);
     int nfd = notify_socket(npath);
     setenv("NOTIFY_SOCKET", npath, 1);
     th_start(&d, (const char *const[]){"--state-dir", state, NULL});
@@ -435,10 +444,8 @@ TEST(tmemd_crash_failed_start_keeps_the_files)
     char state[] = "/tmp/tmem-crash-XXXXXX", log[16384], cmd[900];
     ASSERT_TRUE(mkdtemp(state) != NULL);
     th_daemon d;
-    ku_start_kept(&d, state);
-    tmem__conn *t = named_with_pages(&d, "kept", 95, 60);
-    ASSERT_EQ(ku_stop_with_log(&d, log, sizeof log, SIGKILL), -1);
-    tmem__conn_close(t);
+    crashed_with(&d, state, "kept", 95, 60);
+    tmem__conn *t = NULL;
     const char *b = getenv("BUILD");
     snprintf(cmd, sizeof cmd,
              "%s/tmemd --socket %s/s --foreground --state-dir %s "
@@ -467,10 +474,8 @@ TEST(tmemd_crash_untagged_file_and_odd_notify_socket)
     char arenas[600];
     snprintf(arenas, sizeof arenas, "%s/arenas", state);
     th_daemon d;
-    ku_start_kept(&d, state);
-    tmem__conn *t = named_with_pages(&d, "untagged", 96, 40);
-    ASSERT_EQ(ku_stop_with_log(&d, log, sizeof log, SIGKILL), -1);
-    tmem__conn_close(t);
+    crashed_with(&d, state, "untagged", 96, 40);
+    tmem__conn *t = NULL;
     ASSERT_TRUE(ku_dir_has(arenas, "arena-", ".tma", path, sizeof path));
     int fd = open(path, O_WRONLY);
     ASSERT_GE(fd, 0);
