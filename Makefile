@@ -69,10 +69,26 @@ PUB_HDR   := $(sort $(wildcard include/tmem/*.h))
 PROG_SRC  := $(sort $(wildcard tests/progs/*.c))
 PROG_BIN  := $(PROG_SRC:tests/progs/%.c=$(BUILD)/tests/progs/%)
 
+# Parts with build rules of their own (mk/<part>.mk: the SQLite
+# extension, tmemfs, the web view) add to these, then their rules follow.
+#   EXTRA_PROGS         more targets of `make` (built by their own rules)
+#   TMEM_EXTRA_OBJ      objects linked into build/tmem beyond src/tmem
+#   TMEM_EXTRA_LIBS     libraries build/tmem needs beyond LDLIBS_ALL
+#   TMEMD_EXTRA_OBJ     objects linked into build/tmemd beyond src/tmemd
+#   SUITE_OBJ_<suite>   objects a test suite links beyond its tests/<suite>
+#   SUITE_LIBS_<suite>  libraries it needs beyond LDLIBS_ALL
+#   CHECK_EXTRA         more prerequisites of make check
+EXTRA_PROGS :=
+TMEM_EXTRA_OBJ :=
+TMEM_EXTRA_LIBS :=
+TMEMD_EXTRA_OBJ :=
+CHECK_EXTRA :=
+include $(sort $(wildcard mk/*.mk))
+
 .PHONY: all deps check check-store check-san bench demo fuzz clean format \
 	install uninstall \
 	FORCE
-all: $(BUILD)/libtmem.a $(BUILD)/libtmem.so $(PROGS)
+all: $(BUILD)/libtmem.a $(BUILD)/libtmem.so $(PROGS) $(EXTRA_PROGS)
 
 deps: $(BUILD)/.deps
 $(BUILD)/.deps: scripts/deps.sh
@@ -110,10 +126,12 @@ $(BUILD)/libtmem.so: $(LIB_OBJ) $(BUILD)/libtmem.map
 	$(CC) -shared $(ALL_LDFLAGS) -Wl,--version-script=$(BUILD)/libtmem.map \
 		-o $@ $(LIB_OBJ) $(LDLIBS_ALL)
 
-$(BUILD)/tmem: $(TMEM_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libtmem.a
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+$(BUILD)/tmem: $(TMEM_SRC:%.c=$(BUILD)/obj/%.o) $(TMEM_EXTRA_OBJ) \
+		$(BUILD)/libtmem.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS_ALL) $(TMEM_EXTRA_LIBS)
 
-$(BUILD)/tmemd: $(TMEMD_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libtmem.a
+$(BUILD)/tmemd: $(TMEMD_SRC:%.c=$(BUILD)/obj/%.o) $(TMEMD_EXTRA_OBJ) \
+		$(BUILD)/libtmem.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
 # tmem run's preload library: the wrappers of src/run and libtmem in one
@@ -139,9 +157,10 @@ $(BUILD)/libtmem_run.so: $(RUN_OBJ)
 # Keep test objects (pattern-rule intermediates) between builds.
 .PRECIOUS: $(BUILD)/obj/%.o $(BUILD)/fuzzobj/%.o
 $(BUILD)/tests/%: $$(addprefix $(BUILD)/obj/,$$(addsuffix .o,$$(basename $$(wildcard tests/$$*/*.c)))) \
-		$(BUILD)/obj/tests/runner.o $(TESTLIB_OBJ) $(BUILD)/libtmem.a
+		$(BUILD)/obj/tests/runner.o $(TESTLIB_OBJ) $$(SUITE_OBJ_$$*) \
+		$(BUILD)/libtmem.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS_ALL) $(SUITE_LIBS_$*)
 
 $(BUILD)/libtmemcli.a: $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 	@rm -f $@
@@ -157,7 +176,7 @@ $(BUILD)/tests/progs/%: tests/progs/%.c $(BUILD)/.flags
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -o $@ $<
 
-check: all $(SUITE_BIN) $(FUZZ_REPLAY) $(PROG_BIN) $(if $(SANITIZE),,check-san)
+check: all $(SUITE_BIN) $(FUZZ_REPLAY) $(PROG_BIN) $(CHECK_EXTRA) $(if $(SANITIZE),,check-san)
 	@BUILD=$(BUILD) $(if $(SANITIZE),,SAN_BUILD=$(SAN_BUILD) \
 		SAN_SUITES="$(SAN_SUITES)") sh scripts/check.sh $(SUITES)
 

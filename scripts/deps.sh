@@ -4,7 +4,8 @@
 set -e
 PKGS="gcc make pkg-config liblz4-dev libzstd-dev libxxhash-dev liburing-dev \
 libmicrohttpd-dev zstd clang libclang-rt-14-dev redis-server redis-tools \
-sqlite3 python3 \
+sqlite3 libsqlite3-dev python3 \
+fuse3 libfuse3-dev gnuplot-nox chromium \
 util-linux procps"
 missing=""
 for p in $PKGS; do
