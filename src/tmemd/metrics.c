@@ -2,7 +2,8 @@
  * tmemd metrics: per-operation latency histograms (lock-free atomics) and
  * the Prometheus text (prom.h), served over HTTP by libmicrohttpd (GET
  * /metrics, on 127.0.0.1 unless an address is given) and over the socket
- * (TMEM_MSG_PROMETHEUS).  Every family has its # HELP and # TYPE lines
+ * (TMEM_MSG_PROMETHEUS); the same server serves the status page, GET /
+ * and GET /status.json (web.h).  Every family has its # HELP and # TYPE lines
  * and its samples in one block: the store's counters (prom_store.c), the
  * daemon's own (sessions, refusals by reason, default caps, rings), the
  * tswap tenants' figures and the histograms.
@@ -15,6 +16,7 @@
  */
 #include "prom.h"
 #include "tmemd.h"
+#include "web.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -312,6 +314,64 @@ int tmemd_prometheus(struct tmemd *d, char **out)
 
 static struct MHD_Daemon *mhd;
 
+/* The status page may load nothing from anywhere (its script and style
+ * are inline) and fetch only from this server. */
+#define PAGE_CSP                                                               \
+    "default-src 'none'; script-src 'unsafe-inline'; "                         \
+    "style-src 'unsafe-inline'; connect-src 'self'; "                          \
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+static struct MHD_Response *not_found(unsigned *code)
+{
+    static char nf[] = "not found: try GET /metrics, /status.json or /\n";
+    *code = MHD_HTTP_NOT_FOUND;
+    return MHD_create_response_from_buffer(sizeof nf - 1, nf,
+                                           MHD_RESPMEM_PERSISTENT);
+}
+
+/* The response to GET url: /metrics, the status page (/) and its data
+ * (/status.json, web.h); 404 for any other.  NULL: out of memory. */
+static struct MHD_Response *respond(struct tmemd *d, const char *url,
+                                    unsigned *code)
+{
+    struct MHD_Response *resp;
+    char *body = NULL;
+    int n = -1;
+    const char *type = NULL;
+    bool fresh = false; /* the page's data: never from a cache */
+    if (strcmp(url, "/metrics") == 0) {
+        n = tmemd_prometheus(d, &body);
+        type = "text/plain; version=0.0.4";
+    } else if (strcmp(url, "/status.json") == 0) {
+        n = tmemd_status_json(d, &body);
+        type = "application/json";
+        fresh = true;
+    } else if (strcmp(url, "/") == 0) {
+        resp = MHD_create_response_from_buffer(strlen(tmemd_status_page),
+                                               (void *)tmemd_status_page,
+                                               MHD_RESPMEM_PERSISTENT);
+        if (resp) {
+            MHD_add_response_header(resp, "Content-Type",
+                                    "text/html; charset=utf-8");
+            MHD_add_response_header(resp, "Content-Security-Policy", PAGE_CSP);
+            MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+        }
+        return resp;
+    }
+    if (n < 0) /* (or out of memory) */
+        return not_found(code);
+    resp =
+        MHD_create_response_from_buffer((size_t)n, body, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(body);
+        return NULL;
+    }
+    MHD_add_response_header(resp, "Content-Type", type);
+    if (fresh)
+        MHD_add_response_header(resp, "Cache-Control", "no-store");
+    return resp;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
                                   const char *url, const char *method,
                                   const char *version, const char *upload,
@@ -321,23 +381,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     (void)upload;
     (void)upload_size;
     (void)state;
-    struct MHD_Response *resp;
     unsigned code = MHD_HTTP_OK;
-    char *body = NULL;
-    int n = -1;
-    if (strcmp(method, "GET") == 0 && strcmp(url, "/metrics") == 0)
-        n = tmemd_prometheus(cls, &body);
-    if (n >= 0) {
-        resp = MHD_create_response_from_buffer((size_t)n, body,
-                                               MHD_RESPMEM_MUST_FREE);
-        MHD_add_response_header(resp, "Content-Type",
-                                "text/plain; version=0.0.4");
-    } else {
-        static char nf[] = "not found: try GET /metrics\n";
-        code = MHD_HTTP_NOT_FOUND;
-        resp = MHD_create_response_from_buffer(sizeof nf - 1, nf,
-                                               MHD_RESPMEM_PERSISTENT);
-    }
+    struct MHD_Response *resp = strcmp(method, "GET") == 0
+                                    ? respond(cls, url, &code)
+                                    : not_found(&code);
     if (!resp)
         return MHD_NO;
     enum MHD_Result r = MHD_queue_response(conn, code, resp);
