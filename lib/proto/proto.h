@@ -243,9 +243,11 @@ typedef struct tmem__ring_cqe {
  * the tenant says them: numbers only, never trusted for anything else. */
 #define TMEM_RING_TSTAT_OFF 2048u
 #define TMEM_TSTAT_MAGIC 0x54535441u /* "TSTA" */
+#define TMEM_TSTAT_TSWAP 1u  /* tswap memory (tmem run): pages resident */
+#define TMEM_TSTAT_SQLITE 2u /* SQLite's page cache (src/sqlite): pages */
 typedef struct tmem__tstat {
     uint32_t magic;       /* TMEM_TSTAT_MAGIC once the tenant fills it */
-    uint32_t kind;        /* 1: tswap (tmem run) */
+    uint32_t kind;        /* TMEM_TSTAT_TSWAP or TMEM_TSTAT_SQLITE */
     uint64_t resident;    /* pages resident */
     uint64_t target;      /* resident target, pages (0 none) */
     uint64_t stored;      /* pages in the store */

@@ -115,7 +115,7 @@ static void publish(struct tmem_tswap *t)
     tmem_tswap_stats_get(t, &s);
     tmem__tstat v = {
         .magic = TMEM_TSTAT_MAGIC,
-        .kind = 1,
+        .kind = TMEM_TSTAT_TSWAP,
         .resident = s.resident,
         .target = s.target,
         .stored = s.stored + s.copies,

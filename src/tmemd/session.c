@@ -584,7 +584,8 @@ bool tmemd_session_tstat(const struct tmemd_session *s, tmem__tstat *out)
         return false;
     /* the tenant's memory: copied once, only shown as numbers */
     memcpy(out, (const char *)s->ring.hdr + TMEM_RING_TSTAT_OFF, sizeof *out);
-    return out->magic == TMEM_TSTAT_MAGIC && out->kind == 1;
+    return out->magic == TMEM_TSTAT_MAGIC &&
+           (out->kind == TMEM_TSTAT_TSWAP || out->kind == TMEM_TSTAT_SQLITE);
 }
 
 /* One connection as JSON into t[cap]; returns the length written.  Its
@@ -604,10 +605,11 @@ static size_t session_json(const struct tmemd_session *s, char *t, size_t cap)
     if (n < cap && tmemd_session_tstat(s, &ts))
         n += (size_t)snprintf(
             t + n, cap - n,
-            ",\"tswap\":{\"resident\":%llu,\"target\":%llu,"
+            ",\"tswap\":{\"kind\":\"%s\",\"resident\":%llu,\"target\":%llu,"
             "\"stored\":%llu,\"faults\":%llu,\"pageins\":%llu,"
             "\"evicted\":%llu,\"refused\":%llu,\"pagein_p50_us\":%.1f,"
             "\"pagein_p99_us\":%.1f}",
+            ts.kind == TMEM_TSTAT_SQLITE ? "sqlite" : "tswap",
             (unsigned long long)ts.resident, (unsigned long long)ts.target,
             (unsigned long long)ts.stored, (unsigned long long)ts.faults,
             (unsigned long long)ts.pageins, (unsigned long long)ts.evicted,
