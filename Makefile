@@ -7,7 +7,8 @@
 #                        (last line: N passed, N failed, N skipped)
 #   make check-store     the store suite only (used with SANITIZE=thread)
 #   make bench           benchmarks against the kernel's zram, same run
-#   make demo            the demo
+#   make demo            the demo: a host overcommitted through tmem, a
+#                        report with plots in demo-report/ (root)
 #   make SANITIZE=address,undefined check
 #
 # Every target first runs scripts/deps.sh, which installs missing Debian
@@ -194,8 +195,9 @@ check-store: all $(BUILD)/tests/store
 bench: all
 	@BUILD=$(BUILD) sh scripts/bench.sh
 
+# The demo (needs root: cgroups, zram); DEMO_ARGS=--quick for the short one.
 demo: all
-	@BUILD=$(BUILD) sh scripts/demo.sh
+	@$(BUILD)/tmem demo $(DEMO_ARGS)
 
 # libFuzzer builds (clang): make fuzz; run e.g. build/fuzz/fuzz_proto
 # tests/fuzz/corpus/proto.  libtmem and the CLI's commands are compiled

@@ -75,7 +75,13 @@ int cmd_balloon_get(struct tmem_cli *cli, int argc, char **argv);
 int cmd_balloon_set(struct tmem_cli *cli, int argc, char **argv);
 int cmd_balloon_list(struct tmem_cli *cli, int argc, char **argv);
 
+/* cmd_demo.c: the multi-tenant demo (demo_*.c). */
+int cmd_demo(struct tmem_cli *cli, int argc, char **argv);
+
 /* cmd_run.c: run a program as a tswap tenant (libtmem_run.so). */
 int cmd_run(struct tmem_cli *cli, int argc, char **argv);
+
+/* src/fs/fs_cmd.c: tmem fs, the tmemfs FUSE file system (docs/tmemfs.md). */
+int cmd_fs(struct tmem_cli *cli, int argc, char **argv);
 
 #endif

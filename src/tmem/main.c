@@ -28,6 +28,8 @@ static const struct command {
     {"bench", cmd_bench, "bench store|daemon ...   benchmarks (--help)"},
     {"balloon", cmd_balloon, "balloon simulate|run|get|set|list ... (--help)"},
     {"run", cmd_run, "run [OPTIONS] -- CMD ... a program as a tswap tenant (--help)"},
+    {"demo", cmd_demo, "demo [--quick]           a host overcommitted through tmem, with a report"},
+    {"fs", cmd_fs, "fs [OPTIONS] BACKING_DIR MOUNTPOINT  tmemfs: files cached in tmem (--help)"},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
@@ -46,7 +48,8 @@ static int usage(FILE *f)
  * of options); the others print their line of the table. */
 static bool own_help(const struct command *c)
 {
-    return c->fn == cmd_bench || c->fn == cmd_balloon || c->fn == cmd_run;
+    return c->fn == cmd_bench || c->fn == cmd_balloon || c->fn == cmd_run ||
+           c->fn == cmd_fs || c->fn == cmd_demo;
 }
 
 static int dispatch(struct tmem_cli *cli, int argc, char **argv)

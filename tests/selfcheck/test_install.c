@@ -76,7 +76,7 @@ static const char *const helped[] = {
     "destroy", "stats", "save", "restore", "bench", "bench store",
     "bench daemon", "bench redis", "bench fairness", "balloon",
     "balloon simulate", "balloon run", "balloon get", "balloon set",
-    "balloon list", "run",
+    "balloon list", "run", "fs", "demo",
 };
 
 TEST(cli_help_on_every_command)
@@ -102,6 +102,20 @@ TEST(cli_help_on_every_command)
     }
     ASSERT_EQ(run(out, NULL, sizeof out, "%s/tmem help", build()), 0);
     ASSERT_TRUE(strstr(out, "commands:") != NULL);
+    /* every command `tmem help` lists is among those checked above */
+    for (char *l = strstr(out, "commands:"); l && (l = strchr(l, '\n'));) {
+        char name[32] = "";
+        size_t k;
+        l++;
+        if (sscanf(l, " %31s", name) != 1)
+            break;
+        for (k = 0; k < sizeof helped / sizeof *helped; k++)
+            if (!strcmp(helped[k], name))
+                break;
+        if (k == sizeof helped / sizeof *helped)
+            fprintf(stderr, "  tmem help lists '%s', not checked here\n", name);
+        ASSERT_TRUE(k < sizeof helped / sizeof *helped);
+    }
     ASSERT_EQ(run(out, NULL, sizeof out, "%s/tmem -h", build()), 0);
     ASSERT_EQ(run(out, NULL, sizeof out, "%s/tmemd --help", build()), 0);
     ASSERT_EQ(strncmp(out, "usage: tmemd", 12), 0);
