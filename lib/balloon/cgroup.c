@@ -15,6 +15,9 @@
  *             kernel field: slab_unreclaimable + kernel_stack + pagetables
  *             + percpu).  Page cache, shmem and reclaimable slab are left
  *             out: they are what ballooning squeezes (shmem goes to swap).
+ *             Plus the working set the tenant re-uses, from its refault
+ *             counters (workingset.h): pages squeezed out that it needed
+ *             again, so the target stops above what it reads again.
  *   reserve   the kernel's slack for charging: its per-CPU charge stock
  *             (64 pages a CPU) plus 2 MiB; BACKEND_RESERVE below.
  *   max       the allowance at open when one was set; else the highest
@@ -49,9 +52,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "balloon/drain.h"
+#include "balloon/workingset.h"
 #include "common/mem.h"
 #include "common/sysfile.h"
 
@@ -70,6 +75,8 @@ struct cg_self {
     uint64_t memsw_limit; /* pages, 0 = none (v1) */
     uint64_t peak;        /* highest usage seen, pages */
     uint64_t usage, limit, applied, drained, clamped;
+    uint64_t workingset;  /* pages added to committed at the last read */
+    tmem_balloon_ws ws;
 };
 
 static void fail(struct cg_self *c, const char *fmt, ...)
@@ -216,6 +223,33 @@ static uint64_t backend_reserve(void)
     return TMEM_MB_PAGES(2) + 64u * (uint64_t)(cpus > 0 ? cpus : 1);
 }
 
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* The working set seen through refaults (workingset.h), in pages; in
+ * holds committed, frontswap and cur of this read.  Bounded by the
+ * tenant's size, at least one step (32 MiB): a tenant that starts empty
+ * and re-reads at once grows by a step, then doubles, per read. */
+static uint64_t reused(struct cg_self *c, const char *st,
+                       const tmem_balloon_input *in)
+{
+    tmem_balloon_ws_sample s = {.now_ms = now_ms(),
+                                .drained = c->drained,
+                                .anon = in->committed + in->frontswap,
+                                .cap = in->cur > CG_STEP_MIN ? in->cur
+                                                             : CG_STEP_MIN};
+
+    if (!tmem_balloon_ws_parse(st, c->version, &s.refault_file,
+                               &s.refault_anon))
+        return 0;
+    return tmem_balloon_ws_update(&c->ws, &s);
+}
+
 static int cg_read(void *self, tmem_balloon_input *in)
 {
     struct cg_self *c = self;
@@ -237,6 +271,8 @@ static int cg_read(void *self, tmem_balloon_input *in)
     if (c->usage > c->peak)
         c->peak = c->usage;
     in->cur = c->limit ? c->limit : c->usage;
+    c->workingset = reused(c, st, in);
+    in->committed += c->workingset;
     in->reserve = backend_reserve();
     in->max = c->start_limit ? c->start_limit : c->peak;
     return 0;
@@ -508,5 +544,6 @@ int tmem_balloon_cgroup_info(const tmem_balloon_backend *be,
     info->start_limit = c->start_limit;
     info->drained = c->drained;
     info->clamped = c->clamped;
+    info->workingset = c->workingset;
     return 0;
 }

@@ -31,6 +31,7 @@ struct tmem_balloon_cgroup_info {
     unsigned long long start_limit; /* the allowance at open, 0 = none */
     unsigned long long drained; /* pages brought back, total */
     unsigned long long clamped; /* applies cut short by the step rule */
+    unsigned long long workingset; /* re-used pages in the last committed */
 };
 
 /* Fills *info from an open cgroup backend.  Returns 0 or -EINVAL when be

@@ -382,7 +382,7 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
     cfg->hard_remove = 1;
     cfg->nullpath_ok = 1;
     cfg->entry_timeout = cfg->attr_timeout = t->timeout;
-    cfg->negative_timeout = 0;
+    cfg->negative_timeout = t->timeout; /* a name created from outside shows within it */
     cfg->auto_cache = 0; /* keep_cache is the cache's own decision */
     cfg->kernel_cache = 0;
     return t;

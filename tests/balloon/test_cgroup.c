@@ -31,29 +31,6 @@ static long long get_ll(const char *dir, const char *file)
     return atoll(buf);
 }
 
-/* tmp/parent (a cgroup: has cgroup.procs) / ten (the tenant). */
-static void fake_tree(char *tmp, char *ten)
-{
-    char parent[PATH_MAX];
-
-    strcpy(tmp, "/tmp/tmem-cgfake-XXXXXX");
-    ASSERT_TRUE(mkdtemp(tmp) != NULL);
-    snprintf(parent, PATH_MAX, "%s/parent", tmp);
-    ASSERT_EQ(mkdir(parent, 0755), 0);
-    tf_put(parent, "cgroup.procs", "");
-    snprintf(ten, PATH_MAX, "%.200s/ten", parent);
-    ASSERT_EQ(mkdir(ten, 0755), 0);
-    tf_put(ten, "cgroup.procs", "1\n");
-}
-
-static void rm_tree(const char *tmp)
-{
-    char cmd[PATH_MAX + 16];
-
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
-    ASSERT_EQ(system(cmd), 0);
-}
-
 static void fake_v1(const char *ten, const char *limit)
 {
     char stat[512];
@@ -81,7 +58,7 @@ TEST(cgroup_v1_parse_limit_set)
     tmem_balloon_backend be;
     tmem_balloon_input in;
 
-    fake_tree(tmp, ten);
+    tf_cgroup_tree(tmp, ten);
     snprintf(lim, sizeof lim, "%llu\n", 512 * MIB);
     fake_v1(ten, lim);
     ASSERT_EQ(tmem_balloon_cgroup_open(&be, ten, NULL, 0), 0);
@@ -94,7 +71,7 @@ TEST(cgroup_v1_parse_limit_set)
     ASSERT_U64_EQ(in.max, 512 * 256);
     ASSERT_U64_EQ(in.reserve, reserve_pages());
     tmem_balloon_backend_close(&be);
-    rm_tree(tmp);
+    tf_rm_tree(tmp);
 }
 
 TEST(cgroup_v1_no_limit_uses_usage_and_peak)
@@ -103,7 +80,7 @@ TEST(cgroup_v1_no_limit_uses_usage_and_peak)
     tmem_balloon_backend be;
     tmem_balloon_input in;
 
-    fake_tree(tmp, ten);
+    tf_cgroup_tree(tmp, ten);
     fake_v1(ten, "9223372036854771712\n");
     ASSERT_EQ(tmem_balloon_cgroup_open(&be, ten, NULL, 0), 0);
     ASSERT_EQ(be.read(be.self, &in), 0);
@@ -115,7 +92,7 @@ TEST(cgroup_v1_no_limit_uses_usage_and_peak)
     ASSERT_U64_EQ(in.cur, 300 * 256);
     ASSERT_U64_EQ(in.max, 400 * 256); /* the peak stays */
     tmem_balloon_backend_close(&be);
-    rm_tree(tmp);
+    tf_rm_tree(tmp);
 }
 
 TEST(cgroup_v1_apply_step_rule_ceiling_restore)
@@ -124,7 +101,7 @@ TEST(cgroup_v1_apply_step_rule_ceiling_restore)
     tmem_balloon_backend be;
     struct tmem_balloon_cgroup_info info;
 
-    fake_tree(tmp, ten);
+    tf_cgroup_tree(tmp, ten);
     snprintf(lim, sizeof lim, "%llu\n", 512 * MIB);
     fake_v1(ten, lim);
     ASSERT_EQ(tmem_balloon_cgroup_open(&be, ten, NULL, 0), 0);
@@ -142,7 +119,7 @@ TEST(cgroup_v1_apply_step_rule_ceiling_restore)
     ASSERT_EQ(be.apply_target(be.self, 360 * 256), 0);
     tmem_balloon_backend_close(&be); /* restores 512 MiB */
     ASSERT_EQ(get_ll(ten, "memory.limit_in_bytes"), (long long)(512 * MIB));
-    rm_tree(tmp);
+    tf_rm_tree(tmp);
 }
 
 TEST(cgroup_v1_swap_from_memsw_when_no_stat_field)
@@ -151,7 +128,7 @@ TEST(cgroup_v1_swap_from_memsw_when_no_stat_field)
     tmem_balloon_backend be;
     tmem_balloon_input in;
 
-    fake_tree(tmp, ten);
+    tf_cgroup_tree(tmp, ten);
     fake_v1(ten, "9223372036854771712\n");
     tf_put(ten, "memory.stat", "cache 0\nrss 104857600\n");
     snprintf(buf, sizeof buf, "%llu\n", 430 * MIB);
@@ -161,7 +138,7 @@ TEST(cgroup_v1_swap_from_memsw_when_no_stat_field)
     ASSERT_U64_EQ(in.committed, 100 * 256 + 8 * 256);
     ASSERT_U64_EQ(in.frontswap, 30 * 256);
     tmem_balloon_backend_close(&be);
-    rm_tree(tmp);
+    tf_rm_tree(tmp);
 }
 
 TEST(cgroup_v2_parse_and_apply)
@@ -170,7 +147,7 @@ TEST(cgroup_v2_parse_and_apply)
     tmem_balloon_backend be;
     tmem_balloon_input in;
 
-    fake_tree(tmp, ten);
+    tf_cgroup_tree(tmp, ten);
     tf_put(ten, "memory.high", "max\n");
     snprintf(buf, sizeof buf, "%llu\n", 600 * MIB);
     tf_put(ten, "memory.current", buf);
@@ -199,7 +176,7 @@ TEST(cgroup_v2_parse_and_apply)
     ASSERT_TRUE(f && fgets(buf, sizeof buf, f));
     fclose(f);
     ASSERT_STR_EQ(buf, "max\n"); /* restored */
-    rm_tree(tmp);
+    tf_rm_tree(tmp);
 }
 
 TEST(cgroup_v2_kernel_parts_without_kernel_field)
@@ -208,7 +185,7 @@ TEST(cgroup_v2_kernel_parts_without_kernel_field)
     tmem_balloon_backend be;
     tmem_balloon_input in;
 
-    fake_tree(tmp, ten);
+    tf_cgroup_tree(tmp, ten);
     tf_put(ten, "memory.high", "max\n");
     tf_put(ten, "memory.current", "104857600\n");
     snprintf(buf, sizeof buf,
@@ -221,7 +198,7 @@ TEST(cgroup_v2_kernel_parts_without_kernel_field)
     ASSERT_U64_EQ(in.committed, 18 * 256);
     ASSERT_U64_EQ(in.frontswap, 0); /* VmSwap of pid 1 (not in swap) */
     tmem_balloon_backend_close(&be);
-    rm_tree(tmp);
+    tf_rm_tree(tmp);
 }
 
 TEST(cgroup_refuses_root_of_hierarchy)
@@ -229,13 +206,13 @@ TEST(cgroup_refuses_root_of_hierarchy)
     char tmp[PATH_MAX], root[PATH_MAX + 16], err[512] = "";
     tmem_balloon_backend be;
 
-    fake_tree(tmp, root);
+    tf_cgroup_tree(tmp, root);
     snprintf(root, sizeof root, "%s/parent", tmp);
     fake_v1(root, "9223372036854771712\n");
     ASSERT_EQ(tmem_balloon_cgroup_open(&be, root, err, sizeof err), -EPERM);
     ASSERT_TRUE(strstr(err, "root cgroup") != NULL);
     ASSERT_TRUE(be.self == NULL);
-    rm_tree(tmp);
+    tf_rm_tree(tmp);
     /* the real one too */
     if (access("/sys/fs/cgroup/memory/memory.limit_in_bytes", F_OK) == 0)
         ASSERT_EQ(tmem_balloon_cgroup_open(&be, "/sys/fs/cgroup/memory",
@@ -248,7 +225,7 @@ TEST(cgroup_refuses_self_here_and_below)
     char err[512] = "";
     tmem_balloon_backend be;
 
-    fake_tree(tmp, ten);
+    tf_cgroup_tree(tmp, ten);
     fake_v1(ten, "9223372036854771712\n");
     snprintf(me, sizeof me, "1\n%d\n", (int)getpid());
     tf_put(ten, "cgroup.procs", me);
@@ -262,7 +239,7 @@ TEST(cgroup_refuses_self_here_and_below)
     tf_put(sub, "cgroup.procs", "");
     ASSERT_EQ(tmem_balloon_cgroup_open(&be, ten, err, sizeof err), 0);
     tmem_balloon_backend_close(&be);
-    rm_tree(tmp);
+    tf_rm_tree(tmp);
 }
 
 TEST(cgroup_refuses_non_memory_dir_and_bad_stat)
@@ -271,7 +248,7 @@ TEST(cgroup_refuses_non_memory_dir_and_bad_stat)
     tmem_balloon_backend be;
     tmem_balloon_input in;
 
-    fake_tree(tmp, ten);
+    tf_cgroup_tree(tmp, ten);
     ASSERT_EQ(tmem_balloon_cgroup_open(&be, ten, err, sizeof err), -ENOENT);
     ASSERT_TRUE(strstr(err, "not a memory cgroup") != NULL);
     fake_v1(ten, "9223372036854771712\n");
@@ -282,5 +259,5 @@ TEST(cgroup_refuses_non_memory_dir_and_bad_stat)
     tf_put(ten, "memory.usage_in_bytes", "lots\n");
     ASSERT_EQ(be.read(be.self, &in), -EINVAL);
     tmem_balloon_backend_close(&be);
-    rm_tree(tmp);
+    tf_rm_tree(tmp);
 }

@@ -211,6 +211,35 @@ int env_cold_file(const char *path, unsigned mb)
     return 0;
 }
 
+pid_t env_balloon_run(const char *cg, const char *log, const char *sock,
+                      const char *const *extra)
+{
+    const char *b = getenv("BUILD");
+    const char *args[32] = {NULL, "balloon", "run", "--cgroup", cg,
+                            "--interval", "1", "--json", "--control", sock};
+    char bin[256];
+    size_t n = 10;
+    pid_t pid;
+
+    snprintf(bin, sizeof bin, "%s/tmem", b ? b : "build");
+    ASSERT_EQ(access(bin, X_OK), 0);
+    args[0] = bin;
+    for (size_t i = 0; extra && extra[i] && n < 31; i++)
+        args[n++] = extra[i];
+    env_guard_start();
+    pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        execv(bin, (char *const *)args);
+        _exit(127);
+    }
+    env_guard_note("file", sock); /* the runner kills our process group */
+    return pid;
+}
+
 /* ---- the tenant -------------------------------------------------------- */
 
 #define T_MAX_REGIONS 16

@@ -45,4 +45,11 @@ void tenant_stop(struct tenant *t);
 /* A file of mb MiB at path, not in the page cache. */
 int env_cold_file(const char *path, unsigned mb);
 
+/* Starts `$BUILD/tmem balloon run --cgroup cg --interval 1 --json
+ * --control sock` plus the NULL-ended extra arguments, its output into
+ * log; the socket is noted for the guardian.  Returns the pid (the test
+ * fails when the binary is missing). */
+pid_t env_balloon_run(const char *cg, const char *log, const char *sock,
+                      const char *const *extra);
+
 #endif

@@ -79,25 +79,11 @@ static long long oom_kills(struct real *r)
 
 static void start_controller(struct real *r)
 {
-    const char *b = getenv("BUILD");
-    char bin[256];
+    static const char *const extra[] = {
+        "--set", "frontswap_hysteresis=2", "--set", "frontswap_inertia=1",
+        "--shrink-budget-mb", "128", NULL};
 
-    snprintf(bin, sizeof bin, "%s/tmem", b ? b : "build");
-    ASSERT_EQ(access(bin, X_OK), 0);
-    r->ctl = fork();
-    ASSERT_GE(r->ctl, 0);
-    if (r->ctl > 0) /* the runner kills our process group; the socket: */
-        env_guard_note("file", r->sock);
-    if (r->ctl == 0) {
-        int fd = open(r->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        execl(bin, bin, "balloon", "run", "--cgroup", r->cg, "--interval",
-              "1", "--json", "--control", r->sock, "--set",
-              "frontswap_hysteresis=2", "--set", "frontswap_inertia=1",
-              "--shrink-budget-mb", "128", (char *)NULL);
-        _exit(127);
-    }
+    r->ctl = env_balloon_run(r->cg, r->log, r->sock, extra);
 }
 
 static bool log_has(struct real *r, const char *needle)
