@@ -71,8 +71,9 @@ static void tenant(tmemd_text *t, const tmem_client_stats *st,
               (unsigned long long)st->data_bytes);
     if (s && s->has_ts)
         tmemd_put(t,
-                  "{\"resident_pages\":%llu,\"target_pages\":%llu,"
-                  "\"stored_pages\":%llu}}",
+                  "{\"kind\":\"%s\",\"resident_pages\":%llu,"
+                  "\"target_pages\":%llu,\"stored_pages\":%llu}}",
+                  s->ts.kind == TMEM_TSTAT_SQLITE ? "sqlite" : "tswap",
                   (unsigned long long)s->ts.resident,
                   (unsigned long long)s->ts.target,
                   (unsigned long long)s->ts.stored);

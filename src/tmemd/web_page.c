@@ -61,7 +61,7 @@ const char tmemd_status_page[] =
     "<div class='legend' id='legend'></div>\n"
     "</section>\n"
     "<section>\n"
-    "<h2>Tenant memory against target <span>(resident: solid; target: dashed; as each tswap tenant reports it)</span></h2>\n"
+    "<h2>Tenant memory against target <span>(resident: solid; target: dashed; as each tenant reports it: tswap memory, or a SQLite page cache)</span></h2>\n"
     "<div id='cards'></div>\n"
     "</section>\n"
     "<section>\n"

@@ -74,6 +74,9 @@ TEST(web_status_json_values)
     ASSERT_GT(num(b, "data_bytes"), 0.0);
     const tmem__json *ts = tmem__json_get(a, "tswap");
     ASSERT_TRUE(ts && ts->type == TMEM_JSON_OBJECT);
+    const tmem__json *kind = tmem__json_get(ts, "kind");
+    ASSERT_TRUE(kind && kind->type == TMEM_JSON_STRING &&
+                strcmp(kind->str, "tswap") == 0);
     ASSERT_EQ(num(ts, "resident_pages"), (double)WU_RESIDENT);
     ASSERT_EQ(num(ts, "target_pages"), (double)WU_TARGET);
     ASSERT_EQ(num(ts, "stored_pages"), (double)WU_ALPHA_PERS);

@@ -57,7 +57,7 @@ void wu_set_resident(tmem_conn *alpha, unsigned long long resident)
     tmem__tstat *ts = tmem__conn_tstat_block(alpha);
     ASSERT_TRUE(ts != NULL); /* it has a ring */
     tmem__tstat v = {.magic = TMEM_TSTAT_MAGIC,
-                     .kind = 1,
+                     .kind = TMEM_TSTAT_TSWAP,
                      .resident = resident,
                      .target = WU_TARGET,
                      .stored = WU_ALPHA_PERS};
