@@ -263,7 +263,13 @@ static void report_md(const struct demo *d, FILE *f, const struct headline *h,
             "log written at 16 MiB/s (truncated at %u MiB), in a %u MiB "
             "cgroup.\n"
             "- tmemd's budget: %u MiB.  Samples: samples-with.csv, "
-            "samples-without.csv; plots: plots.gp.\n",
+            "samples-without.csv; plots: plots.gp.\n"
+            "- Throughput depends on what a storage read costs here.  A "
+            "SQLite miss served by tmem is a round trip to tmemd (a "
+            "cross-process wake-up each way); one served by storage is a "
+            "read(2), which on a virtual disk backed by the host's page "
+            "cache can cost less.  On a real disk, where a read waits for "
+            "the device, the storage reads saved above are time saved.\n",
             d->z.cache_mb, d->z.sqlite_cg_mb, d->z.db_mb, d->z.redis_mb,
             d->z.batch_hot_mb, d->z.batch_mb, d->z.batch_cg_mb,
             d->z.budget_mb);

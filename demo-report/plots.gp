@@ -1,0 +1,27 @@
+set terminal pngcairo size 1000,560 font 'sans,11'
+set datafile separator ','
+set key outside right
+set grid
+set xlabel 'seconds'
+W='samples-with.csv'
+O='samples-without.csv'
+set output 'memory.png'
+set title 'Memory per tenant with tmem (solid) and its balloon target (dashed)'
+set ylabel 'MiB'
+plot W u 1:2 w l lw 2 lc rgb '#1f77b4' t 'sqlite-a', W u 1:($3>0?$3:1/0) w l dt 2 lc rgb '#1f77b4' t 'sqlite-a target', W u 1:7 w l lw 2 lc rgb '#ff7f0e' t 'sqlite-b', W u 1:($8>0?$8:1/0) w l dt 2 lc rgb '#ff7f0e' t 'sqlite-b target', W u 1:12 w l lw 2 lc rgb '#2ca02c' t 'redis', W u 1:($13>0?$13:1/0) w l dt 2 lc rgb '#2ca02c' t 'redis target', W u 1:17 w l lw 2 lc rgb '#9467bd' t 'batch', W u 1:($18>0?$18:1/0) w l dt 2 lc rgb '#9467bd' t 'batch target', W u 1:22 w l lw 2 lc rgb 'black' t 'tmemd'
+set output 'host.png'
+set title 'Host memory: tenants, tmemd and zram together'
+plot W u 1:23 w l lw 2 t 'with tmem', O u 1:23 w l lw 2 t 'without'
+set output 'pool.png'
+set title 'Pages in tmem by tenant (stacked; weights 3:1:2)'
+set ylabel 'MiB of pages'
+plot W u 1:($4+$9+$14) w filledcurves x1 lc rgb '#2ca02c' t 'redis', W u 1:($4+$9) w filledcurves x1 lc rgb '#ff7f0e' t 'sqlite-b', W u 1:4 w filledcurves x1 lc rgb '#1f77b4' t 'sqlite-a'
+set output 'reads.png'
+set title 'Bytes the SQLite tenants read from storage (so far)'
+set ylabel 'MiB'
+plot W u 1:6 w l lw 2 lc rgb '#1f77b4' t 'sqlite-a with tmem', O u 1:6 w l dt 2 lw 2 lc rgb '#1f77b4' t 'sqlite-a without', W u 1:11 w l lw 2 lc rgb '#ff7f0e' t 'sqlite-b with tmem', O u 1:11 w l dt 2 lw 2 lc rgb '#ff7f0e' t 'sqlite-b without'
+set output 'throughput.png'
+set title 'Operations per second (solid: with tmem, dashed: without)'
+set ylabel 'ops/s'
+set logscale y
+plot W u 1:($5>0?$5:1/0) w l lw 2 lc rgb '#1f77b4' t 'sqlite-a', O u 1:($5>0?$5:1/0) w l dt 2 lc rgb '#1f77b4' notitle, W u 1:($10>0?$10:1/0) w l lw 2 lc rgb '#ff7f0e' t 'sqlite-b', O u 1:($10>0?$10:1/0) w l dt 2 lc rgb '#ff7f0e' notitle, W u 1:($15>0?$15:1/0) w l lw 2 lc rgb '#2ca02c' t 'redis', O u 1:($15>0?$15:1/0) w l dt 2 lc rgb '#2ca02c' notitle, W u 1:($20>0?$20:1/0) w l lw 2 lc rgb '#9467bd' t 'batch', O u 1:($20>0?$20:1/0) w l dt 2 lc rgb '#9467bd' notitle
