@@ -39,6 +39,20 @@
 
 static volatile sig_atomic_t interrupted;
 
+/* Under ASan (make SANITIZE=address check) tmem and the SQLite driver are
+ * built alike; the driver then needs room for ASan's shadow memory and
+ * quarantine, which its small cgroup would OOM-kill. */
+#if defined(__SANITIZE_ADDRESS__)
+#define DEMO_ASAN_MB 512u
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define DEMO_ASAN_MB 512u
+#endif
+#endif
+#ifndef DEMO_ASAN_MB
+#define DEMO_ASAN_MB 0u
+#endif
+
 static void on_signal(int sig)
 {
     (void)sig;
@@ -269,8 +283,17 @@ static int start_batch(struct demo *d, int i, bool tmem)
     t->pid = demo_batch_start(d, i, 7);
     if (t->pid <= 0)
         return -1;
-    for (int k = 0; k < 600 && !d->ctr->ready[i] && !interrupted; k++)
+    for (int k = 0; k < 600 && !d->ctr->ready[i] && !interrupted; k++) {
+        if (demo_wait_exit(t->pid, 0) != -1) { /* it died */
+            t->pid = 0;
+            break;
+        }
         usleep(50000);
+    }
+    if (!d->ctr->ready[i]) {
+        fprintf(stderr, "tmem demo: the batch tenant did not start\n");
+        return -1;
+    }
     if (!tmem)
         return 0;
     snprintf(log, sizeof log, "%s/balloon.log", d->dir);
@@ -329,6 +352,22 @@ static void stop_tenants(struct demo *d)
                          d->dir, t->name);
                 t->r[d->phase].failed = true;
             }
+        }
+        /* the demo's own workloads end at d->ctr->stop, with 0 */
+        pid_t own = t->kind == DK_BATCH ? t->pid
+                    : t->kind == DK_REDIS ? t->aux : 0;
+        if (own > 0 && !interrupted) {
+            st = demo_wait_exit(own, 5000);
+            if (st != -1 && (!WIFEXITED(st) || WEXITSTATUS(st) != 0)) {
+                snprintf(t->r[d->phase].why, sizeof t->r[0].why,
+                         "its %s ended early (status %d)",
+                         t->kind == DK_BATCH ? "workload" : "load", st);
+                t->r[d->phase].failed = true;
+            }
+            if (st != -1 && own == t->pid)
+                t->pid = 0; /* reaped */
+            else if (st != -1)
+                t->aux = 0;
         }
         demo_stop(t->aux, SIGTERM, 5000);
         if (t->kind != DK_SQLITE)
@@ -466,6 +505,11 @@ static int prepare(struct demo *d, const struct demo_opts *o)
     d->z = o->quick ? quick_size : full_size;
     if (o->secs)
         d->z.secs = (unsigned)o->secs;
+    if (DEMO_ASAN_MB) {
+        d->z.sqlite_cg_mb += DEMO_ASAN_MB;
+        printf("tmem demo: an ASan build: the SQLite tenants' cgroups get "
+               "%u MiB more for ASan's own memory\n", DEMO_ASAN_MB);
+    }
     d->quick = o->quick;
     d->out = o->out;
     d->tty = isatty(1);

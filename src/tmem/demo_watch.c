@@ -265,22 +265,23 @@ void demo_progress(struct demo *d, const char *what, int step, int steps)
 void demo_phase_totals(struct demo *d)
 {
     int ph = d->phase;
-    double secs = d->z.secs;
 
     for (int i = 0; i < DEMO_NT; i++) {
         struct demo_tenant *t = &d->t[i];
         struct demo_result *r = &t->r[ph];
         size_t n = t->ns[ph];
-        double sum = 0;
+        double sum = 0, ops = 0;
 
         for (size_t k = 0; k < n; k++) {
             sum += t->s[ph][k].mem;
+            ops += t->s[ph][k].ops_s;
             if (t->s[ph][k].mem > r->mem_peak)
                 r->mem_peak = t->s[ph][k].mem;
         }
         r->mem_mean = n ? sum / (double)n : 0;
         r->ops = t->ops;
-        r->ops_s = secs > 0 ? (double)t->ops / secs : 0;
+        /* over the phase's seconds only (a driver may run a little longer) */
+        r->ops_s = n ? ops / (double)n : 0;
         r->read_b = t->read_b;
         r->hit = t->hit;
         r->wrong = t->wrong;
