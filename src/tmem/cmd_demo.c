@@ -580,7 +580,7 @@ int cmd_demo(struct tmem_cli *cli, int argc, char **argv)
 out:
     if (interrupted)
         printf("\ntmem demo: interrupted; removing what it made\n");
-    else if (!reported)
+    else if (!reported && d->cgroot[0])
         fprintf(stderr, "tmem demo: stopped; removing what it made\n");
     cleanup(d);
     if (d->ctr)

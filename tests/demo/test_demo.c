@@ -102,6 +102,7 @@ TEST(demo_quick_report_holds)
              out);
     rc = sh(cmd, text, sizeof text);
     printf("%s", text);
+    fflush(stdout); /* all of it before any failure ends the test */
     char *log = strdup(text);
     ASSERT_TRUE(file_size(out, "report.md") > 1000);
     snprintf(cmd, sizeof cmd, "cat %s/summary.json", out);
@@ -163,4 +164,12 @@ TEST(demo_options_in_words)
     ASSERT_TRUE(strstr(text, "--frobnicate") != NULL);
     snprintf(cmd, sizeof cmd, "%s/tmem demo --out '' 2>&1", build());
     ASSERT_EQ(sh(cmd, text, sizeof text), 2);
+    if (geteuid() == 0) { /* as a user: it says it needs root, makes nothing */
+        snprintf(cmd, sizeof cmd,
+                 "su nobody -s /bin/sh -c '%s/tmem demo --quick' 2>&1",
+                 build());
+        ASSERT_EQ(sh(cmd, text, sizeof text), 1);
+        ASSERT_TRUE(strstr(text, "needs root") != NULL);
+        ASSERT_TRUE(strstr(text, "removing") == NULL);
+    }
 }
