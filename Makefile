@@ -222,7 +222,8 @@ $(BUILD)/fuzz/fuzz_%: $(BUILD)/fuzzobj/tests/fuzz/fuzz_%.o \
 
 # make install [PREFIX=/usr/local] [DESTDIR=]: the programs, the library
 # (static, shared, and tmem run's preload library where tmem looks for it:
-# PREFIX/lib/tmem), the headers, a pkg-config file, the man pages and the
+# PREFIX/lib/tmem, beside the SQLite extension and the demo's SQLite
+# driver), the headers, a pkg-config file, the man pages and the
 # systemd unit (its ExecStart written for PREFIX).
 PREFIX  ?= /usr/local
 BINDIR  := $(PREFIX)/bin
@@ -233,6 +234,7 @@ MANDIR  := $(PREFIX)/share/man
 UNITDIR := $(PREFIX)/lib/systemd/system
 INSTALLED := $(BINDIR)/tmem $(SBINDIR)/tmemd $(LIBDIR)/libtmem.a \
 	$(LIBDIR)/libtmem.so $(LIBDIR)/tmem/libtmem_run.so \
+	$(LIBDIR)/tmem/libtmem_sqlite.so $(LIBDIR)/tmem/tmem_sqlite_load \
 	$(LIBDIR)/pkgconfig/tmem.pc $(MANDIR)/man1/tmem.1 \
 	$(MANDIR)/man8/tmemd.8 $(UNITDIR)/tmemd.service \
 	$(patsubst include/%,$(INCDIR)/%,$(wildcard include/tmem/*.h))
@@ -248,6 +250,8 @@ install: all
 	install -m 755 $(BUILD)/libtmem.so $(DESTDIR)$(LIBDIR)/libtmem.so
 	install -m 755 $(BUILD)/libtmem_run.so \
 		$(DESTDIR)$(LIBDIR)/tmem/libtmem_run.so
+	install -m 755 $(BUILD)/libtmem_sqlite.so $(BUILD)/tmem_sqlite_load \
+		$(DESTDIR)$(LIBDIR)/tmem/
 	install -m 644 include/tmem/*.h $(DESTDIR)$(INCDIR)/tmem/
 	install -m 644 docs/tmem.1 $(DESTDIR)$(MANDIR)/man1/tmem.1
 	install -m 644 docs/tmemd.8 $(DESTDIR)$(MANDIR)/man8/tmemd.8
