@@ -17,7 +17,7 @@ if [ ! -e /sys/class/zram-control/hot_add ]; then
 out=$BUILD/bench
 mkdir -p "$out"
 cc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Ilib -o "$out/balloon_bench" bench/balloon_bench.c \
-    lib/common/sysfile.c || exit 1
+    lib/common/sysfile.c lib/common/zram.c || exit 1
 # the controller's logs (one line per decision) land in $out/balloon-*.log
 BALLOON_BENCH_LOGS=$out exec "$out/balloon_bench" "$BUILD/tmem" --interval 1 \
     --set selfballoon_reserved_mb=64 --set selfballoon_downhysteresis=4 \

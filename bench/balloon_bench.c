@@ -24,12 +24,12 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/swap.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <common/sysfile.h>
+#include <common/zram.h>
 
 #define CYCLES 3
 #define FILE_MB 300
@@ -40,7 +40,7 @@
 #define V1 "/sys/fs/cgroup/memory"
 #define MIB (1ll << 20)
 
-static char cg[256], zram_id[16], files[CYCLES][128];
+static char cg[256], files[CYCLES][128];
 static const char *tmem;
 static int version = 1;
 
@@ -91,43 +91,6 @@ static void work(void)
 }
 
 /* ---- setup ---- */
-
-static int zram_on(void)
-{
-    char sys[64], dev[64], cmd[128];
-    int fd = open("/sys/class/zram-control/hot_add", O_RDONLY), n;
-
-    if (fd < 0)
-        return -1;
-    n = (int)read(fd, zram_id, sizeof zram_id - 1);
-    close(fd);
-    if (n <= 0)
-        return -1;
-    zram_id[n] = '\0';
-    zram_id[strcspn(zram_id, "\n")] = '\0';
-    snprintf(sys, sizeof sys, "/sys/block/zram%s", zram_id);
-    tmem__write_text(sys, "comp_algorithm", "lz4");
-    if (tmem__write_text(sys, "disksize", "2G") < 0)
-        return -1;
-    snprintf(dev, sizeof dev, "/dev/zram%s", zram_id);
-    snprintf(cmd, sizeof cmd, "mkswap %s >/dev/null 2>&1", dev);
-    if (system(cmd) != 0)
-        return -1;
-    return swapon(dev, SWAP_FLAG_PREFER | (100 << SWAP_FLAG_PRIO_SHIFT));
-}
-
-static void zram_off(void)
-{
-    char sys[64], dev[64];
-
-    if (!zram_id[0])
-        return;
-    snprintf(dev, sizeof dev, "/dev/zram%s", zram_id);
-    swapoff(dev);
-    snprintf(sys, sizeof sys, "/sys/block/zram%s", zram_id);
-    tmem__write_text(sys, "reset", "1");
-    tmem__write_text("/sys/class/zram-control", "hot_remove", zram_id);
-}
 
 static void make_files(void)
 {
@@ -280,9 +243,10 @@ int main(int argc, char **argv)
         snprintf(cg, sizeof cg, "/sys/fs/cgroup/tmem-bench-%d",
                  (int)getpid());
     }
-    if (zram_on() < 0) {
-        fprintf(stderr, "balloon_bench: zram swap setup failed\n");
-        zram_off();
+    int zram = tmem__zram_swap_add(2048, 100);
+    if (zram < 0) {
+        fprintf(stderr, "balloon_bench: zram swap setup failed: %s\n",
+                strerror(-zram));
         return 1;
     }
     make_files();
@@ -292,7 +256,7 @@ int main(int argc, char **argv)
     }
     for (int c = 0; c < CYCLES; c++)
         unlink(files[c]);
-    zram_off();
+    tmem__zram_swap_remove(zram);
     printf("%-24s %9s %9s %9s %9s %5s %5s\n", "mode", "peak MiB",
            "mean MiB", "runtime s", "swap MiB", "OOMs", "exit");
     for (int m = 0; m < 3; m++)

@@ -464,7 +464,7 @@ static int setup(struct demo *d)
     if (demo_zram_on(d) < 0)
         return -1;
     if (!d->tty)
-        printf("  swap on /dev/zram%s\n", d->zram);
+        printf("  swap on /dev/zram%d\n", d->zram);
     for (int i = 0; i < 2; i++) {
         demo_progress(d, i ? "database sqlite-b" : "database sqlite-a",
                       2 + i, steps);
@@ -559,6 +559,7 @@ int cmd_demo(struct tmem_cli *cli, int argc, char **argv)
         fprintf(stderr, "tmem demo: out of memory\n");
         return CLI_FAIL;
     }
+    d->zram = -1; /* none made: cleanup must not take another's zram0 */
     if (prepare(d, &o) < 0)
         goto out;
     sigaction(SIGINT, &sa, NULL);

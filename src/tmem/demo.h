@@ -92,8 +92,7 @@ struct demo {
     char cgroot[256];      /* the demo's cgroup */
     int cgv;               /* 1 or 2 */
     char sock[300];
-    char zram[16];         /* zram device number, "" none */
-    bool swap_on;
+    int zram;              /* the zram swap device's number, -1 none */
     pid_t tmemd;
     char tmemd_cg[300];
     int phase;

@@ -12,12 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/swap.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "common/sysfile.h"
+#include "common/zram.h"
 #include "demo.h"
 
 #define CG1 "/sys/fs/cgroup/memory"
@@ -134,53 +134,27 @@ void demo_cg_remove(const char *cg)
 
 int demo_zram_on(struct demo *d)
 {
-    char sys[64], dev[64], size[32], cmd[128];
-    int fd = open("/sys/class/zram-control/hot_add", O_RDONLY);
-    ssize_t n;
+    int id = tmem__zram_swap_add(d->z.zram_mb, 100);
 
-    if (fd < 0) {
-        fprintf(stderr, "tmem demo: no zram (/sys/class/zram-control: %s; "
-                        "modprobe zram)\n", strerror(errno));
+    if (id < 0) {
+        fprintf(stderr, "tmem demo: %s: %s\n",
+                id == -ENOENT ? "no zram (/sys/class/zram-control; modprobe zram)"
+                              : "cannot make a zram swap device",
+                id == -ENOEXEC ? "mkswap failed" : strerror(-id));
         return -1;
     }
-    n = read(fd, d->zram, sizeof d->zram - 1);
-    close(fd);
-    if (n <= 0) {
-        d->zram[0] = '\0';
-        fprintf(stderr, "tmem demo: zram hot_add failed\n");
-        return -1;
-    }
-    d->zram[n] = '\0';
-    d->zram[strcspn(d->zram, "\n")] = '\0';
-    snprintf(sys, sizeof sys, "/sys/block/zram%s", d->zram);
-    snprintf(size, sizeof size, "%uM", d->z.zram_mb);
-    tmem__write_text(sys, "comp_algorithm", "lz4");
-    snprintf(dev, sizeof dev, "/dev/zram%s", d->zram);
-    snprintf(cmd, sizeof cmd, "mkswap %s >/dev/null 2>&1", dev);
-    if (tmem__write_text(sys, "disksize", size) < 0 || system(cmd) != 0 ||
-        swapon(dev, SWAP_FLAG_PREFER | (100 << SWAP_FLAG_PRIO_SHIFT)) < 0) {
-        fprintf(stderr, "tmem demo: cannot make %s a swap device: %s\n", dev,
-                strerror(errno));
-        return -1;
-    }
-    d->swap_on = true;
+    d->zram = id;
     return 0;
 }
 
 void demo_zram_off(struct demo *d)
 {
-    char sys[64], dev[64];
+    int rc = tmem__zram_swap_remove(d->zram);
 
-    if (!d->zram[0])
-        return;
-    snprintf(dev, sizeof dev, "/dev/zram%s", d->zram);
-    if (d->swap_on && swapoff(dev) < 0)
-        fprintf(stderr, "tmem demo: swapoff %s: %s\n", dev, strerror(errno));
-    d->swap_on = false;
-    snprintf(sys, sizeof sys, "/sys/block/zram%s", d->zram);
-    tmem__write_text(sys, "reset", "1");
-    tmem__write_text("/sys/class/zram-control", "hot_remove", d->zram);
-    d->zram[0] = '\0';
+    if (rc < 0)
+        fprintf(stderr, "tmem demo: removing zram%d: %s\n", d->zram,
+                strerror(-rc));
+    d->zram = -1;
 }
 
 /* Field k (0-based) of the zram device's mm_stat, in bytes. */
@@ -189,9 +163,9 @@ static double zram_field(const struct demo *d, int k)
     char sys[64], buf[256];
     double v = 0;
 
-    if (!d->zram[0])
+    if (d->zram < 0)
         return 0;
-    snprintf(sys, sizeof sys, "/sys/block/zram%s", d->zram);
+    snprintf(sys, sizeof sys, "/sys/block/zram%d", d->zram);
     if (tmem__read_text(sys, "mm_stat", buf, sizeof buf) < 0)
         return 0;
     char *p = buf;

@@ -16,11 +16,12 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/swap.h>
 #include <sys/wait.h>
 #include <poll.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <common/zram.h>
 
 #include "../runner.h"
 
@@ -64,7 +65,6 @@ static void kill_cgroup(const char *dir)
 static void undo(char *line)
 {
     char *arg = strchr(line, ' ');
-    char dev[64];
 
     if (!arg)
         return;
@@ -73,11 +73,7 @@ static void undo(char *line)
     if (strcmp(line, "cg") == 0) {
         kill_cgroup(arg);
     } else if (strcmp(line, "zram") == 0) {
-        snprintf(dev, sizeof dev, "/dev/zram%s", arg);
-        swapoff(dev);
-        snprintf(dev, sizeof dev, "/sys/block/zram%s", arg);
-        tmem__write_text(dev, "reset", "1");
-        tmem__write_text("/sys/class/zram-control", "hot_remove", arg);
+        tmem__zram_swap_remove(atoi(arg));
     } else if (strcmp(line, "file") == 0) {
         unlink(arg);
     }
@@ -130,34 +126,20 @@ int env_guard_start(void)
 
 int env_zram_swap(unsigned size_mb)
 {
-    char id[16], dev[64], sys[64], cmd[128], size[32];
-    int fd, n;
+    char id[16];
+    int rc;
 
     env_guard_start();
-    fd = open("/sys/class/zram-control/hot_add", O_RDONLY);
-    if (fd < 0)
+    rc = tmem__zram_swap_add(size_mb, 100);
+    if (rc == -ENOENT)
         TEST_SKIP("no /sys/class/zram-control/hot_add (zram module)");
-    n = (int)read(fd, id, sizeof id - 1);
-    close(fd);
-    if (n <= 0)
-        return -EIO;
-    id[n] = '\0';
-    id[strcspn(id, "\n")] = '\0';
-    env_guard_note("zram", id);
-    snprintf(sys, sizeof sys, "/sys/block/zram%s", id);
-    tmem__write_text(sys, "comp_algorithm", "lz4"); /* default if refused */
-    snprintf(size, sizeof size, "%uM", size_mb);
-    if (tmem__write_text(sys, "disksize", size) < 0)
-        return -EIO;
-    snprintf(dev, sizeof dev, "/dev/zram%s", id);
-    for (int i = 0; i < 50 && access(dev, F_OK) != 0; i++)
-        usleep(20000);
-    snprintf(cmd, sizeof cmd, "mkswap %s >/dev/null 2>&1", dev);
-    if (system(cmd) != 0)
+    if (rc == -ENOEXEC)
         TEST_SKIP("mkswap failed");
-    if (swapon(dev, SWAP_FLAG_PREFER | (100 << SWAP_FLAG_PRIO_SHIFT)) < 0)
-        return -errno;
-    return atoi(id);
+    if (rc < 0)
+        return rc;
+    snprintf(id, sizeof id, "%d", rc);
+    env_guard_note("zram", id);
+    return rc;
 }
 
 bool env_v2_memory(char *root, size_t cap)
