@@ -195,26 +195,34 @@ static int run(const struct opts *o, struct result *r)
     pid_t w, c = -1;
     double t0;
 
-    nftw(o->dir, drop_one, 32, FTW_PHYS);
-    if (mkdir(cg, 0755) < 0 && errno != EEXIST) {
-        perror(cg);
-        return -1;
-    }
     /* TMEM_REFAULT_CEILING_MB: a ceiling for the container, as an
      * administrator sets one (the same in every way): the controller then
      * starts from it and comes down instead of starting from the empty
      * tenant's usage (docs/balloon.md, "Refault-aware committed"). */
     const char *ceil_mb = getenv("TMEM_REFAULT_CEILING_MB");
+    char ceiling[32] = "";
     if (ceil_mb && *ceil_mb) {
-        char bytes[32];
-        snprintf(bytes, sizeof bytes, "%llu", strtoull(ceil_mb, NULL, 10) << 20);
-        if (tmem__write_text(cg,
-                             version == 1 ? "memory.limit_in_bytes"
-                                          : "memory.max",
-                             bytes) < 0) {
-            fprintf(stderr, "balloon_refault: cannot set %s's limit\n", cg);
+        char *end;
+        unsigned long long mb = strtoull(ceil_mb, &end, 10);
+        if (*end || mb == 0 || mb > (1ull << 30)) {
+            fprintf(stderr, "balloon_refault: TMEM_REFAULT_CEILING_MB=%s: "
+                            "give a whole number of MiB, 1..%llu\n",
+                    ceil_mb, 1ull << 30);
             return -1;
         }
+        snprintf(ceiling, sizeof ceiling, "%llu", mb << 20);
+    }
+    nftw(o->dir, drop_one, 32, FTW_PHYS);
+    if (mkdir(cg, 0755) < 0 && errno != EEXIST) {
+        perror(cg);
+        return -1;
+    }
+    if (ceiling[0] &&
+        tmem__write_text(cg,
+                         version == 1 ? "memory.limit_in_bytes" : "memory.max",
+                         ceiling) < 0) {
+        fprintf(stderr, "balloon_refault: cannot set %s's limit\n", cg);
+        return -1;
     }
     if (o->tmem) {
         c = start_controller(o);
