@@ -84,6 +84,8 @@ TMEM_EXTRA_OBJ :=
 TMEM_EXTRA_LIBS :=
 TMEMD_EXTRA_OBJ :=
 CHECK_EXTRA :=
+# plain `make` builds everything, whatever target a part's mk file names first
+.DEFAULT_GOAL := all
 include $(sort $(wildcard mk/*.mk))
 
 .PHONY: all deps check check-store check-san bench demo fuzz clean format \
