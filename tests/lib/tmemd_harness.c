@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,6 +71,81 @@ static void spawn(th_daemon *d, const char *const *extra, bool pdeath)
     tmem_test_fail(__FILE__, __LINE__, "tmemd did not start (log %s)", d->log);
 }
 
+/* The daemons this test process started, so that a test that passes
+ * leaves no directory behind even when it never stopped its daemon (or
+ * put files of its own next to the log): at exit(0) each one still
+ * running gets SIGTERM (SIGKILL after 2 s) and its directory goes.  A
+ * failing test ends in _exit, which skips this: its logs stay. */
+#define TH_MAX 64
+static struct {
+    char dir[64];
+    pid_t pid;
+} started[TH_MAX];
+static int nstarted;
+static pid_t owner;
+
+static int rm_one(const char *path, const struct stat *st, int type,
+                  struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    if (type == FTW_DP)
+        rmdir(path);
+    else
+        unlink(path);
+    return 0;
+}
+
+static void rm_tree(const char *dir)
+{
+    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void end_daemon(pid_t pid)
+{
+    int st;
+
+    if (pid <= 0 || waitpid(pid, &st, WNOHANG) != 0)
+        return; /* reaped already, or not our child */
+    kill(pid, SIGTERM);
+    for (int i = 0; i < 200; i++) {
+        if (waitpid(pid, &st, WNOHANG) == pid)
+            return;
+        usleep(10000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &st, 0);
+}
+
+static void clean_started(void)
+{
+    if (getpid() != owner)
+        return; /* a forked child that called exit(): not its daemons */
+    for (int i = 0; i < nstarted; i++) {
+        end_daemon(started[i].pid);
+        rm_tree(started[i].dir);
+    }
+}
+
+static void note_started(const th_daemon *d)
+{
+    for (int i = 0; i < nstarted; i++)
+        if (strcmp(started[i].dir, d->dir) == 0) {
+            started[i].pid = d->pid;
+            return;
+        }
+    if (owner != getpid()) { /* first in this test process */
+        owner = getpid();
+        nstarted = 0;
+        atexit(clean_started);
+    }
+    if (nstarted == TH_MAX)
+        return;
+    snprintf(started[nstarted].dir, sizeof started[nstarted].dir, "%s",
+             d->dir);
+    started[nstarted++].pid = d->pid;
+}
+
 void th_start(th_daemon *d, const char *const *extra)
 {
     snprintf(d->dir, sizeof d->dir, "/tmp/tmemd-test-XXXXXX");
@@ -78,6 +154,7 @@ void th_start(th_daemon *d, const char *const *extra)
     snprintf(d->sock, sizeof d->sock, "%s/sock", d->dir);
     snprintf(d->log, sizeof d->log, "%s/log", d->dir);
     spawn(d, extra, true);
+    note_started(d);
 }
 
 size_t th_log(const th_daemon *d, char *buf, size_t n)
@@ -94,6 +171,7 @@ void th_restart(th_daemon *d, const char *const *extra)
 {
     ASSERT_EQ(mkdir(d->dir, 0755), 0);
     spawn(d, extra, false);
+    note_started(d);
 }
 
 int th_wait(pid_t pid)
@@ -145,7 +223,7 @@ int th_stop(th_daemon *d)
         if (rc == 0) { /* keep the log of a daemon that failed */
             unlink(d->log);
             unlink(d->sock);
-            rmdir(d->dir);
+            rmdir(d->dir); /* what else the test put there goes at exit */
         }
         return rc;
     }
