@@ -166,17 +166,36 @@ static pid_t start_workload(const struct opts *o)
     return pid;
 }
 
-/* Samples the cgroup until the workload ends. */
-static void watch(pid_t w, struct result *r)
+/* Samples the cgroup until the workload ends; with trace, one line per
+ * sample: seconds, usage, anon, kernel, allowance, refaulted and
+ * swapped MiB. */
+static void watch(pid_t w, struct result *r, FILE *trace)
 {
     const char *usage_f = version == 2 ? "memory.current"
                                        : "memory.usage_in_bytes";
-    double sum = 0;
+    const char *limit_f = version == 2 ? "memory.high"
+                                       : "memory.limit_in_bytes";
+    double sum = 0, t0 = now_s();
     long n = 0;
 
     while (waitpid(w, &r->status, WNOHANG) == 0) {
         double u = (double)tmem__read_ll(cg, usage_f, NULL) / MIB;
         double s = (double)swap_now() / MIB;
+
+        if (trace)
+            fprintf(trace, "%.1f %.1f %.1f %.1f %.1f %.1f %.1f\n",
+                    now_s() - t0, u,
+                    (double)stat_field(version == 2 ? "anon" : "rss") / MIB,
+                    (double)tmem__read_ll(cg, version == 2
+                                                  ? "memory.stat"
+                                                  : "memory.kmem.usage_in_bytes",
+                                          version == 2 ? "kernel" : NULL) /
+                        MIB,
+                    (double)tmem__read_ll(cg, limit_f, NULL) / MIB,
+                    (double)(stat_field("workingset_refault_file") +
+                             stat_field("workingset_refault_anon")) *
+                        4096 / MIB,
+                    s);
 
         sum += u;
         n++;
@@ -212,6 +231,21 @@ static int run(const struct opts *o, struct result *r)
         }
         snprintf(ceiling, sizeof ceiling, "%llu", mb << 20);
     }
+    /* TMEM_REFAULT_TRACE=1: LOGDIR/balloon-refault-NAME.trace */
+    FILE *trace = NULL;
+    const char *tr = getenv("TMEM_REFAULT_TRACE");
+    if (tr && strcmp(tr, "1") == 0) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/balloon-refault-%s.trace",
+                 o->logdir ? o->logdir : "/tmp", o->name);
+        trace = fopen(path, "we");
+        if (!trace) {
+            perror(path);
+            return -1;
+        }
+        fprintf(trace, "t usage_MiB rss_MiB kernel_MiB limit_MiB "
+                       "refault_MiB swap_MiB\n");
+    }
     nftw(o->dir, drop_one, 32, FTW_PHYS);
     if (mkdir(cg, 0755) < 0 && errno != EEXIST) {
         perror(cg);
@@ -234,7 +268,9 @@ static int run(const struct opts *o, struct result *r)
     w = start_workload(o);
     if (w < 0)
         return -1;
-    watch(w, r);
+    watch(w, r, trace);
+    if (trace)
+        fclose(trace);
     r->runtime = now_s() - t0;
     r->read = (double)(read_bytes(0) - io0) / MIB;
     if (o->io_pid)

@@ -242,7 +242,10 @@ static uint64_t reused(struct cg_self *c, const char *st,
                                 .drained = c->drained,
                                 .anon = in->committed + in->frontswap,
                                 .cap = in->cur > CG_STEP_MIN ? in->cur
-                                                             : CG_STEP_MIN};
+                                                             : CG_STEP_MIN,
+                                .step = in->cur / 8 > CG_STEP_MIN
+                                            ? in->cur / 8
+                                            : CG_STEP_MIN};
 
     if (!tmem_balloon_ws_parse(st, c->version, &s.refault_file,
                                &s.refault_anon))
@@ -271,6 +274,7 @@ static int cg_read(void *self, tmem_balloon_input *in)
     if (c->usage > c->peak)
         c->peak = c->usage;
     in->cur = c->limit ? c->limit : c->usage;
+    in->used = c->usage;
     c->workingset = reused(c, st, in);
     in->committed += c->workingset;
     in->reserve = backend_reserve();
@@ -295,6 +299,19 @@ static int cg_apply(void *self, uint64_t target)
 
     if ((rc = read_pages(c, usage_file(c), &usage)) < 0)
         return rc;
+    if (usage > c->peak)
+        c->peak = usage;
+    if (!c->start_limit && c->peak < backend_reserve() + TMEM_MB_PAGES(16)) {
+        /* not worth ballooning yet: its ceiling, which is none */
+        rc = tmem__write_text(c->dir, limit_file(c), c->start_text);
+        if (rc < 0) {
+            fail(c, "%s/%s: write %s: %s", c->dir, limit_file(c),
+                 c->start_text, strerror(-rc));
+            return rc;
+        }
+        c->applied = 0;
+        return 0;
+    }
     step = usage / 8 > CG_STEP_MIN ? usage / 8 : CG_STEP_MIN;
     lowest = usage > step ? usage - step : 0;
     if (target < lowest) {

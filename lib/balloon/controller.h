@@ -39,6 +39,8 @@ typedef struct tmem_balloon_input {
     uint64_t reserve;   /* memory it must keep for itself (totalreserve) */
     uint64_t max;       /* its maximum (max_pfn) */
     uint64_t frontswap; /* its pages in frontswap (or the swap tier) now */
+    uint64_t used;      /* of cur, what it uses now; 0 = unknown (all of
+                         * it).  Not the controller's: the PSI guard's */
 } tmem_balloon_input;
 
 typedef struct tmem_balloon_output {

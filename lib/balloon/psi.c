@@ -18,6 +18,11 @@
  *     longest PSI window we arm plus a tick) - it is being reclaimed, the
  *     stall is at least partly its own; other tenants' stalls are
  *     ignored (and logged as such);
+ *   - and only while the tenant presses on its allowance: it uses all of
+ *     cur but a step, max(cur / 8, reserve) (in->used; 0 = unknown, taken
+ *     as pressing).  A tenant with room under its allowance is not
+ *     stalled by it, and raising an allowance it does not use relieves
+ *     nothing (such stalls are ignored and logged as such too);
  *   - then the target is raised at once to
  *         max(cur + max(cur / 4, 32 MiB), committed + reserve
  *             + MB(reserved_mb) + frontswap)
@@ -127,6 +132,11 @@ bool tmem_balloon_guard_stall(tmem_balloon_guard *g, uint64_t now_ms,
     if (!g->cgroup_local &&
         !(g->last_growth && now_ms - g->last_growth <= GUARD_RECENT_MS)) {
         g->ignored++;
+        return false;
+    }
+    step = in->cur / 8 > in->reserve ? in->cur / 8 : in->reserve;
+    if (in->used && in->used < in->cur && in->cur - in->used > step) {
+        g->ignored++; /* room under its allowance: not our squeeze */
         return false;
     }
     step = in->cur / 4 > GUARD_STEP_MIN ? in->cur / 4 : GUARD_STEP_MIN;

@@ -48,6 +48,12 @@ uint64_t tmem_balloon_ws_update(tmem_balloon_ws *w,
     anon = grew(&w->anon_seen, s->refault_anon);
     mine = grew(&w->drained_seen, s->drained);
     anon = anon > mine ? anon - mine : 0;
+    if (s->step && file + anon > s->step) { /* a burst: one step */
+        uint64_t all = file + anon;
+
+        file = (uint64_t)((double)file * (double)s->step / (double)all);
+        anon = s->step - file;
+    }
     keep = s->now_ms > w->t_ms
                ? exp2(-(double)(s->now_ms - w->t_ms) /
                       (double)TMEM_BALLOON_WS_HALF_LIFE_MS)

@@ -33,6 +33,8 @@ typedef struct tmem_balloon_ws_sample {
     uint64_t drained;      /* pages the backend's own drain swapped in */
     uint64_t anon;         /* anonymous pages now, resident + swapped */
     uint64_t cap;          /* the tenant's size now (cur) */
+    uint64_t step;         /* the most the estimate grows per sample
+                            * (0 = no limit) */
 } tmem_balloon_ws_sample;
 
 /* The estimate's state; zero it (or tmem_balloon_ws_reset) to start. */
@@ -53,6 +55,12 @@ void tmem_balloon_ws_reset(tmem_balloon_ws *w);
  *   anon = min(anon * 2^(-dt / half-life) + new anon refaults
  *              - new drained pages (never below 0), sample anon)
  *   result = min(file + anon, cap), rounded down
+ *
+ * where the new refaults of one sample add at most step pages together
+ * (scaled down alike): a thrash refaults the same pages again and again,
+ * so a burst of refaults says the tenant needs more, not how much more;
+ * the estimate then grows by a step a sample, as the allowance falls by
+ * at most a step a tick.
  *
  * A counter that went backwards (a recreated cgroup) counts as no
  * refaults and becomes the new base. */

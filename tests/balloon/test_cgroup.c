@@ -17,6 +17,7 @@
 #include "test_files.h"
 
 #define MIB (1024ull * 1024ull)
+#define NONE 9223372036854771712ll /* v1's "no limit" */
 
 static long long get_ll(const char *dir, const char *file)
 {
@@ -119,6 +120,55 @@ TEST(cgroup_v1_apply_step_rule_ceiling_restore)
     ASSERT_EQ(be.apply_target(be.self, 360 * 256), 0);
     tmem_balloon_backend_close(&be); /* restores 512 MiB */
     ASSERT_EQ(get_ll(ten, "memory.limit_in_bytes"), (long long)(512 * MIB));
+    tf_rm_tree(tmp);
+}
+
+/* A tenant with no allowance at open that has held less than 16 MiB
+ * beyond its reserve (an empty cgroup, a job just starting) is not worth
+ * ballooning yet: a target leaves it unlimited instead of pinning it at
+ * the little it has held; from then on the step rule applies. */
+TEST(cgroup_v1_empty_unlimited_tenant_is_left_to_grow)
+{
+    char tmp[PATH_MAX], ten[PATH_MAX], buf[32];
+    tmem_balloon_backend be;
+    tmem_balloon_input in;
+    struct tmem_balloon_cgroup_info info;
+
+    tf_cgroup_tree(tmp, ten);
+    fake_v1(ten, "9223372036854771712\n");
+    tf_put(ten, "memory.usage_in_bytes", "0\n");
+    ASSERT_EQ(tmem_balloon_cgroup_open(&be, ten, NULL, 0), 0);
+    ASSERT_EQ(be.read(be.self, &in), 0);
+    ASSERT_U64_EQ(in.cur, 0);
+    ASSERT_U64_EQ(in.used, 0);
+    /* the controller's first target for it: 3.5 MiB; not written */
+    tf_put(ten, "memory.limit_in_bytes", "12345\n");
+    ASSERT_EQ(be.apply_target(be.self, 896), 0);
+    ASSERT_EQ(get_ll(ten, "memory.limit_in_bytes"), NONE);
+    ASSERT_EQ(tmem_balloon_cgroup_info(&be, &info), 0);
+    ASSERT_U64_EQ(info.applied, 0);
+    ASSERT_U64_EQ(info.clamped, 0);
+    /* 10 MiB held: still below reserve + 16 MiB */
+    snprintf(buf, sizeof buf, "%llu\n", 10 * MIB);
+    tf_put(ten, "memory.usage_in_bytes", buf);
+    ASSERT_EQ(be.apply_target(be.self, 5 * 256), 0);
+    ASSERT_EQ(get_ll(ten, "memory.limit_in_bytes"), NONE);
+    /* 60 MiB held: ballooned, one step (32 MiB) at most below usage */
+    snprintf(buf, sizeof buf, "%llu\n", 60 * MIB);
+    tf_put(ten, "memory.usage_in_bytes", buf);
+    ASSERT_EQ(be.apply_target(be.self, 5 * 256), 0);
+    ASSERT_EQ(get_ll(ten, "memory.limit_in_bytes"), (long long)(28 * MIB));
+    /* and it stays ballooned when its usage falls again: the peak counts */
+    snprintf(buf, sizeof buf, "%llu\n", 4 * MIB);
+    tf_put(ten, "memory.usage_in_bytes", buf);
+    ASSERT_EQ(be.apply_target(be.self, 20 * 256), 0);
+    ASSERT_EQ(get_ll(ten, "memory.limit_in_bytes"), (long long)(20 * MIB));
+    ASSERT_EQ(be.read(be.self, &in), 0);
+    ASSERT_U64_EQ(in.cur, 20 * 256);
+    ASSERT_U64_EQ(in.used, 4 * 256);
+    ASSERT_U64_EQ(in.max, 60 * 256);
+    tmem_balloon_backend_close(&be);
+    ASSERT_EQ(get_ll(ten, "memory.limit_in_bytes"), NONE);
     tf_rm_tree(tmp);
 }
 

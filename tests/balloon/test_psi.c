@@ -11,7 +11,7 @@
 static tmem_balloon_input input(uint64_t cur, uint64_t committed,
                                 uint64_t fs)
 {
-    tmem_balloon_input in = {cur, committed, 1000, 4 * cur, fs};
+    tmem_balloon_input in = {cur, committed, 1000, 4 * cur, fs, 0};
     return in;
 }
 
@@ -55,6 +55,37 @@ TEST(psi_guard_raise_covers_committed_and_swap)
     in = input(1000, 0, 0);
     ASSERT_TRUE(tmem_balloon_guard_stall(&g, 20, &in, &b, &t));
     ASSERT_U64_EQ(t, 1000 + TMEM_MB_PAGES(32));
+}
+
+/* A stall concerns a tenant only while it presses on its allowance (uses
+ * all but max(cur / 8, reserve) of it): raising an allowance it does not
+ * use relieves nothing.  used = 0 is unknown: pressing. */
+TEST(psi_guard_ignores_stall_with_room_under_allowance)
+{
+    tmem_balloon_guard g;
+    tmem_balloon b;
+    tmem_balloon_input in = input(100000, 50000, 0);
+    uint64_t t = 0;
+
+    tmem_balloon_init(&b, 100000, true);
+    tmem_balloon_guard_init(&g, true);
+    in.used = 80000; /* 20000 of room > 12500 */
+    ASSERT_TRUE(!tmem_balloon_guard_stall(&g, 1000, &in, &b, &t));
+    ASSERT_EQ(g.ignored, 1);
+    ASSERT_EQ(g.hold_until, 0);
+    in.used = 87500; /* exactly a step of room: pressing */
+    ASSERT_TRUE(tmem_balloon_guard_stall(&g, 2000, &in, &b, &t));
+    ASSERT_U64_EQ(t, 125000);
+    in.used = 0; /* unknown */
+    ASSERT_TRUE(tmem_balloon_guard_stall(&g, 3000, &in, &b, &t));
+    /* a small tenant's step is its reserve (1000 pages) */
+    in = input(4000, 1000, 0);
+    in.used = 2900;
+    ASSERT_TRUE(!tmem_balloon_guard_stall(&g, 4000, &in, &b, &t));
+    in.used = 3000;
+    ASSERT_TRUE(tmem_balloon_guard_stall(&g, 5000, &in, &b, &t));
+    ASSERT_EQ(g.raises, 3);
+    ASSERT_EQ(g.ignored, 2);
 }
 
 TEST(psi_guard_holds_down_steps_only)

@@ -61,7 +61,7 @@ static uint64_t feed(tmem_balloon_ws *w, uint64_t t, uint64_t file,
                      uint64_t anon, uint64_t drained, uint64_t anon_now,
                      uint64_t cap)
 {
-    tmem_balloon_ws_sample s = {t, file, anon, drained, anon_now, cap};
+    tmem_balloon_ws_sample s = {t, file, anon, drained, anon_now, cap, 0};
 
     return tmem_balloon_ws_update(w, &s);
 }
@@ -125,6 +125,34 @@ TEST(ws_bounded_by_cap_and_anon)
     ASSERT_U64_EQ(feed(&w, 1000, 700, 30050, 0, 100, 750), 750);
 }
 
+/* A burst of refaults (a thrash under too small an allowance refaults
+ * the same pages over and over) grows the estimate by one step a
+ * sample, file and anon scaled alike. */
+TEST(ws_grows_a_step_per_sample)
+{
+    tmem_balloon_ws w;
+    tmem_balloon_ws_sample s = {0, 0, 0, 0, 100000, 1000000, 8192};
+
+    tmem_balloon_ws_reset(&w);
+    ASSERT_U64_EQ(tmem_balloon_ws_update(&w, &s), 0);
+    /* 100000 refaults (3/4 file) in one sample: 8192 */
+    s.refault_file = 75000;
+    s.refault_anon = 25000;
+    ASSERT_U64_EQ(tmem_balloon_ws_update(&w, &s), 8192);
+    ASSERT_U64_EQ((uint64_t)w.file, 6144);
+    ASSERT_U64_EQ((uint64_t)w.anon, 2048);
+    /* the thrash goes on: another step (same time: no decay) */
+    s.refault_file = 150000;
+    ASSERT_U64_EQ(tmem_balloon_ws_update(&w, &s), 16384);
+    /* a few refaults pass whole */
+    s.refault_file += 100;
+    ASSERT_U64_EQ(tmem_balloon_ws_update(&w, &s), 16484);
+    /* step 0: no limit, as before */
+    s.step = 0;
+    s.refault_file += 50000;
+    ASSERT_U64_EQ(tmem_balloon_ws_update(&w, &s), 66484);
+}
+
 TEST(ws_own_drain_is_not_reuse_and_counters_may_restart)
 {
     tmem_balloon_ws w;
@@ -182,20 +210,27 @@ TEST(ws_cgroup_backend_adds_reuse_to_committed)
     ASSERT_EQ(tmem_balloon_cgroup_open(&be, ten, NULL, 0), 0);
     ASSERT_EQ(be.read(be.self, &in), 0);
     ASSERT_U64_EQ(in.committed, base); /* history: nothing added */
-    /* 100 MiB of files and 20 MiB of anon came back since */
-    put_stat(ten, 1000000 + 100 * 256, 2000 + 20 * 256);
+    /* 50 MiB of files and 10 MiB of anon came back since */
+    put_stat(ten, 1000000 + 50 * 256, 2000 + 10 * 256);
     ASSERT_EQ(be.read(be.self, &in), 0);
     /* a read takes well under a second: decay below 0.5% */
-    ASSERT_GE(in.committed, base + 120 * 256 - 120 * 256 / 200);
-    ASSERT_LE(in.committed, base + 120 * 256);
+    ASSERT_GE(in.committed, base + 60 * 256 - 60 * 256 / 200);
+    ASSERT_LE(in.committed, base + 60 * 256);
     ASSERT_EQ(tmem_balloon_cgroup_info(&be, &info), 0);
     ASSERT_U64_EQ(info.workingset, in.committed - base);
     /* the rest of the inputs as before */
     ASSERT_U64_EQ(in.cur, 512 * 256);
     ASSERT_U64_EQ(in.frontswap, 40 * 256);
-    /* a thrash of 4 GiB is bounded by the tenant's size (cur) */
-    put_stat(ten, 1000000 + 100 * 256 + 4096 * 256, 2000 + 20 * 256);
+    /* a thrash of 4 GiB adds one step a read, cur / 8 = 64 MiB ... */
+    put_stat(ten, 1000000 + 50 * 256 + 4096 * 256, 2000 + 10 * 256);
     ASSERT_EQ(be.read(be.self, &in), 0);
+    ASSERT_GE(in.committed, base + 124 * 256 - 124 * 256 / 200);
+    ASSERT_LE(in.committed, base + 124 * 256);
+    /* ... and is bounded by the tenant's size (cur) */
+    for (int i = 2; i < 10; i++) {
+        put_stat(ten, 1000000 + 50 * 256 + i * 4096 * 256, 2000 + 10 * 256);
+        ASSERT_EQ(be.read(be.self, &in), 0);
+    }
     ASSERT_U64_EQ(in.committed, base + 512 * 256);
     tmem_balloon_backend_close(&be);
     tf_rm_tree(tmp);
