@@ -28,7 +28,8 @@
  *             + MB(reserved_mb) + frontswap)
  *     i.e. at least a quarter more, and enough for everything the tenant
  *     has committed and swapped to come back;
- *   - and for hold_ms (10 s) after the stall no target below cur is
+ *   - and for hold_ms after the stall (two ticks: 10 s at the default
+ *     5 s interval; tmem_balloon_guard_hold_ms) no target below cur is
  *     applied (down-ballooning holds; up moves pass).
  */
 #include "balloon/psi.h"
@@ -114,6 +115,13 @@ void tmem_balloon_psi_close(tmem_balloon_psi *p)
         close(p->fd);
         p->fd = -1;
     }
+}
+
+uint64_t tmem_balloon_guard_hold_ms(uint64_t hold_ms, unsigned interval_s)
+{
+    if (hold_ms)
+        return hold_ms;
+    return interval_s ? 2000u * (uint64_t)interval_s : 1;
 }
 
 void tmem_balloon_guard_init(tmem_balloon_guard *g, bool cgroup_local)

@@ -46,7 +46,12 @@ typedef struct tmem_balloon_guard {
     bool cgroup_local;     /* the pressure file is the tenant's own */
 } tmem_balloon_guard;
 
-/* Defaults: hold 10 s; cgroup_local false (system-wide PSI: a stall counts
+/* How long a stall holds down-ballooning: hold_ms when one was given
+ * (--hold), else two ticks at the interval now (interval_s seconds): 10 s
+ * at the default 5 s interval, 2 s at 1 s.  At least 1 ms. */
+uint64_t tmem_balloon_guard_hold_ms(uint64_t hold_ms, unsigned interval_s);
+
+/* Defaults: hold 10 s (the runner sets tmem_balloon_guard_hold_ms); cgroup_local false (system-wide PSI: a stall counts
  * only when the tenant's own swap grew lately, see psi.c). */
 void tmem_balloon_guard_init(tmem_balloon_guard *g, bool cgroup_local);
 

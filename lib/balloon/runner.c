@@ -221,6 +221,8 @@ static void on_stall(struct run *r)
     d.out.goal = d.in.committed + d.in.reserve +
                  TMEM_MB_PAGES(r->b->t.reserved_mb) + d.in.frontswap;
     d.out.floor = tmem_balloon_floor(r->b, d.in.max, d.in.reserve);
+    r->guard.hold_ms = tmem_balloon_guard_hold_ms(r->o->hold_ms,
+                                                  r->b->t.interval);
     if (!tmem_balloon_guard_stall(&r->guard, now_ms(), &d.in, r->b, &t)) {
         d.target = d.in.cur;
         add_reason(&d, "ignored"); /* not this tenant's stall */
@@ -400,8 +402,8 @@ static void run_init(struct run *r)
     }
     tmem_balloon_guard_init(&r->guard,
                             strcmp(pp, "/proc/pressure/memory") != 0);
-    if (r->o->hold_ms)
-        r->guard.hold_ms = r->o->hold_ms;
+    r->guard.hold_ms = tmem_balloon_guard_hold_ms(r->o->hold_ms,
+                                                  r->b->t.interval);
 }
 
 /* Waits for the socket, a stall or the next tick (at most until then). */

@@ -23,7 +23,7 @@
 #include <stdint.h>
 
 /* How fast the estimate forgets refaults: its half-life. */
-#define TMEM_BALLOON_WS_HALF_LIFE_MS 30000u
+#define TMEM_BALLOON_WS_HALF_LIFE_MS 20000u
 
 /* One reading of the tenant (pages; counters are cumulative). */
 typedef struct tmem_balloon_ws_sample {

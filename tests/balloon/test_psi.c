@@ -88,6 +88,16 @@ TEST(psi_guard_ignores_stall_with_room_under_allowance)
     ASSERT_EQ(g.ignored, 2);
 }
 
+/* The hold: --hold when given, else two ticks at the interval now. */
+TEST(psi_guard_hold_is_two_ticks_unless_given)
+{
+    ASSERT_U64_EQ(tmem_balloon_guard_hold_ms(0, 5), 10000);
+    ASSERT_U64_EQ(tmem_balloon_guard_hold_ms(0, 1), 2000);
+    ASSERT_U64_EQ(tmem_balloon_guard_hold_ms(0, 30), 60000);
+    ASSERT_U64_EQ(tmem_balloon_guard_hold_ms(7000, 1), 7000);
+    ASSERT_U64_EQ(tmem_balloon_guard_hold_ms(0, 0), 1);
+}
+
 TEST(psi_guard_holds_down_steps_only)
 {
     tmem_balloon_guard g;
