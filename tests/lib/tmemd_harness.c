@@ -6,7 +6,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +19,7 @@
 #include <unistd.h>
 
 #include "../runner.h"
+#include "tmpdir.h"
 
 /* pdeath: the daemon dies with the thread that forked it (a restart
  * from a helper thread that ends at once must not ask for that). */
@@ -72,10 +72,11 @@ static void spawn(th_daemon *d, const char *const *extra, bool pdeath)
 }
 
 /* The daemons this test process started, so that a test that passes
- * leaves no directory behind even when it never stopped its daemon (or
- * put files of its own next to the log): at exit(0) each one still
- * running gets SIGTERM (SIGKILL after 2 s) and its directory goes.  A
- * failing test ends in _exit, which skips this: its logs stay. */
+ * leaves none running and no directory behind even when it never stopped
+ * its daemon (or put files of its own next to the log): at exit(0) each
+ * one still running gets SIGTERM (SIGKILL after 2 s), then its directory
+ * goes (tmpdir.h).  A failing test ends in _exit, which skips this: its
+ * logs stay. */
 #define TH_MAX 64
 static struct {
     char dir[64];
@@ -83,23 +84,6 @@ static struct {
 } started[TH_MAX];
 static int nstarted;
 static pid_t owner;
-
-static int rm_one(const char *path, const struct stat *st, int type,
-                  struct FTW *ftw)
-{
-    (void)st;
-    (void)ftw;
-    if (type == FTW_DP)
-        rmdir(path);
-    else
-        unlink(path);
-    return 0;
-}
-
-static void rm_tree(const char *dir)
-{
-    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 static void end_daemon(pid_t pid)
 {
@@ -117,14 +101,12 @@ static void end_daemon(pid_t pid)
     waitpid(pid, &st, 0);
 }
 
-static void clean_started(void)
+static void end_started(void)
 {
     if (getpid() != owner)
         return; /* a forked child that called exit(): not its daemons */
-    for (int i = 0; i < nstarted; i++) {
+    for (int i = 0; i < nstarted; i++)
         end_daemon(started[i].pid);
-        rm_tree(started[i].dir);
-    }
 }
 
 static void note_started(const th_daemon *d)
@@ -134,10 +116,13 @@ static void note_started(const th_daemon *d)
             started[i].pid = d->pid;
             return;
         }
+    /* atexit runs in reverse: the directory is registered first, so it
+     * goes after its daemon has ended */
+    tl_remove_at_exit(d->dir);
     if (owner != getpid()) { /* first in this test process */
         owner = getpid();
         nstarted = 0;
-        atexit(clean_started);
+        atexit(end_started);
     }
     if (nstarted == TH_MAX)
         return;

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "../lib/tmemd_harness.h"
+#include "../lib/tmpdir.h"
 #include "../runner.h"
 
 static const char *build(void)
@@ -263,8 +264,8 @@ TEST(run_redis_budget_embedded)
 {
     need("redis-server");
     need("redis-benchmark");
-    char dir[] = "/tmp/tmem-run-XXXXXX";
-    ASSERT_TRUE(mkdtemp(dir) != NULL);
+    char dir[64];
+    tl_tmpdir(dir, sizeof dir, "tmem-run-");
     redis_case(NULL, "--embedded --budget 64M", dir);
 }
 
@@ -385,8 +386,8 @@ TEST(run_redis_large_values)
 
 static void syscall_case(const char *opts, const th_daemon *d)
 {
-    char dir[] = "/tmp/tmem-run-XXXXXX", out[4096];
-    ASSERT_TRUE(mkdtemp(dir) != NULL);
+    char dir[64], out[4096];
+    tl_tmpdir(dir, sizeof dir, "tmem-run-");
     int st =
         sh(out, sizeof out,
            "%s/tmem %s%s run %s -- %s/tests/progs/"

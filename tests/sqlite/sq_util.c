@@ -9,12 +9,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../lib/tmpdir.h"
 #include "../runner.h"
 
 void sq_tmpdir(char *out, size_t cap)
 {
-    snprintf(out, cap, "/tmp/tmem-sqlite-XXXXXX");
-    ASSERT_TRUE(mkdtemp(out) != NULL);
+    tl_tmpdir(out, cap, "tmem-sqlite-");
 }
 
 void sq_file(char *out, size_t cap, const char *dir, const char *name)
