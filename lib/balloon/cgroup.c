@@ -77,6 +77,7 @@ struct cg_self {
     uint64_t usage, limit, applied, drained, clamped;
     uint64_t workingset;  /* pages added to committed at the last read */
     tmem_balloon_ws ws;
+    bool seeded;          /* the estimate took the active file list */
 };
 
 static void fail(struct cg_self *c, const char *fmt, ...)
@@ -253,6 +254,28 @@ static uint64_t reused(struct cg_self *c, const char *st,
     return tmem_balloon_ws_update(&c->ws, &s);
 }
 
+/* Whether a tenant without an allowance at open has held enough to be
+ * ballooned (cg_apply). */
+static bool worth(const struct cg_self *c)
+{
+    return c->peak >= backend_reserve() + TMEM_MB_PAGES(16);
+}
+
+/* When ballooning starts on a tenant that ran unlimited, the kernel's
+ * active file list is what it has seen re-used: the estimate starts from
+ * it instead of learning it from the refaults of the first squeezes. */
+static void seed(struct cg_self *c, const char *st)
+{
+    uint64_t active = 0;
+    char key[32];
+
+    c->seeded = true;
+    snprintf(key, sizeof key, "%sactive_file",
+             c->version == 1 ? "total_" : "");
+    if (tmem__text_field(st, key, &active))
+        tmem_balloon_ws_seed(&c->ws, pages_of(active));
+}
+
 static int cg_read(void *self, tmem_balloon_input *in)
 {
     struct cg_self *c = self;
@@ -273,6 +296,8 @@ static int cg_read(void *self, tmem_balloon_input *in)
         return rc;
     if (c->usage > c->peak)
         c->peak = c->usage;
+    if (!c->start_limit && !c->seeded && worth(c))
+        seed(c, st);
     in->cur = c->limit ? c->limit : c->usage;
     in->used = c->usage;
     c->workingset = reused(c, st, in);
@@ -301,7 +326,7 @@ static int cg_apply(void *self, uint64_t target)
         return rc;
     if (usage > c->peak)
         c->peak = usage;
-    if (!c->start_limit && c->peak < backend_reserve() + TMEM_MB_PAGES(16)) {
+    if (!c->start_limit && !worth(c)) {
         /* not worth ballooning yet: its ceiling, which is none */
         rc = tmem__write_text(c->dir, limit_file(c), c->start_text);
         if (rc < 0) {

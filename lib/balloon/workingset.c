@@ -65,6 +65,12 @@ uint64_t tmem_balloon_ws_update(tmem_balloon_ws *w,
     return (uint64_t)total;
 }
 
+void tmem_balloon_ws_seed(tmem_balloon_ws *w, uint64_t pages)
+{
+    if ((double)pages > w->file)
+        w->file = (double)pages;
+}
+
 /* The value of key, or of "total_" key first on v1; 1 when found. */
 static int field(const char *stat, int version, const char *key,
                  uint64_t *v)

@@ -67,6 +67,10 @@ void tmem_balloon_ws_reset(tmem_balloon_ws *w);
 uint64_t tmem_balloon_ws_update(tmem_balloon_ws *w,
                                 const tmem_balloon_ws_sample *s);
 
+/* Raises the file level to at least pages (the kernel's active file
+ * list when ballooning starts: what it saw re-used before any squeeze). */
+void tmem_balloon_ws_seed(tmem_balloon_ws *w, uint64_t pages);
+
 /* The refault counters of a memory.stat text (event counts: pages) into
  * *file and *anon.  v1 prefers
  * total_workingset_refault_* (hierarchical), v2 reads

@@ -235,3 +235,72 @@ TEST(ws_cgroup_backend_adds_reuse_to_committed)
     tmem_balloon_backend_close(&be);
     tf_rm_tree(tmp);
 }
+
+/* A v1 tenant's stat: 20 MiB rss, active_file, no refaults. */
+static void put_active(const char *ten, unsigned active_mib)
+{
+    char st[512];
+
+    snprintf(st, sizeof st,
+             "total_cache %llu\ntotal_rss %llu\ntotal_swap 0\n"
+             "total_active_file %llu\ntotal_workingset_refault_anon 0\n"
+             "total_workingset_refault_file 0\n",
+             100 * MIB, 20 * MIB, active_mib * MIB);
+    tf_put(ten, "memory.stat", st);
+}
+
+static void put_usage(const char *ten, unsigned mib)
+{
+    char v[32];
+
+    snprintf(v, sizeof v, "%llu\n", mib * MIB);
+    tf_put(ten, "memory.usage_in_bytes", v);
+}
+
+/* When ballooning starts on a tenant that ran unlimited (it has held
+ * reserve + 16 MiB), the estimate starts from the kernel's active file
+ * list, once; a tenant with an allowance at open is never seeded. */
+TEST(ws_seeded_from_active_file_when_ballooning_starts)
+{
+    char tmp[PATH_MAX], ten[PATH_MAX];
+    tmem_balloon_backend be;
+    tmem_balloon_input in;
+    const uint64_t base = 20 * 256 + 8 * 256;
+
+    fake_tenant(tmp, ten);
+    tf_put(ten, "memory.limit_in_bytes", "9223372036854771712\n");
+    put_usage(ten, 4);
+    put_active(ten, 3);
+    ASSERT_EQ(tmem_balloon_cgroup_open(&be, ten, NULL, 0), 0);
+    ASSERT_EQ(be.read(be.self, &in), 0);
+    ASSERT_U64_EQ(in.committed, base); /* too small to balloon: no seed */
+    put_usage(ten, 100);
+    put_active(ten, 60);
+    ASSERT_EQ(be.read(be.self, &in), 0);
+    ASSERT_GE(in.committed, base + 60 * 256 - 60 * 256 / 200);
+    ASSERT_LE(in.committed, base + 60 * 256);
+    /* once: a larger active list later adds nothing by itself */
+    put_active(ten, 90);
+    ASSERT_EQ(be.read(be.self, &in), 0);
+    ASSERT_LE(in.committed, base + 60 * 256);
+    tmem_balloon_backend_close(&be);
+    tf_rm_tree(tmp);
+
+    /* an allowance at open: ballooned from the start, never seeded */
+    fake_tenant(tmp, ten);
+    put_usage(ten, 100);
+    put_active(ten, 60);
+    ASSERT_EQ(tmem_balloon_cgroup_open(&be, ten, NULL, 0), 0);
+    ASSERT_EQ(be.read(be.self, &in), 0);
+    ASSERT_EQ(be.read(be.self, &in), 0);
+    ASSERT_U64_EQ(in.committed, base);
+    tmem_balloon_backend_close(&be);
+    tf_rm_tree(tmp);
+
+    /* the seed only raises */
+    tmem_balloon_ws w;
+    tmem_balloon_ws_reset(&w);
+    tmem_balloon_ws_seed(&w, 500);
+    tmem_balloon_ws_seed(&w, 200);
+    ASSERT_U64_EQ((uint64_t)w.file, 500);
+}
