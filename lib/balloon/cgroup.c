@@ -5,6 +5,7 @@
  * memory.high, v1 memory.limit_in_bytes.
  *
  * Where each quantity comes from (4 KiB pages):
+ *   used      the usage (for the PSI guard: whether it presses on cur).
  *   cur       the allowance now: memory.limit_in_bytes (v1) or memory.high
  *             (v2) when set (below MemTotal), else the usage
  *             (memory.usage_in_bytes / memory.current).
@@ -17,7 +18,9 @@
  *             out: they are what ballooning squeezes (shmem goes to swap).
  *             Plus the working set the tenant re-uses, from its refault
  *             counters (workingset.h): pages squeezed out that it needed
- *             again, so the target stops above what it reads again.
+ *             again, so the target stops above what it reads again; for
+ *             a tenant that ran unlimited, seeded with its active file
+ *             list when ballooning starts.
  *   reserve   the kernel's slack for charging: its per-CPU charge stock
  *             (64 pages a CPU) plus 2 MiB; BACKEND_RESERVE below.
  *   max       the allowance at open when one was set; else the highest
@@ -28,7 +31,10 @@
  *             - memory.usage_in_bytes, else the processes' VmSwap; v2
  *             memory.swap.current, else VmSwap.
  *
- * Applying a target: v2 writes memory.high (throttle and reclaim, never an
+ * Applying a target: a tenant with no allowance at open that has not
+ * yet held reserve + 16 MiB is not worth ballooning (the floor
+ * function's first case): it is left at its ceiling, none, instead of
+ * being pinned at the little it has held.  Otherwise v2 writes memory.high (throttle and reclaim, never an
  * OOM kill); v1 writes memory.limit_in_bytes.  Both never go below the
  * usage now by more than one step, max(32 MiB, usage / 8), so the kernel
  * reclaims a bounded amount per tick instead of failing a charge and

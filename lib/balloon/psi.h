@@ -51,8 +51,9 @@ typedef struct tmem_balloon_guard {
  * at the default 5 s interval, 2 s at 1 s.  At least 1 ms. */
 uint64_t tmem_balloon_guard_hold_ms(uint64_t hold_ms, unsigned interval_s);
 
-/* Defaults: hold 10 s (the runner sets tmem_balloon_guard_hold_ms); cgroup_local false (system-wide PSI: a stall counts
- * only when the tenant's own swap grew lately, see psi.c). */
+/* Defaults: hold 10 s (the runner sets tmem_balloon_guard_hold_ms);
+ * cgroup_local false (system-wide PSI: a stall counts only when the
+ * tenant's own swap grew lately, see psi.c). */
 void tmem_balloon_guard_init(tmem_balloon_guard *g, bool cgroup_local);
 
 /* A stall fired at now_ms with the tenant's state in.  Returns true when
