@@ -135,15 +135,15 @@ bool tmem_balloon_guard_stall(tmem_balloon_guard *g, uint64_t now_ms,
                               const tmem_balloon_input *in,
                               const tmem_balloon *b, uint64_t *target)
 {
-    uint64_t step, need, t;
+    uint64_t room, step, need, t;
     see(g, now_ms, in->frontswap);
     if (!g->cgroup_local &&
         !(g->last_growth && now_ms - g->last_growth <= GUARD_RECENT_MS)) {
         g->ignored++;
         return false;
     }
-    step = in->cur / 8 > in->reserve ? in->cur / 8 : in->reserve;
-    if (in->used && in->used < in->cur && in->cur - in->used > step) {
+    room = in->cur / 8 > in->reserve ? in->cur / 8 : in->reserve;
+    if (in->used && in->used < in->cur && in->cur - in->used > room) {
         g->ignored++; /* room under its allowance: not our squeeze */
         return false;
     }

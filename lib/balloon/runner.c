@@ -400,10 +400,10 @@ static void run_init(struct run *r)
         fprintf(r->log, "psi: off (%s: %s)\n", pp, strerror(-rc));
         return;
     }
+    /* its hold_ms is set at each stall (on_stall): the interval may
+     * change meanwhile */
     tmem_balloon_guard_init(&r->guard,
                             strcmp(pp, "/proc/pressure/memory") != 0);
-    r->guard.hold_ms = tmem_balloon_guard_hold_ms(r->o->hold_ms,
-                                                  r->b->t.interval);
 }
 
 /* Waits for the socket, a stall or the next tick (at most until then). */

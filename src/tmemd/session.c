@@ -588,6 +588,11 @@ bool tmemd_session_tstat(const struct tmemd_session *s, tmem__tstat *out)
            (out->kind == TMEM_TSTAT_TSWAP || out->kind == TMEM_TSTAT_SQLITE);
 }
 
+const char *tmemd_tstat_kind(const tmem__tstat *ts)
+{
+    return ts->kind == TMEM_TSTAT_SQLITE ? "sqlite" : "tswap";
+}
+
 /* One connection as JSON into t[cap]; returns the length written.  Its
  * cgroup has no quote or backslash (tenant.c). */
 static size_t session_json(const struct tmemd_session *s, char *t, size_t cap)
@@ -609,7 +614,7 @@ static size_t session_json(const struct tmemd_session *s, char *t, size_t cap)
             "\"stored\":%llu,\"faults\":%llu,\"pageins\":%llu,"
             "\"evicted\":%llu,\"refused\":%llu,\"pagein_p50_us\":%.1f,"
             "\"pagein_p99_us\":%.1f}",
-            ts.kind == TMEM_TSTAT_SQLITE ? "sqlite" : "tswap",
+            tmemd_tstat_kind(&ts),
             (unsigned long long)ts.resident, (unsigned long long)ts.target,
             (unsigned long long)ts.stored, (unsigned long long)ts.faults,
             (unsigned long long)ts.pageins, (unsigned long long)ts.evicted,

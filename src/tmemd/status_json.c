@@ -73,7 +73,7 @@ static void tenant(tmemd_text *t, const tmem_client_stats *st,
         tmemd_put(t,
                   "{\"kind\":\"%s\",\"resident_pages\":%llu,"
                   "\"target_pages\":%llu,\"stored_pages\":%llu}}",
-                  s->ts.kind == TMEM_TSTAT_SQLITE ? "sqlite" : "tswap",
+                  tmemd_tstat_kind(&s->ts),
                   (unsigned long long)s->ts.resident,
                   (unsigned long long)s->ts.target,
                   (unsigned long long)s->ts.stored);

@@ -264,6 +264,9 @@ char *tmemd_sessions_json(struct tmemd *d);
 /* Copies a session's tenant figures out of its ring; false when it has
  * none (no ring, or the tenant never filled them).  Needs tmemd.lock. */
 bool tmemd_session_tstat(const struct tmemd_session *s, tmem__tstat *out);
+/* The name of a tstat block's kind as the JSON shows it: "tswap" or
+ * "sqlite" (a block tmemd_session_tstat accepted). */
+const char *tmemd_tstat_kind(const tmem__tstat *ts);
 
 /* session.c: one page operation, shared by the socket and ring paths
  * (see there), and the latency each op is recorded under. */

@@ -21,11 +21,9 @@ static int rm_one(const char *path, const struct stat *st, int type,
                   struct FTW *ftw)
 {
     (void)st;
+    (void)type;
     (void)ftw;
-    if (type == FTW_DP)
-        rmdir(path);
-    else
-        unlink(path);
+    remove(path); /* FTW_DEPTH: a directory's entries went first */
     return 0;
 }
 

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "../daemon/test_daemon_util.h"
+#include "../lib/tmpdir.h"
 #include "../runner.h"
 #include "web_util.h"
 
@@ -119,7 +120,7 @@ TEST(web_page_in_chromium)
     free(png);
     atomic_store(&b.stop, true);
     pthread_join(t, NULL);
-    wu_rmtree(dir);
+    tl_rm_tree(dir);
     tmem_disconnect(b.c[0]);
     tmem_disconnect(b.c[1]);
     ASSERT_EQ(th_stop(&d), 0);
@@ -241,7 +242,7 @@ static char *dom_from_stand_in(char mode)
     ASSERT_EQ(rc, 0);
     char *dom = wu_slurp(out, NULL);
     ASSERT_TRUE(dom != NULL);
-    wu_rmtree(dir);
+    tl_rm_tree(dir);
     free(page);
     return dom;
 }

@@ -4,7 +4,6 @@
 #include "web_util.h"
 
 #include <fcntl.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +16,7 @@
 #include <client/conn_direct.h>
 #include <proto/proto.h>
 
+#include "../lib/tmpdir.h"
 #include "../runner.h"
 
 static tmem_conn *tenant(const th_daemon *d, const char *name)
@@ -136,7 +136,7 @@ int wu_chromium(const char *url, const char *const *extra, const char *out_path,
     if (r == 0)
         waitpid(pid, &st, 0);
     usleep(100000);
-    wu_rmtree(prof);
+    tl_rm_tree(prof);
     if (r == 0)
         tmem_test_fail(__FILE__, __LINE__, "chromium ran over %d s: killed",
                        timeout_s);
@@ -195,19 +195,4 @@ void wu_tmpdir(char dir[32])
 {
     snprintf(dir, 32, "/tmp/tmem-web-XXXXXX");
     ASSERT_TRUE(mkdtemp(dir) != NULL);
-}
-
-static int rm_one(const char *path, const struct stat *sb, int flag,
-                  struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
-void wu_rmtree(const char *dir)
-{
-    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }

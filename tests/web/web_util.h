@@ -45,9 +45,8 @@ char *wu_slurp(const char *path, size_t *len);
 long wu_attr(const char *dom, const char *marker, const char *attr);
 /* The body of an HTTP response (after its header), or NULL. */
 const char *wu_body(const char *resp);
-/* A fresh directory /tmp/tmem-web-XXXXXX into dir[32]; wu_rmtree
- * removes one with everything in it. */
+/* A fresh directory /tmp/tmem-web-XXXXXX into dir[32]; tl_rm_tree
+ * (tests/lib/tmpdir.h) removes one with everything in it. */
 void wu_tmpdir(char dir[32]);
-void wu_rmtree(const char *dir);
 
 #endif
