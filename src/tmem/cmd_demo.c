@@ -315,19 +315,37 @@ static void reset_tenant(struct demo *d, int i)
     d->ctr->ready[i] = 0;
 }
 
+/* Room a SQLite tenant's cgroup keeps above its anonymous memory: the
+ * database pages it reads pass through the kernel's page cache. */
+#define DEMO_SQLITE_ROOM_MB 8u
+
 /* The SQLite tenant's cgroup shrinks as its balloon shrinks its page
- * cache, as a guest's balloon shrinks the whole guest. */
+ * cache, as a guest's balloon shrinks the whole guest; but never below
+ * its anonymous memory now plus DEMO_SQLITE_ROOM_MB.  The balloon's
+ * target is met in SQLite's own thread, at its next page fetch, and the
+ * heap does not shrink with the cache at once: a limit cut by the whole
+ * target before that could leave the kernel nothing to reclaim but the
+ * tenant's heap, and once in ~16 quick runs the driver was OOM-killed. */
 static void follow_balloons(struct demo *d)
 {
     for (int i = 0; i < DEMO_NT; i++) {
         struct demo_tenant *t = &d->t[i];
+        long long anon;
+        unsigned mb, floor_mb;
         double cut;
         if (t->kind != DK_SQLITE || t->target <= 0)
             continue;
         cut = (double)d->z.cache_mb * DEMO_MIB - t->target;
-        if (cut > 0)
-            demo_cg_limit(d, t->cg,
-                          d->z.sqlite_cg_mb - (unsigned)(cut / DEMO_MIB));
+        if (cut <= 0)
+            continue;
+        mb = d->z.sqlite_cg_mb - (unsigned)(cut / DEMO_MIB);
+        anon = tmem__read_ll(t->cg, "memory.stat",
+                             d->cgv == 1 ? "total_rss" : "anon");
+        floor_mb = anon > 0 ? (unsigned)(anon >> 20) + DEMO_SQLITE_ROOM_MB
+                            : d->z.sqlite_cg_mb;
+        if (floor_mb > d->z.sqlite_cg_mb)
+            floor_mb = d->z.sqlite_cg_mb;
+        demo_cg_limit(d, t->cg, mb > floor_mb ? mb : floor_mb);
     }
 }
 
